@@ -1,0 +1,1 @@
+"""sessionhub: one canonical session manager."""
