@@ -1,0 +1,19 @@
+"""Session stores. `RedisBackend` needs the `redis` extra and is imported on first use."""
+
+from typing import TYPE_CHECKING, Any
+
+from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.backends.memory import MemoryBackend
+
+if TYPE_CHECKING:
+    from sessionhub.backends.redis import RedisBackend
+
+__all__ = ["MemoryBackend", "RedisBackend", "SessionBackend", "UserLimit"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RedisBackend":
+        from sessionhub.backends.redis import RedisBackend
+
+        return RedisBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,97 @@
+"""The contract every session store fulfils.
+
+A backend stores `SessionRecord`s keyed by session id and keeps a per-user index. The manager does everything that
+does not need the store (tokens, validation, encoding, timeouts) and calls one method per operation; each method is
+one atomic step in the store, so a concurrent request sees the state before it or after it, never half of it, and a
+method that fails leaves the store as it was.
+
+Time is passed in (`now`, integer milliseconds) rather than read by the backend: every backend then judges expiry by
+the same clock, and tests can move that clock.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from sessionhub.model import DataChanges, SessionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class UserLimit:
+    """How many live sessions one user may hold, and what happens to the next one."""
+
+    max_sessions: int
+    evict_oldest: bool
+    """True: sign out the least recently active sessions to make room. False: refuse with SessionLimitExceeded."""
+
+
+class SessionBackend(abc.ABC):
+    name: ClassVar[str]
+
+    async def open(self) -> None:
+        """Connect and prepare (load scripts). Raise BackendUnavailable when the store cannot be reached."""
+
+    async def close(self) -> None:
+        """Release connections. The backend must not be used afterwards."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def load(self, session_id: str, now: int) -> SessionRecord | None:
+        """The live session with this id, its idle deadline slid forward (`SessionRecord.touched`); else None."""
+
+    @abc.abstractmethod
+    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+        """Store a new session; with a user and a limit, make room first. Return the ids of evicted sessions.
+
+        Raises SessionLimitExceeded (nothing written) when the limit refuses it.
+        """
+
+    @abc.abstractmethod
+    async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
+        """Apply data changes to a live session and slide its idle deadline. False (nothing written) if not live."""
+
+    @abc.abstractmethod
+    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        """Move a live session to a new id in the same bucket, touched; the old id stops working at once.
+
+        Returns the session under its new id, or None when the old one is not live.
+        """
+
+    @abc.abstractmethod
+    async def login(
+        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+    ) -> tuple[SessionRecord, list[str]]:
+        """Replace the previous session (if any) by `record`, a new session of a signed-in user.
+
+        When the previous session is live and is anonymous or belongs to the same user, its data and kind carry over
+        into the new one; it is deleted in every case. Returns the stored new record and the evicted ids; raises
+        SessionLimitExceeded with nothing written when the limit refuses it.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, session_id: str, now: int) -> bool:
+        """Delete a session; True when a live one was removed."""
+
+    @abc.abstractmethod
+    async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
+        """The user's live sessions (any order), dropping stale index entries on the way."""
+
+    @abc.abstractmethod
+    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+        """Delete all of the user's live sessions but `except_id`; return the ids removed."""
+
+    @abc.abstractmethod
+    async def count(self, now: int) -> int:
+        """How many live sessions there are, without scanning the keyspace."""
+
+    @abc.abstractmethod
+    async def health(self) -> dict[str, Any]:
+        """At least `status` ("ok" or "down") and `backend`; never raises."""

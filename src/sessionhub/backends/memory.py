@@ -1,0 +1,178 @@
+"""Sessions in this process's memory: for development, tests and (through ResilientBackend) Redis outages.
+
+Every operation runs under one lock with no await inside, so each is atomic even when the application calls it
+from several threads or event loops. Records are copied in and out: nothing a caller holds aliases the store.
+
+Expired sessions are dropped lazily when read and by a bounded sweep on every write, driven by a heap of idle
+deadlines in which each session has exactly one entry (re-pushed with its current deadline when it turns out to
+have moved), so memory stays bounded by the sessions alive within one timeout.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from dataclasses import replace
+from typing import Any
+
+from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.errors import SessionLimitExceeded
+from sessionhub.model import DataChanges, SessionRecord
+
+SWEEP_BATCH = 64
+"""Most deadlines examined by the sweep that runs on each write, bounding its cost."""
+
+
+def _copy(record: SessionRecord) -> SessionRecord:
+    return replace(record, data=dict(record.data))
+
+
+class MemoryBackend(SessionBackend):
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, SessionRecord] = {}
+        self._user_sessions: dict[str, set[str]] = {}
+        self._deadlines: list[tuple[int, str]] = []
+
+    # -- the contract -------------------------------------------------------------------------------------------
+
+    async def load(self, session_id: str, now: int) -> SessionRecord | None:
+        with self._lock:
+            record = self._live(session_id, now)
+            if record is None:
+                return None
+            record.touched(now)
+            return _copy(record)
+
+    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+        with self._lock:
+            self._sweep(now, SWEEP_BATCH)
+            evicted = self._make_room(record.user_id, limit, now)
+            self._insert(_copy(record))
+            return evicted
+
+    async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
+        with self._lock:
+            self._sweep(now, SWEEP_BATCH)
+            record = self._live(session_id, now)
+            if record is None:
+                return False
+            record.data.update(changes.updated)
+            for key in changes.removed:
+                record.data.pop(key, None)
+            record.touched(now)
+            return True
+
+    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        with self._lock:
+            record = self._live(session_id, now)
+            if record is None:
+                return None
+            self._remove(session_id)
+            rotated = replace(record, id=new_session_id)
+            rotated.touched(now)
+            self._insert(rotated)
+            return _copy(rotated)
+
+    async def login(
+        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+    ) -> tuple[SessionRecord, list[str]]:
+        with self._lock:
+            self._sweep(now, SWEEP_BATCH)
+            previous = self._live(previous_id, now) if previous_id else None
+            carried = previous is not None and previous.user_id in (None, record.user_id)
+            new = replace(record, data=dict(previous.data), kind=previous.kind) if carried and previous else record
+            # The previous session goes whatever happens next, except when the limit refuses the login.
+            evicted = self._make_room(record.user_id, limit, now, replacing=previous_id)
+            if previous_id:
+                self._remove(previous_id)
+            self._insert(_copy(new))
+            return _copy(new), evicted
+
+    async def delete(self, session_id: str, now: int) -> bool:
+        with self._lock:
+            live = self._live(session_id, now) is not None
+            self._remove(session_id)
+            return live
+
+    async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
+        with self._lock:
+            return [_copy(record) for record in self._live_user_sessions(user_id, now)]
+
+    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+        with self._lock:
+            removed = [r.id for r in self._live_user_sessions(user_id, now) if r.id != except_id]
+            for session_id in removed:
+                self._remove(session_id)
+            return removed
+
+    async def count(self, now: int) -> int:
+        with self._lock:
+            self._sweep(now, None)
+            return len(self._sessions)
+
+    async def health(self) -> dict[str, Any]:
+        return {"status": "ok", "backend": self.name}
+
+    # -- internals: callers hold the lock -----------------------------------------------------------------------
+
+    def _live(self, session_id: str | None, now: int) -> SessionRecord | None:
+        record = self._sessions.get(session_id) if session_id else None
+        if record is not None and not record.is_live(now):
+            self._remove(record.id)
+            return None
+        return record
+
+    def _insert(self, record: SessionRecord) -> None:
+        self._sessions[record.id] = record
+        if record.user_id is not None:
+            self._user_sessions.setdefault(record.user_id, set()).add(record.id)
+        heapq.heappush(self._deadlines, (record.expires_at, record.id))
+
+    def _remove(self, session_id: str) -> None:
+        record = self._sessions.pop(session_id, None)
+        if record is None or record.user_id is None:
+            return
+        ids = self._user_sessions.get(record.user_id)
+        if ids is not None:
+            ids.discard(session_id)
+            if not ids:
+                del self._user_sessions[record.user_id]
+
+    def _live_user_sessions(self, user_id: str, now: int) -> list[SessionRecord]:
+        records = [self._live(session_id, now) for session_id in list(self._user_sessions.get(user_id, ()))]
+        return [record for record in records if record is not None]
+
+    def _make_room(
+        self, user_id: str | None, limit: UserLimit | None, now: int, *, replacing: str | None = None
+    ) -> list[str]:
+        if user_id is None or limit is None:
+            return []
+        others = [r for r in self._live_user_sessions(user_id, now) if r.id != replacing]
+        excess = len(others) - limit.max_sessions + 1
+        if excess <= 0:
+            return []
+        if not limit.evict_oldest:
+            raise SessionLimitExceeded(f"user already has {len(others)} sessions (limit {limit.max_sessions})")
+        others.sort(key=lambda r: (r.last_active_at, r.created_at))
+        evicted = [record.id for record in others[:excess]]
+        for session_id in evicted:
+            self._remove(session_id)
+        return evicted
+
+    def _sweep(self, now: int, budget: int | None) -> None:
+        """Drop sessions whose deadline passed, examining at most `budget` heap entries (all when None)."""
+        deadlines = self._deadlines
+        examined = 0
+        while deadlines and deadlines[0][0] <= now and (budget is None or examined < budget):
+            examined += 1
+            _, session_id = heapq.heappop(deadlines)
+            record = self._sessions.get(session_id)
+            if record is None:
+                continue
+            if record.is_live(now):
+                heapq.heappush(deadlines, (record.expires_at, session_id))
+            else:
+                self._remove(session_id)

@@ -1,0 +1,536 @@
+"""Sessions in Redis, every operation one atomic Lua script and one round trip.
+
+Key layout (docs/key-layout.md has the full story); `<tag>` is `<key_prefix>:{<bucket>}:`, the braces making the
+bucket the Redis Cluster hash tag:
+
+    <tag>s:<digest>   hash: the session. Metadata fields u (user id), k (kind), c (created), a (last active),
+                      e (idle deadline), x (absolute deadline), t (idle timeout), ip, ua; data fields d:<key>, one
+                      JSON document per top-level key, so a save writes only the keys that changed.
+    <tag>u:<user id>  sorted set: ids of the user's sessions (the user's bucket holds all of them).
+    <tag>all          sorted set: ids of the bucket's sessions scored by idle deadline, for counting without a scan.
+
+Every key carries a TTL: a session's is its idle deadline, an index's is the latest absolute deadline of its
+members. Times are milliseconds from the caller's clock, passed in, so that all backends judge expiry alike.
+
+A script that reaches another key of the same session derives its name from the tag it was given; the bucket
+invariant (a user's sessions live in the user's bucket) guarantees it is in the same slot.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Self
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
+from sessionhub.model import ClientInfo, DataChanges, SessionRecord
+from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
+
+LIMIT_REFUSED = "SESSIONHUB_LIMIT"
+
+# Helpers every script below is prefixed with. Redis caches scripts by SHA, so the repetition costs nothing.
+_HELPERS = """
+local function session_key(tag, id) return tag .. 's:' .. string.sub(id, 3) end
+
+local function user_key_of(tag, user) if user then return tag .. 'u:' .. user end end
+
+-- Metadata fields of a HGETALL reply (data fields start with 'd:').
+local function meta_of(fields)
+  local meta = {}
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 2) ~= 'd:' then meta[fields[i]] = fields[i + 1] end
+  end
+  return meta
+end
+
+-- The caller's clock decides, so that a session Redis has not expired yet is not served past its deadline.
+local function is_live(meta, now)
+  return meta.e ~= nil and now < tonumber(meta.e) and now < tonumber(meta.x)
+end
+
+local function forget(key, index, user_key, id)
+  redis.call('DEL', key)
+  redis.call('ZREM', index, id)
+  if user_key then redis.call('ZREM', user_key, id) end
+end
+
+local function extend_ttl(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
+-- Slide the idle deadline, never past the absolute one.
+local function touch(key, index, id, now, meta)
+  local deadline = math.min(now + tonumber(meta.t), tonumber(meta.x))
+  redis.call('HSET', key, 'a', now, 'e', deadline)
+  redis.call('PEXPIRE', key, deadline - now)
+  redis.call('ZADD', index, deadline, id)
+end
+
+-- HSET in chunks: unpack() of a very long argument list overflows Lua's stack.
+local function hset_from(key, values, first, last)
+  for i = first, last, 200 do
+    redis.call('HSET', key, unpack(values, i, math.min(i + 199, last)))
+  end
+end
+
+local function store(key, index, user_key, id, now, deadline, absolute, values, first)
+  hset_from(key, values, first, #values)
+  redis.call('PEXPIRE', key, deadline - now)
+  redis.call('ZADD', index, deadline, id)
+  extend_ttl(index, absolute - now)
+  if user_key then
+    redis.call('ZADD', user_key, now, id)
+    extend_ttl(user_key, absolute - now)
+  end
+end
+
+-- The user's live sessions as {id, meta}, dropping what expired (index entries, and keys Redis still holds).
+local function live_user_sessions(user_key, index, tag, now)
+  local live = {}
+  for _, id in ipairs(redis.call('ZRANGE', user_key, 0, -1)) do
+    local key = session_key(tag, id)
+    local fields = redis.call('HGETALL', key)
+    local meta = meta_of(fields)
+    if is_live(meta, now) then
+      live[#live + 1] = {id = id, fields = fields, meta = meta}
+    else
+      forget(key, index, user_key, id)
+    end
+  end
+  return live
+end
+
+-- Make room for one more session of the user: nil when the policy refuses, else the evicted ids (least recently
+-- active first). `replacing` is a session about to be deleted anyway and does not count.
+local function make_room(user_key, index, tag, now, limit, evict, replacing)
+  if limit <= 0 then return {} end
+  local others = {}
+  for _, s in ipairs(live_user_sessions(user_key, index, tag, now)) do
+    if s.id ~= replacing then others[#others + 1] = s end
+  end
+  local excess = #others - limit + 1
+  if excess <= 0 then return {} end
+  if not evict then return nil end
+  table.sort(others, function(a, b)
+    if a.meta.a ~= b.meta.a then return tonumber(a.meta.a) < tonumber(b.meta.a) end
+    return tonumber(a.meta.c) < tonumber(b.meta.c)
+  end)
+  local evicted = {}
+  for i = 1, excess do
+    forget(session_key(tag, others[i].id), index, user_key, others[i].id)
+    evicted[i] = others[i].id
+  end
+  return evicted
+end
+"""
+
+# Read a session and slide its idle deadline: the one round trip of a request that only reads.
+# KEYS: session, bucket index. ARGV: now, id, tag. Returns the fields as they were before the touch, or nil.
+_LOAD = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+local meta = meta_of(fields)
+if not is_live(meta, now) then
+  forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2])
+  return false
+end
+touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
+return fields
+"""
+)
+
+# Store a new session, making room under the user's limit first.
+# KEYS: session, bucket index[, user index]. ARGV: now, id, tag, limit (0: none), evict ('1') or reject ('0'),
+# idle deadline, absolute deadline, then field/value pairs. Returns the evicted ids.
+_CREATE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local evicted = {}
+if KEYS[3] then
+  evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', '')
+  if not evicted then return redis.error_reply('"""
+    + LIMIT_REFUSED
+    + """') end
+end
+store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV, 8)
+return evicted
+"""
+)
+
+# Write the data keys that changed and delete the removed ones, if the session is still live; slide its deadline.
+# KEYS: session, bucket index. ARGV: now, id, tag, number of field/value pairs n, the 2n values, removed fields.
+# Returns 1, or 0 when the session is gone (then nothing is written: a slow request cannot undo a logout).
+_UPDATE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local m = redis.call('HMGET', KEYS[1], 'e', 'x', 't', 'u')
+local meta = {e = m[1] or nil, x = m[2], t = m[3], u = m[4] or nil}
+if not is_live(meta, now) then
+  if meta.e then forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2]) end
+  return 0
+end
+local last_set = 4 + 2 * tonumber(ARGV[4])
+hset_from(KEYS[1], ARGV, 5, last_set)
+for i = last_set + 1, #ARGV, 200 do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 199, #ARGV)))
+end
+touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
+return 1
+"""
+)
+
+# Move a live session to a new id (same bucket), so the old token stops working at once.
+# KEYS: session, new session, bucket index. ARGV: now, id, new id, tag. Returns the fields before the move, or nil.
+_ROTATE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+local meta = meta_of(fields)
+local user_key = user_key_of(ARGV[4], meta.u)
+if not is_live(meta, now) then
+  forget(KEYS[1], KEYS[2], user_key, ARGV[2])
+  return false
+end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+if user_key then
+  redis.call('ZREM', user_key, ARGV[2])
+  redis.call('ZADD', user_key, meta.c, ARGV[3])
+end
+touch(KEYS[2], KEYS[3], ARGV[3], now, meta)
+return fields
+"""
+)
+
+# Sign a user in: a new session in the user's bucket replaces the previous one, whose data and kind carry over
+# when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
+# KEYS: new session, bucket index, user index[, previous session, previous bucket index]; on Redis Cluster the
+# previous keys may hash to another slot (docs/key-layout.md). ARGV: now, id, tag, limit, evict, idle deadline,
+# absolute deadline, user id, previous id, previous tag, then field/value pairs.
+# Returns {fields of the new session, evicted ids}.
+_LOGIN = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local values = {}
+for i = 11, #ARGV do values[#values + 1] = ARGV[i] end
+local previous_meta = nil
+if KEYS[4] then
+  local previous = redis.call('HGETALL', KEYS[4])
+  previous_meta = meta_of(previous)
+  if is_live(previous_meta, now) and (previous_meta.u == nil or previous_meta.u == ARGV[8]) then
+    for i = 1, #previous, 2 do
+      if string.sub(previous[i], 1, 2) == 'd:' then
+        values[#values + 1] = previous[i]
+        values[#values + 1] = previous[i + 1]
+      end
+    end
+    values[#values + 1] = 'k'
+    values[#values + 1] = previous_meta.k
+  end
+end
+local evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9])
+if not evicted then return redis.error_reply('"""
+    + LIMIT_REFUSED
+    + """') end
+if KEYS[4] then forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_meta.u), ARGV[9]) end
+store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), values, 1)
+return {redis.call('HGETALL', KEYS[1]), evicted}
+"""
+)
+
+# Delete one session. KEYS: session, bucket index. ARGV: now, id, tag. Returns 1 when a live session was removed.
+_DELETE = (
+    _HELPERS
+    + """
+local m = redis.call('HMGET', KEYS[1], 'e', 'x', 'u')
+local meta = {e = m[1] or nil, x = m[2], u = m[3] or nil}
+forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2])
+if is_live(meta, tonumber(ARGV[1])) then return 1 end
+return 0
+"""
+)
+
+# The user's live sessions. KEYS: user index, bucket index. ARGV: now, tag. Returns id, fields, id, fields, ...
+_LIST_USER = (
+    _HELPERS
+    + """
+local out = {}
+for _, s in ipairs(live_user_sessions(KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[1]))) do
+  out[#out + 1] = s.id
+  out[#out + 1] = s.fields
+end
+return out
+"""
+)
+
+# Delete the user's live sessions but one. KEYS: user index, bucket index. ARGV: now, tag, id to keep (or '').
+# Returns the ids removed.
+_DELETE_USER = (
+    _HELPERS
+    + """
+local removed = {}
+for _, s in ipairs(live_user_sessions(KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[1]))) do
+  if s.id ~= ARGV[3] then
+    forget(session_key(ARGV[2], s.id), KEYS[2], KEYS[1], s.id)
+    removed[#removed + 1] = s.id
+  end
+end
+return removed
+"""
+)
+
+
+class KeyLayout:
+    """Names of the Redis keys; the Lua scripts derive the same names from the tag they are given."""
+
+    def __init__(self, prefix: str) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ConfigurationError("key_prefix must not contain braces: the bucket must be the hash tag")
+        self.prefix = prefix
+
+    def tag(self, bucket: str) -> str:
+        return f"{self.prefix}:{{{bucket}}}:"
+
+    def session(self, session_id: str) -> str:
+        return f"{self.tag(bucket_of(session_id))}s:{session_id[2:]}"
+
+    def user(self, user_id: str) -> str:
+        return f"{self.tag(bucket_for_user(user_id))}u:{user_id}"
+
+    def index(self, bucket: str) -> str:
+        return f"{self.tag(bucket)}all"
+
+
+def _fields(record: SessionRecord) -> list[str | bytes | int]:
+    fields: list[str | bytes | int] = [
+        "k", record.kind,
+        "c", record.created_at,
+        "a", record.last_active_at,
+        "e", record.expires_at,
+        "x", record.absolute_expires_at,
+        "t", record.idle_ttl,
+    ]  # fmt: skip
+    if record.user_id is not None:
+        fields += ["u", record.user_id]
+    if record.client.ip:
+        fields += ["ip", record.client.ip]
+    if record.client.user_agent:
+        fields += ["ua", record.client.user_agent]
+    for key, raw in record.data.items():
+        fields += [f"d:{key}", raw]
+    return fields
+
+
+def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
+    meta: dict[bytes, bytes] = {}
+    data: dict[str, bytes] = {}
+    values = iter(fields)
+    for name, value in zip(values, values, strict=True):
+        if name[:2] == b"d:":
+            data[name[2:].decode()] = value
+        else:
+            meta[name] = value
+    user = meta.get(b"u")
+    ip = meta.get(b"ip")
+    user_agent = meta.get(b"ua")
+    return SessionRecord(
+        id=session_id,
+        user_id=user.decode() if user is not None else None,
+        kind=meta[b"k"].decode(),
+        created_at=int(meta[b"c"]),
+        last_active_at=int(meta[b"a"]),
+        expires_at=int(meta[b"e"]),
+        absolute_expires_at=int(meta[b"x"]),
+        idle_ttl=int(meta[b"t"]),
+        client=ClientInfo(
+            ip=ip.decode() if ip is not None else None,
+            user_agent=user_agent.decode() if user_agent is not None else None,
+        ),
+        data=data,
+    )
+
+
+def _limit_args(limit: UserLimit | None) -> list[int]:
+    if limit is None:
+        return [0, 0]
+    return [limit.max_sessions, int(limit.evict_oldest)]
+
+
+class RedisBackend(SessionBackend):
+    name = "redis"
+
+    def __init__(self, client: Redis, *, key_prefix: str = "sessionhub", owns_client: bool = False) -> None:
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ConfigurationError("RedisBackend needs a client with decode_responses=False (data is bytes)")
+        self.client = client
+        self.keys = KeyLayout(key_prefix)
+        self._owns_client = owns_client
+        self._load = client.register_script(_LOAD)
+        self._create = client.register_script(_CREATE)
+        self._update = client.register_script(_UPDATE)
+        self._rotate = client.register_script(_ROTATE)
+        self._login = client.register_script(_LOGIN)
+        self._delete = client.register_script(_DELETE)
+        self._list_user = client.register_script(_LIST_USER)
+        self._delete_user = client.register_script(_DELETE_USER)
+
+    @classmethod
+    def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
+        """A backend on its own connection pool; `client_options` go to `redis.asyncio.Redis.from_url`."""
+        options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0, "health_check_interval": 30}
+        options.update(client_options)
+        options["decode_responses"] = False
+        return cls(Redis.from_url(url, **options), key_prefix=key_prefix, owns_client=True)
+
+    async def open(self) -> None:
+        try:
+            await self.client.ping()
+            for script in self._scripts():
+                await self.client.script_load(script.script)
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+    def _scripts(self) -> list[AsyncScript]:
+        return [
+            self._load, self._create, self._update, self._rotate,
+            self._login, self._delete, self._list_user, self._delete_user,
+        ]  # fmt: skip
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except ResponseError as exc:
+            if str(exc).startswith(LIMIT_REFUSED):
+                raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
+            raise
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+    # -- the contract -------------------------------------------------------------------------------------------
+
+    async def load(self, session_id: str, now: int) -> SessionRecord | None:
+        bucket = bucket_of(session_id)
+        fields = await self._run(
+            self._load,
+            [self.keys.session(session_id), self.keys.index(bucket)],
+            [now, session_id, self.keys.tag(bucket)],
+        )
+        if fields is None:
+            return None
+        record = _record(session_id, fields)
+        record.touched(now)
+        return record
+
+    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+        bucket = bucket_of(record.id)
+        keys = [self.keys.session(record.id), self.keys.index(bucket)]
+        if record.user_id is not None:
+            keys.append(self.keys.user(record.user_id))
+        args = [
+            now, record.id, self.keys.tag(bucket), *_limit_args(limit),
+            record.expires_at, record.absolute_expires_at, *_fields(record),
+        ]  # fmt: skip
+        evicted = await self._run(self._create, keys, args)
+        return [session_id.decode() for session_id in evicted]
+
+    async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
+        bucket = bucket_of(session_id)
+        args: list[Any] = [now, session_id, self.keys.tag(bucket), len(changes.updated)]
+        for key, raw in changes.updated.items():
+            args += [f"d:{key}", raw]
+        args += [f"d:{key}" for key in changes.removed]
+        written = await self._run(self._update, [self.keys.session(session_id), self.keys.index(bucket)], args)
+        return bool(written)
+
+    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        bucket = bucket_of(session_id)
+        keys = [self.keys.session(session_id), self.keys.session(new_session_id), self.keys.index(bucket)]
+        fields = await self._run(self._rotate, keys, [now, session_id, new_session_id, self.keys.tag(bucket)])
+        if fields is None:
+            return None
+        record = _record(new_session_id, fields)
+        record.touched(now)
+        return record
+
+    async def login(
+        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+    ) -> tuple[SessionRecord, list[str]]:
+        assert record.user_id is not None
+        bucket = bucket_of(record.id)
+        keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.user(record.user_id)]
+        previous_tag = ""
+        if previous_id is not None:
+            keys += [self.keys.session(previous_id), self.keys.index(bucket_of(previous_id))]
+            previous_tag = self.keys.tag(bucket_of(previous_id))
+        args = [
+            now, record.id, self.keys.tag(bucket), *_limit_args(limit),
+            record.expires_at, record.absolute_expires_at, record.user_id,
+            previous_id or "", previous_tag, *_fields(record),
+        ]  # fmt: skip
+        fields, evicted = await self._run(self._login, keys, args)
+        return _record(record.id, fields), [session_id.decode() for session_id in evicted]
+
+    async def delete(self, session_id: str, now: int) -> bool:
+        bucket = bucket_of(session_id)
+        keys = [self.keys.session(session_id), self.keys.index(bucket)]
+        return bool(await self._run(self._delete, keys, [now, session_id, self.keys.tag(bucket)]))
+
+    async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
+        bucket = bucket_for_user(user_id)
+        keys = [self.keys.user(user_id), self.keys.index(bucket)]
+        reply = await self._run(self._list_user, keys, [now, self.keys.tag(bucket)])
+        pairs = iter(reply)
+        return [_record(session_id.decode(), fields) for session_id, fields in zip(pairs, pairs, strict=True)]
+
+    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+        bucket = bucket_for_user(user_id)
+        keys = [self.keys.user(user_id), self.keys.index(bucket)]
+        removed = await self._run(self._delete_user, keys, [now, self.keys.tag(bucket), except_id or ""])
+        return [session_id.decode() for session_id in removed]
+
+    async def count(self, now: int) -> int:
+        """Prune and count every bucket index in one pipelined round trip: O(buckets), never a keyspace scan."""
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for bucket in all_buckets():
+                    index = self.keys.index(bucket)
+                    pipe.zremrangebyscore(index, "-inf", now)
+                    pipe.zcard(index)
+                replies = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return sum(replies[1::2])
+
+    async def health(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            await self.client.ping()
+        except RedisError as exc:
+            return {"status": "down", "backend": self.name, "error": type(exc).__name__}
+        return {"status": "ok", "backend": self.name, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+
+def _unavailable(exc: RedisError) -> BackendUnavailable:
+    if isinstance(exc, RedisTimeoutError):
+        return BackendUnavailable("redis did not answer in time")
+    if isinstance(exc, RedisConnectionError):
+        return BackendUnavailable("redis cannot be reached")
+    return BackendUnavailable(f"redis failed: {type(exc).__name__}")

@@ -1,0 +1,237 @@
+"""SessionManager: the one object an application talks to about sessions.
+
+It turns tokens into session ids, checks and encodes everything before the store sees it, applies the timeouts and
+limits from Settings, and calls the backend once per operation. It never logs or raises with a token in it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Self
+
+from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.backends.memory import MemoryBackend
+from sessionhub.errors import BackendUnavailable, SessionDataError, SessionNotFound
+from sessionhub.model import ClientInfo, Session, SessionData, SessionRecord
+from sessionhub.settings import Settings
+from sessionhub.tokens import bucket_for_user, is_session_id, new_token, random_bucket, session_id_for
+
+logger = logging.getLogger("sessionhub")
+
+MAX_USER_ID_LENGTH = 256
+_KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def _check_user_id(user_id: object) -> str:
+    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LENGTH:
+        raise SessionDataError(f"user_id must be a non-empty str of at most {MAX_USER_ID_LENGTH} characters")
+    return user_id
+
+
+def _check_kind(kind: object) -> str:
+    if not isinstance(kind, str) or not _KIND_PATTERN.fullmatch(kind):
+        raise SessionDataError("kind must be 1-32 characters: a lowercase letter, then letters, digits, _ or -")
+    return kind
+
+
+class SessionManager:
+    """Create, read, change, rotate and end sessions in one backend.
+
+    Use it as an async context manager (`async with manager:`) so the backend connects and loads its scripts at
+    start-up and closes on the way out.
+    """
+
+    def __init__(
+        self,
+        backend: SessionBackend,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings if settings is not None else Settings()
+        self._clock = clock
+        self._fall_back_to_memory_at_start = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> SessionManager:
+        """Memory when testing or when no redis_url is set; Redis otherwise, falling back to memory (with a
+        warning) when Redis cannot be reached at start-up."""
+        settings = settings if settings is not None else Settings()
+        if settings.uses_memory or settings.redis_url is None:
+            return cls(MemoryBackend(), settings)
+        from sessionhub.backends.redis import RedisBackend
+
+        manager = cls(RedisBackend.from_url(settings.redis_url, key_prefix=settings.key_prefix), settings)
+        manager._fall_back_to_memory_at_start = True
+        return manager
+
+    async def open(self) -> None:
+        try:
+            await self.backend.open()
+        except BackendUnavailable as exc:
+            if not self._fall_back_to_memory_at_start:
+                raise
+            logger.warning("sessionhub: %s at start-up; keeping sessions in memory instead", exc)
+            await self.backend.close()
+            self.backend = MemoryBackend()
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- sessions -----------------------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        user_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        kind: str = "user",
+        client: ClientInfo | None = None,
+    ) -> Session:
+        """A new session (signed in when `user_id` is given), stored at once. Raises SessionDataError for data that
+        cannot be stored and SessionLimitExceeded under the `reject` policy, in both cases storing nothing."""
+        if user_id is not None:
+            user_id = _check_user_id(user_id)
+        session_data = SessionData()
+        session_data.update(data or {})
+        changes = session_data.pending_changes(self.settings.max_data_bytes)
+        token = new_token(bucket_for_user(user_id) if user_id is not None else random_bucket())
+        record = self._new_record(token, user_id, _check_kind(kind), client, self._now())
+        record.data = changes.updated
+        await self.backend.create(record, self._limit_for(user_id), record.created_at)
+        return Session(record, token)
+
+    async def get(self, token: str | None) -> Session | None:
+        """The live session for a token, its idle timeout restarted; None for an unknown, expired or malformed token
+        (a malformed one never reaches the store)."""
+        session_id = session_id_for(token)
+        if session_id is None:
+            return None
+        record = await self.backend.load(session_id, self._now())
+        return Session(record, token) if record is not None else None
+
+    async def save(self, session: Session) -> bool:
+        """Write the data keys that changed since the session was loaded (nested changes included) and delete the
+        removed ones. Returns False when nothing changed (and nothing was sent to the store).
+
+        Raises SessionDataError before writing anything for data that cannot be stored, and SessionNotFound when
+        the session expired or was deleted, revoked or rotated meanwhile: a save never brings a session back.
+        """
+        changes = session.data.pending_changes(self.settings.max_data_bytes)
+        if not changes:
+            return False
+        if not await self.backend.update(session.id, changes, self._now()):
+            raise SessionNotFound(f"session {session.id} no longer exists; its changes were not saved")
+        session.data.mark_saved(changes)
+        return True
+
+    async def rotate(self, token: str) -> Session:
+        """Move the session to a new token (same data, user and deadlines); the old token stops working at once."""
+        session_id = session_id_for(token)
+        if session_id is None:
+            raise SessionNotFound("cannot rotate: the token is malformed")
+        rotated_token = new_token(session_id[:2])
+        rotated_id = session_id_for(rotated_token)
+        assert rotated_id is not None
+        record = await self.backend.rotate(session_id, rotated_id, self._now())
+        if record is None:
+            raise SessionNotFound(f"cannot rotate session {session_id}: it no longer exists")
+        return Session(record, rotated_token)
+
+    async def login(self, token: str | None, user_id: str, *, client: ClientInfo | None = None) -> Session:
+        """Sign `user_id` in with a brand-new token (never the one the client had: session fixation protection).
+
+        The previous session, if any, is ended; its data carries over when it was anonymous or already this
+        user's. The absolute timeout starts again, and the user's session limit applies.
+        """
+        user_id = _check_user_id(user_id)
+        previous_id = session_id_for(token) if token is not None else None
+        new = new_token(bucket_for_user(user_id))
+        record = self._new_record(new, user_id, "user", client, self._now())
+        stored, _evicted = await self.backend.login(previous_id, record, self._limit_for(user_id), record.created_at)
+        return Session(stored, new)
+
+    async def delete(self, token: str | None) -> bool:
+        """End the session of this token (logout). True when a live session was deleted."""
+        session_id = session_id_for(token)
+        if session_id is None:
+            return False
+        return await self.backend.delete(session_id, self._now())
+
+    async def revoke(self, session_id: str) -> bool:
+        """End a session by its public id (from a "my sessions" list or the admin CLI)."""
+        if not is_session_id(session_id):
+            return False
+        return await self.backend.delete(session_id, self._now())
+
+    async def list_user_sessions(self, user_id: str) -> list[Session]:
+        """The user's live sessions, most recently active first, without tokens."""
+        records = await self.backend.list_user(_check_user_id(user_id), self._now())
+        records.sort(key=lambda record: record.last_active_at, reverse=True)
+        return [Session(record, None) for record in records]
+
+    async def revoke_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        """End every session of the user ("sign out everywhere"), or every one but `except_session_id` ("sign out
+        my other devices"). Returns how many were ended."""
+        removed = await self.backend.delete_user(_check_user_id(user_id), self._now(), except_id=except_session_id)
+        return len(removed)
+
+    # -- operations ---------------------------------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend.name,
+            "active_sessions": await self.backend.count(self._now()),
+            "session_ttl": self.settings.session_ttl,
+            "absolute_ttl": self.settings.absolute_ttl,
+            "max_sessions_per_user": self.settings.max_sessions_per_user,
+            "limit_policy": self.settings.limit_policy,
+        }
+
+    async def health(self) -> dict[str, Any]:
+        return await self.backend.health()
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _now(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _limit_for(self, user_id: str | None) -> UserLimit | None:
+        limit = self.settings.max_sessions_per_user
+        if user_id is None or limit is None:
+            return None
+        return UserLimit(max_sessions=limit, evict_oldest=self.settings.limit_policy == "evict_oldest")
+
+    def _timeouts(self, kind: str) -> tuple[int, int]:
+        """Idle and absolute timeouts, in milliseconds, for a session of `kind`."""
+        return int(self.settings.session_ttl * 1000), int(self.settings.absolute_ttl * 1000)
+
+    def _new_record(
+        self, token: str, user_id: str | None, kind: str, client: ClientInfo | None, now: int
+    ) -> SessionRecord:
+        session_id = session_id_for(token)
+        assert session_id is not None
+        idle, absolute = self._timeouts(kind)
+        return SessionRecord(
+            id=session_id,
+            user_id=user_id,
+            kind=kind,
+            created_at=now,
+            last_active_at=now,
+            expires_at=now + min(idle, absolute),
+            absolute_expires_at=now + absolute,
+            idle_ttl=idle,
+            client=(client or ClientInfo()).bounded(),
+            data={},
+        )

@@ -1,0 +1,171 @@
+"""What a session is: the record a backend stores, and the `Session` an application holds.
+
+Session data is JSON, one document per top-level key. Keeping the stored bytes of each key lets `save` compare
+what the application holds now with what was loaded and write only the keys that changed, nested changes included
+(`session.data["cart"].append(x)` changes the bytes of "cart"), with no proxy objects and no "modified" flag to
+forget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from sessionhub.errors import SessionDataError
+
+# Values JSON would silently turn into something else (datetimes and dataclasses into strings and dicts) are refused
+# instead, so that what is stored is what comes back.
+_JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def encode_value(key: str, value: Any, *, stored: bytes | None = None) -> bytes:
+    """The stored form of one top-level value, or SessionDataError when it would not come back unchanged.
+
+    A value that encodes to the bytes already `stored` came back from JSON once, so it skips the round-trip check.
+    """
+    try:
+        encoded = orjson.dumps(value, option=_JSON_OPTIONS)
+    except TypeError as exc:
+        raise SessionDataError(f"session data key {key!r} cannot be stored as JSON: {exc}") from None
+    if encoded != stored and orjson.loads(encoded) != value:
+        raise SessionDataError(
+            f"session data key {key!r} would not come back unchanged from JSON "
+            "(store lists rather than tuples, str dict keys, finite floats)"
+        )
+    return encoded
+
+
+@dataclass(frozen=True, slots=True)
+class DataChanges:
+    """What `save` writes: the encoded keys that changed or were added, and the keys that were removed."""
+
+    updated: dict[str, bytes] = field(default_factory=dict)
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.updated or self.removed)
+
+
+class SessionData(dict[str, Any]):
+    """The session's data: a plain dict that remembers the stored form of what it was loaded with."""
+
+    __slots__ = ("_stored",)
+
+    def __init__(self, stored: Mapping[str, bytes] | None = None) -> None:
+        stored = dict(stored or {})
+        super().__init__((key, orjson.loads(raw)) for key, raw in stored.items())
+        self._stored = stored
+
+    def pending_changes(self, max_bytes: int) -> DataChanges:
+        """Encode the data and compare it with what is stored; raise SessionDataError before anything is written."""
+        encoded: dict[str, bytes] = {}
+        size = 0
+        for key, value in self.items():
+            if not isinstance(key, str):
+                raise SessionDataError(f"session data keys must be str, not {type(key).__name__}")
+            raw = encode_value(key, value, stored=self._stored.get(key))
+            encoded[key] = raw
+            size += len(key) + len(raw)
+        if size > max_bytes:
+            raise SessionDataError(f"session data is {size} bytes, over the limit of {max_bytes} (max_data_bytes)")
+        return DataChanges(
+            updated={key: raw for key, raw in encoded.items() if self._stored.get(key) != raw},
+            removed=tuple(key for key in self._stored if key not in encoded),
+        )
+
+    def mark_saved(self, changes: DataChanges) -> None:
+        self._stored.update(changes.updated)
+        for key in changes.removed:
+            self._stored.pop(key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """The client a session was created for, as the application saw it."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+    MAX_IP_LENGTH = 64
+    MAX_USER_AGENT_LENGTH = 512
+
+    def bounded(self) -> ClientInfo:
+        """The same client with fields cut to a size the store accepts (headers are attacker-controlled)."""
+        return ClientInfo(
+            ip=self.ip[: self.MAX_IP_LENGTH] if self.ip else None,
+            user_agent=self.user_agent[: self.MAX_USER_AGENT_LENGTH] if self.user_agent else None,
+        )
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """A session as a backend stores it. Times are integer milliseconds since the epoch (UTC)."""
+
+    id: str
+    user_id: str | None
+    kind: str
+    created_at: int
+    last_active_at: int
+    expires_at: int
+    """Idle deadline: moves forward on every use, never past `absolute_expires_at`."""
+    absolute_expires_at: int
+    idle_ttl: int
+    """Idle timeout in milliseconds, kept per session so each kind can have its own."""
+    client: ClientInfo
+    data: dict[str, bytes]
+
+    def is_live(self, now: int) -> bool:
+        return now < self.expires_at and now < self.absolute_expires_at
+
+    def touched(self, now: int) -> None:
+        self.last_active_at = now
+        self.expires_at = min(now + self.idle_ttl, self.absolute_expires_at)
+
+
+def _utc(milliseconds: int) -> datetime:
+    return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+class Session:
+    """A session as the application sees it.
+
+    `id` is the public handle (safe to show and log); `token` is the secret cookie value, present only on sessions
+    returned by create, get, rotate and login, never on listed ones. Change `data` like a dict, then `save`.
+    """
+
+    __slots__ = (
+        "absolute_expires_at",
+        "client",
+        "created_at",
+        "data",
+        "expires_at",
+        "id",
+        "kind",
+        "last_active_at",
+        "token",
+        "user_id",
+    )
+
+    def __init__(self, record: SessionRecord, token: str | None) -> None:
+        self.id = record.id
+        self.token = token
+        self.user_id = record.user_id
+        self.kind = record.kind
+        self.data = SessionData(record.data)
+        self.client = record.client
+        self.created_at = _utc(record.created_at)
+        self.last_active_at = _utc(record.last_active_at)
+        self.expires_at = _utc(record.expires_at)
+        self.absolute_expires_at = _utc(record.absolute_expires_at)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    def __repr__(self) -> str:
+        # Never the token: reprs end up in logs and tracebacks.
+        return f"Session(id={self.id!r}, user_id={self.user_id!r}, kind={self.kind!r})"

@@ -1,0 +1,136 @@
+"""Every setting sessionhub reads, in one place.
+
+Each field can be given in code (`Settings(session_ttl=600)`) or through the environment. The seeds' variable names
+are kept (`REDIS_URL`, `SESSION_TTL_SECONDS`, `SESSION_COOKIE_NAME`, `COOKIE_SECURE`, `TESTING`); every field also
+answers to `SESSIONHUB_<FIELD NAME>`. An invalid value fails at start-up with a `ConfigurationError` naming the
+variable, and never echoes the value (a Redis URL may carry a password).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sessionhub.errors import ConfigurationError
+
+DAY = 86_400.0
+
+
+def _env(field: str, *legacy: str) -> AliasChoices:
+    """Accept the field's own name in code, then SESSIONHUB_<FIELD>, then the seeds' legacy names."""
+    return AliasChoices(field, f"SESSIONHUB_{field.upper()}", *legacy)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SESSIONHUB_",
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    redis_url: str | None = Field(
+        default=None,
+        repr=False,
+        validation_alias=_env("redis_url", "REDIS_URL"),
+        description="Redis connection URL; when unset (or when testing) sessions live in memory.",
+    )
+    testing: bool = Field(
+        default=False,
+        validation_alias=_env("testing", "TESTING"),
+        description="Use the in-memory backend whatever redis_url says.",
+    )
+    session_ttl: float = Field(
+        default=DAY,
+        gt=0,
+        validation_alias=_env("session_ttl", "SESSION_TTL_SECONDS"),
+        description="Idle timeout in seconds: a session unused this long expires. Slides on every use.",
+    )
+    absolute_ttl: float = Field(
+        default=7 * DAY,
+        gt=0,
+        validation_alias=_env("absolute_ttl"),
+        description="Absolute timeout in seconds from sign-in; never extended by activity.",
+    )
+    session_cookie_name: str = Field(
+        default="session_token",
+        pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$",
+        validation_alias=_env("session_cookie_name", "SESSION_COOKIE_NAME"),
+        description="Name of the session cookie (an RFC 6265 token).",
+    )
+    session_cookie_secure: bool = Field(
+        default=False,
+        validation_alias=_env("session_cookie_secure", "COOKIE_SECURE"),
+        description="Send the cookie over HTTPS only. Turn on in production.",
+    )
+    max_sessions_per_user: int | None = Field(
+        default=None,
+        gt=0,
+        validation_alias=_env("max_sessions_per_user"),
+        description="Most concurrent sessions one user may hold; unset means unlimited.",
+    )
+    limit_policy: Literal["evict_oldest", "reject"] = Field(
+        default="evict_oldest",
+        validation_alias=_env("limit_policy"),
+        description="At the limit, sign out the least recently active session, or refuse the new one.",
+    )
+    max_data_bytes: int = Field(
+        default=65_536,
+        gt=0,
+        validation_alias=_env("max_data_bytes"),
+        description="Largest session data, as stored JSON, in bytes.",
+    )
+    key_prefix: str = Field(
+        default="sessionhub",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        validation_alias=_env("key_prefix"),
+        description="Prefix of every Redis key (no braces: the hash tag that follows must be the first).",
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc)) from None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_has_scheme(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        if "://" not in url:
+            raise ValueError("must be a URL such as redis://localhost:6379/0")
+        return url
+
+    @property
+    def uses_memory(self) -> bool:
+        return self.testing or not self.redis_url
+
+
+def _variables(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        names = [str(choice) for choice in alias.choices[1:]]
+        return " or ".join(reversed(names))
+    return f"SESSIONHUB_{field.upper()}"
+
+
+def _field_of(location: str) -> str:
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices) and location.lower() in (str(c).lower() for c in alias.choices):
+            return name
+    return location
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = str(error["loc"][0]) if error["loc"] else ""
+        field = _field_of(location)
+        where = f"{field} ({_variables(field)})" if field else "settings"
+        problems.append(f"invalid setting {where}: {error['msg']}")
+    return "; ".join(problems)
