@@ -443,9 +443,7 @@ class _ServerProcess:
         try:
             process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired as exc:
-            raise RedisHarnessError(
-                f"{self.describe()} (pid {process.pid}) did not exit after SIGKILL"
-            ) from exc
+            raise RedisHarnessError(f"{self.describe()} (pid {process.pid}) did not exit after SIGKILL") from exc
 
     def _common_config(self, directory: Path) -> list[str]:
         return [
@@ -488,16 +486,12 @@ class RedisServer(_ServerProcess):
         replica_of: RedisServer | None = None,
     ) -> RedisServer:
         """Start and wait until it answers PING (and, for a replica, until its link to the primary is up)."""
-        server = cls(
-            port=port, extra_args=extra_args, persistence=persistence, cluster=cluster, replica_of=replica_of
-        )
+        server = cls(port=port, extra_args=extra_args, persistence=persistence, cluster=cluster, replica_of=replica_of)
         server._launch(retry_ports=True)
         if replica_of is not None:
             # Only at start: a restarted replica may legitimately find its primary down (fault tests).
             try:
-                server._wait(
-                    server._replica_link_up, what=f"{server.describe()} replicating", timeout=START_TIMEOUT
-                )
+                server._wait(server._replica_link_up, what=f"{server.describe()} replicating", timeout=START_TIMEOUT)
             except BaseException:
                 server.stop()
                 raise
@@ -688,15 +682,12 @@ class RedisCluster:
             "--cluster-yes",
         ]
         try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=CLUSTER_TIMEOUT, check=False
-            )
+            result = subprocess.run(command, capture_output=True, text=True, timeout=CLUSTER_TIMEOUT, check=False)
         except subprocess.TimeoutExpired as exc:
             raise RedisHarnessError(f"redis-cli --cluster create hung for {CLUSTER_TIMEOUT:g} s") from exc
         if result.returncode != 0 or "All 16384 slots covered" not in result.stdout:
             raise RedisHarnessError(
-                f"redis-cli --cluster create failed (exit {result.returncode}):\n"
-                f"{result.stdout}{result.stderr}"
+                f"redis-cli --cluster create failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
             )
 
     def _wait_healthy(self) -> None:

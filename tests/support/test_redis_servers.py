@@ -236,9 +236,7 @@ def test_cluster_spreads_hash_tags_over_masters_and_serves_a_cluster_client() ->
         first_key = next(iter(owners))
         second_key = next(key for key, node in owners.items() if node is not owners[first_key])
 
-        client = ClusterClient(
-            startup_nodes=[ClusterNode(host, port) for host, port in cluster.startup_nodes]
-        )
+        client = ClusterClient(startup_nodes=[ClusterNode(host, port) for host, port in cluster.startup_nodes])
         try:
             client.set(first_key, "one")
             client.set(second_key, "two")

@@ -1,0 +1,157 @@
+"""What only the Redis backend can show: key layout, TTLs, secrets at rest and round trips."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Connection, ConnectionPool, Redis
+
+from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, Settings
+from sessionhub.backends import RedisBackend
+from sessionhub.tokens import bucket_for_user
+from tests.conftest import FakeClock
+from tests.support.redis_servers import RedisServer, free_port
+
+
+class CountingConnection(Connection):
+    """Counts what is sent to Redis: each send is one round trip (a pipeline sends once)."""
+
+    sent = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        await super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+async def counted(redis_server: RedisServer, key_prefix: str, clock: FakeClock) -> AsyncIterator[SessionManager]:
+    pool = ConnectionPool(
+        host=redis_server.host, port=redis_server.port, connection_class=CountingConnection, health_check_interval=0
+    )
+    backend = RedisBackend(Redis(connection_pool=pool), key_prefix=key_prefix)
+    manager = SessionManager(backend, Settings(key_prefix=key_prefix, max_sessions_per_user=5), clock=clock)
+    await manager.open()
+    yield manager
+    await manager.close()
+    await pool.aclose()
+
+
+async def round_trips(call: Any) -> int:
+    before = CountingConnection.sent
+    await call
+    return CountingConnection.sent - before
+
+
+async def test_each_operation_is_one_round_trip(counted: SessionManager) -> None:
+    manager = counted
+    anonymous = await manager.create(data={"a": 1})
+    assert await round_trips(manager.create(user_id="alice", data={"x": [1]})) == 1
+    assert await round_trips(manager.get(anonymous.token)) == 1
+    assert await round_trips(manager.get("malformed")) == 0
+    loaded = await manager.get(anonymous.token)
+    assert loaded is not None
+    assert await round_trips(manager.save(loaded)) == 0  # nothing changed: nothing sent
+    loaded.data["b"] = 2
+    assert await round_trips(manager.save(loaded)) == 1
+    rotated = await manager.rotate(anonymous.token)
+    assert await round_trips(manager.rotate(rotated.token)) == 1
+    signed_in = await manager.login(None, "bob")
+    assert await round_trips(manager.login(signed_in.token, "bob")) == 1
+    assert await round_trips(manager.delete(signed_in.token)) == 1
+    assert await round_trips(manager.list_user_sessions("alice")) == 1
+    assert await round_trips(manager.revoke_user_sessions("alice")) == 1
+    assert await round_trips(manager.stats()) == 1
+
+
+async def test_keys_follow_the_documented_layout(counted: SessionManager, redis_client: Redis, key_prefix: str) -> None:
+    session = await counted.create(user_id="alice")
+    anonymous = await counted.create()
+    bucket = bucket_for_user("alice")
+    assert session.id.startswith(bucket)
+    keys = {key.decode() for key in await redis_client.keys(f"{key_prefix}:*")}
+    assert keys == {
+        f"{key_prefix}:{{{bucket}}}:s:{session.id[2:]}",
+        f"{key_prefix}:{{{bucket}}}:u:alice",
+        f"{key_prefix}:{{{bucket}}}:all",
+        f"{key_prefix}:{{{anonymous.id[:2]}}}:s:{anonymous.id[2:]}",
+        f"{key_prefix}:{{{anonymous.id[:2]}}}:all",
+    }
+
+
+async def test_every_key_has_a_ttl_and_no_token_is_stored(
+    counted: SessionManager, redis_client: Redis, key_prefix: str
+) -> None:
+    tokens = []
+    for user in ["alice", "bob", None]:
+        session = await counted.create(user_id=user, data={"k": "v"})
+        rotated = await counted.rotate(session.token)  # type: ignore[arg-type]
+        signed_in = await counted.login(rotated.token, "carol")
+        tokens += [session.token, rotated.token, signed_in.token]
+
+    keys = await redis_client.keys(f"{key_prefix}:*")
+    assert keys
+    dump = []
+    for key in keys:
+        assert await redis_client.pttl(key) > 0, key
+        dump.append(key)
+        kind = await redis_client.type(key)
+        if kind == b"hash":
+            dump += [v for pair in (await redis_client.hgetall(key)).items() for v in pair]
+        else:
+            dump += await redis_client.zrange(key, 0, -1)
+    blob = b"\n".join(dump)
+    for token in tokens:
+        assert token is not None
+        assert token.encode() not in blob
+
+
+async def test_session_ttl_follows_the_idle_deadline(
+    redis_server: RedisServer, redis_client: Redis, key_prefix: str
+) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    async with SessionManager(backend, Settings(key_prefix=key_prefix, session_ttl=2, absolute_ttl=3)) as manager:
+        session = await manager.create(user_id="alice")
+        key = backend.keys.session(session.id)
+        assert 1500 < await redis_client.pttl(key) <= 2000
+        assert 2500 < await redis_client.pttl(backend.keys.user("alice")) <= 3000
+
+
+async def test_unreachable_redis_raises_backend_unavailable() -> None:
+    backend = RedisBackend.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
+    manager = SessionManager(backend)
+    with pytest.raises(BackendUnavailable):
+        await manager.open()
+    with pytest.raises(BackendUnavailable) as raised:
+        await manager.create(data={"x": 1})
+    assert "redis" in str(raised.value)
+    assert (await manager.health())["status"] == "down"
+    await manager.close()
+
+
+async def test_killed_redis_gives_backend_unavailable_then_recovers_after_restart(key_prefix: str) -> None:
+    server = RedisServer.start()
+    try:
+        backend = RedisBackend.from_url(server.url, key_prefix=key_prefix, socket_timeout=0.5)
+        async with SessionManager(backend, Settings(key_prefix=key_prefix)) as manager:
+            session = await manager.create()
+            server.kill()
+            with pytest.raises(BackendUnavailable):
+                await manager.get(session.token)
+            server.restart()
+            # An empty restart (no persistence) lost the session; the manager works again at once.
+            assert await manager.get(session.token) is None
+            assert await manager.get((await manager.create()).token) is not None
+    finally:
+        server.stop()
+
+
+async def test_clients_that_decode_responses_are_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        RedisBackend(Redis(decode_responses=True))
+
+
+def test_key_prefix_with_braces_is_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        RedisBackend(Redis(), key_prefix="app{x}")
