@@ -627,7 +627,11 @@ class RedisSentinel(_ServerProcess):
 
 
 class RedisCluster(_StopsOnExit):
-    """N masters (default 3) with optional replicas each, joined by `redis-cli --cluster create`."""
+    """N masters (default 3) with optional replicas each, joined by `redis-cli --cluster create`.
+
+    `nodes` lists the masters first, then the replicas: with every node on one host redis-cli makes the
+    first N addresses masters. Roles can change later (a killed master's replica takes over).
+    """
 
     def __init__(self, nodes: list[RedisServer]) -> None:
         self.nodes = nodes
