@@ -11,9 +11,9 @@ from redis.asyncio import Redis
 
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import MemoryBackend, RedisBackend, SessionBackend
-from tests.support.redis_servers import RedisServer
+from tests.support.redis_servers import RedisCluster, RedisSentinelGroup, RedisServer
 
-BACKENDS = ["memory", "redis"]
+BACKENDS = ["memory", "redis", "cluster", "sentinel"]
 
 
 class FakeClock:
@@ -34,6 +34,50 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer.start()
     yield server
     server.stop()
+
+
+# -- Redis Cluster and Sentinel: the contract on every deployment (issue 8) ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """Three masters joined by `redis-cli --cluster create`, shared by the session (tests use their own prefix)."""
+    cluster = RedisCluster.start(masters=3)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinels() -> Iterator[RedisSentinelGroup]:
+    """A primary, a replica and three Sentinels, shared by the session; failover tests start their own."""
+    group = RedisSentinelGroup.start(service_name="sessionhub")
+    yield group
+    group.stop()
+
+
+def cluster_url(cluster: RedisCluster) -> str:
+    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
+
+
+def sentinel_url(group: RedisSentinelGroup) -> str:
+    hosts = ",".join(f"{host}:{port}" for host, port in group.sentinel_addresses)
+    return f"redis+sentinel://{hosts}/{group.service_name}"
+
+
+def backend_factory(request: pytest.FixtureRequest, backend_name: str) -> Callable[[str], SessionBackend]:
+    """Backends of one kind by key prefix, starting the deployment the name stands for on first use."""
+    if backend_name == "memory":
+        return lambda prefix: MemoryBackend()
+    if backend_name == "redis":
+        url = request.getfixturevalue("redis_server").url
+    elif backend_name == "cluster":
+        url = cluster_url(request.getfixturevalue("redis_cluster"))
+    else:
+        url = sentinel_url(request.getfixturevalue("redis_sentinels"))
+    return lambda prefix: RedisBackend.from_url(url, key_prefix=prefix)
+
+
+# ------------------------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -61,20 +105,13 @@ MakeManager = Callable[..., Awaitable[SessionManager]]
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if name == "redis":
-        request.getfixturevalue("redis_server")
     return name
 
 
 @pytest.fixture
 def make_backend(request: pytest.FixtureRequest, backend_name: str, key_prefix: str) -> MakeBackend:
-    def make() -> SessionBackend:
-        if backend_name == "memory":
-            return MemoryBackend()
-        server: RedisServer = request.getfixturevalue("redis_server")
-        return RedisBackend.from_url(server.url, key_prefix=key_prefix)
-
-    return make
+    factory = backend_factory(request, backend_name)
+    return lambda: factory(key_prefix)
 
 
 @pytest.fixture

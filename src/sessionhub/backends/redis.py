@@ -1,4 +1,4 @@
-"""Sessions in Redis, every operation one atomic Lua script and one round trip.
+"""Sessions in Redis, every operation one atomic Lua script and one round trip, on one server, Sentinel or Cluster.
 
 Key layout (docs/key-layout.md has the full story); `<tag>` is `<key_prefix>:{<bucket>}:`, the braces making the
 bucket the Redis Cluster hash tag:
@@ -13,29 +13,42 @@ Every key carries a TTL: a session's is its idle deadline, an index's is the lat
 members. Times are milliseconds from the caller's clock, passed in, so that all backends judge expiry alike.
 
 A script that reaches another key of the same session derives its name from the tag it was given; the bucket
-invariant (a user's sessions live in the user's bucket) guarantees it is in the same slot.
+invariant (a user's sessions live in the user's bucket) guarantees it is in the same slot. Every script starts with
+`#!lua` so that Redis (7.0+) checks this on each call: a script in that mode may touch keys it did not declare only
+in the slot of those it did, and fails otherwise, where an old-style script would silently reach any key its node
+holds. The one operation that spans two slots, login from a session in another bucket, runs as three steps on
+Redis Cluster (`RedisBackend.login`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Self
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.backends.redis_connect import RedisClient, connect
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
 from sessionhub.model import ClientInfo, DataChanges, SessionRecord
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
+logger = logging.getLogger("sessionhub")
+
 LIMIT_REFUSED = "SESSIONHUB_LIMIT"
 
+# What redis-py raises when Redis cannot serve a command; cluster routing failures are not RedisErrors.
+_FAILURES = (RedisError, RedisClusterException)
+
 # Helpers every script below is prefixed with. Redis caches scripts by SHA, so the repetition costs nothing.
-_HELPERS = """
+# The shebang must be the first line: it makes Redis refuse any key outside the slot of the declared ones.
+_HELPERS = """#!lua
 local function session_key(tag, id) return tag .. 's:' .. string.sub(id, 3) end
 
 local function user_key_of(tag, user) if user then return tag .. 'u:' .. user end end
@@ -70,6 +83,21 @@ local function read_live(key, index, tag, id, now)
     return nil
   end
   return fields, meta
+end
+
+-- What a login carries over from the previous session: its data and kind, when it is anonymous or the user's.
+local function carried_from(fields, meta, user)
+  local carried = {}
+  if meta.u ~= nil and meta.u ~= user then return carried end
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 2) == 'd:' then
+      carried[#carried + 1] = fields[i]
+      carried[#carried + 1] = fields[i + 1]
+    end
+  end
+  carried[#carried + 1] = 'k'
+  carried[#carried + 1] = meta.k
+  return carried
 end
 
 local function extend_ttl(key, ttl)
@@ -219,38 +247,43 @@ return fields
 
 # Sign a user in: a new session in the user's bucket replaces the previous one, whose data and kind carry over
 # when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
-# KEYS: new session, bucket index, user index[, previous session, previous bucket index]; on Redis Cluster the
-# previous keys may hash to another slot (docs/key-layout.md). ARGV: now, id, tag, limit, evict, idle deadline,
-# absolute deadline, user id, previous id, previous tag, then field/value pairs.
-# Returns {fields of the new session, evicted ids}.
+# KEYS: new session, bucket index, user index[, previous session, previous bucket index]: all in one slot, or on a
+# single server (the Redis Cluster path passes no previous keys, see RedisBackend.login). ARGV: now, id, tag,
+# limit, evict, idle deadline, absolute deadline, user id, previous id, previous tag, then field/value pairs (with
+# what was carried over, on that path). Returns {fields of the new session, evicted ids}.
 _LOGIN = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
 local values = {}
 for i = 11, #ARGV do values[#values + 1] = ARGV[i] end
-local previous_meta = nil
+local previous_user = nil
 if KEYS[4] then
-  local previous = redis.call('HGETALL', KEYS[4])
-  previous_meta = meta_of(previous)
-  if is_live(previous_meta, now) and (previous_meta.u == nil or previous_meta.u == ARGV[8]) then
-    for i = 1, #previous, 2 do
-      if string.sub(previous[i], 1, 2) == 'd:' then
-        values[#values + 1] = previous[i]
-        values[#values + 1] = previous[i + 1]
-      end
-    end
-    values[#values + 1] = 'k'
-    values[#values + 1] = previous_meta.k
+  local previous, meta = read_live(KEYS[4], KEYS[5], ARGV[10], ARGV[9], now)
+  if previous then
+    previous_user = meta.u
+    for _, value in ipairs(carried_from(previous, meta, ARGV[8])) do values[#values + 1] = value end
   end
 end
 local evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9])
 if not evicted then return redis.error_reply('"""
     + LIMIT_REFUSED
     + """') end
-if KEYS[4] then forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_meta.u), ARGV[9]) end
+if KEYS[4] then forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_user), ARGV[9]) end
 store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), values, 1)
 return {redis.call('HGETALL', KEYS[1]), evicted}
+"""
+)
+
+# The first step of a login across two slots (Redis Cluster): what the previous session carries over, read
+# without touching it, so that a refused login leaves it as it was.
+# KEYS: previous session, its bucket index. ARGV: now, previous id, previous tag, user id. Returns field/value pairs.
+_CARRY = (
+    _HELPERS
+    + """
+local previous, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]))
+if not previous then return {} end
+return carried_from(previous, meta, ARGV[4])
 """
 )
 
@@ -373,14 +406,18 @@ def _limit_args(limit: UserLimit | None) -> list[int]:
 
 
 class RedisBackend(SessionBackend):
+    """Sessions in one Redis server, a Sentinel-managed primary (`redis.asyncio.Redis` from `Sentinel.master_for`)
+    or a Redis Cluster (`redis.asyncio.cluster.RedisCluster`): the scripts and keys are the same on all three."""
+
     name = "redis"
 
-    def __init__(self, client: Redis, *, key_prefix: str = "sessionhub", owns_client: bool = False) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+    def __init__(self, client: RedisClient, *, key_prefix: str = "sessionhub", owns_client: bool = False) -> None:
+        if client.get_encoder().decode_responses:
             raise ConfigurationError("RedisBackend needs a client with decode_responses=False (data is bytes)")
         self.client = client
         self.keys = KeyLayout(key_prefix)
         self._owns_client = owns_client
+        self._cluster = isinstance(client, RedisCluster)
         self._load = client.register_script(_LOAD)
         self._create = client.register_script(_CREATE)
         self._update = client.register_script(_UPDATE)
@@ -389,31 +426,44 @@ class RedisBackend(SessionBackend):
         self._delete = client.register_script(_DELETE)
         self._list_user = client.register_script(_LIST_USER)
         self._delete_user = client.register_script(_DELETE_USER)
+        self._carry = client.register_script(_CARRY)
 
     @classmethod
-    def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
-        """A backend on its own connection pool; `client_options` go to `redis.asyncio.Redis.from_url`."""
+    def from_url(
+        cls, url: str, *, key_prefix: str = "sessionhub", cluster: bool = False, **client_options: Any
+    ) -> Self:
+        """A backend on its own connections to a server, Sentinel group or cluster, as the URL's scheme says
+        (`sessionhub.backends.redis_connect`). `client_options` are redis-py connection options."""
         options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0, "health_check_interval": 30}
         options.update(client_options)
         options["decode_responses"] = False
-        return cls(Redis.from_url(url, **options), key_prefix=key_prefix, owns_client=True)
+        return cls(connect(url, cluster=cluster, **options), key_prefix=key_prefix, owns_client=True)
 
     async def open(self) -> None:
         try:
             await self.client.ping()
             for script in self._scripts():
-                await self.client.script_load(script.script)
-        except RedisError as exc:
+                await self.client.script_load(script.script)  # on a cluster: into every primary
+        except ResponseError as exc:
+            raise ConfigurationError(
+                f"redis refused sessionhub's scripts ({exc}); they need Redis 7.0+ (or Valkey) and EVALSHA"
+            ) from None
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self.client.aclose()
+        if not self._owns_client:
+            return
+        await self.client.aclose()
+        pool = getattr(self.client, "connection_pool", None)
+        if isinstance(pool, SentinelConnectionPool):
+            for sentinel in pool.sentinel_manager.sentinels:
+                await sentinel.aclose()
 
     def _scripts(self) -> list[AsyncScript]:
         return [
-            self._load, self._create, self._update, self._rotate,
-            self._login, self._delete, self._list_user, self._delete_user,
+            self._load, self._create, self._update, self._rotate, self._login,
+            self._delete, self._list_user, self._delete_user, self._carry,
         ]  # fmt: skip
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -423,7 +473,7 @@ class RedisBackend(SessionBackend):
             if str(exc).startswith(LIMIT_REFUSED):
                 raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
             raise
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
 
     # -- the contract -------------------------------------------------------------------------------------------
@@ -475,19 +525,36 @@ class RedisBackend(SessionBackend):
     async def login(
         self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
     ) -> tuple[SessionRecord, list[str]]:
+        """One script, except on Redis Cluster when the previous session is in another bucket (it is anonymous or
+        another user's): then three steps, one slot each. Read what carries over, sign in, delete the previous
+        session. A refused or failed sign-in leaves the previous session as it was; a failed delete leaves it to its
+        idle timeout, holding no sign-in of this user. A save to it between the steps does not carry over."""
         assert record.user_id is not None
         bucket = bucket_of(record.id)
         keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.user(record.user_id)]
-        previous_tag = ""
+        previous_keys: list[str] = []
+        previous_args: list[Any] = []
         if previous_id is not None:
-            keys += [self.keys.session(previous_id), self.keys.index(bucket_of(previous_id))]
-            previous_tag = self.keys.tag(bucket_of(previous_id))
+            previous_bucket = bucket_of(previous_id)
+            previous_keys = [self.keys.session(previous_id), self.keys.index(previous_bucket)]
+            previous_args = [now, previous_id, self.keys.tag(previous_bucket)]
+        across_slots = self._cluster and previous_id is not None and bucket_of(previous_id) != bucket
+        carried: list[bytes] = []
+        if across_slots:
+            carried = await self._run(self._carry, previous_keys, [*previous_args, record.user_id])
+        else:
+            keys += previous_keys
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
             record.expires_at, record.absolute_expires_at, record.user_id,
-            previous_id or "", previous_tag, *_fields(record),
+            previous_id or "", previous_args[2] if previous_args else "", *_fields(record), *carried,
         ]  # fmt: skip
         fields, evicted = await self._run(self._login, keys, args)
+        if across_slots:
+            try:
+                await self._run(self._delete, previous_keys, previous_args)
+            except BackendUnavailable as exc:
+                logger.warning("sessionhub: session %s outlives the login that replaced it: %s", previous_id, exc)
         return _record(record.id, fields), [session_id.decode() for session_id in evicted]
 
     async def delete(self, session_id: str, now: int) -> bool:
@@ -509,7 +576,8 @@ class RedisBackend(SessionBackend):
         return [session_id.decode() for session_id in removed]
 
     async def count(self, now: int) -> int:
-        """Prune and count every bucket index in one pipelined round trip: O(buckets), never a keyspace scan."""
+        """Prune and count every bucket index in one pipelined round trip (on a cluster, one per primary, sent at
+        once): O(buckets), never a keyspace scan."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for bucket in all_buckets():
@@ -517,7 +585,7 @@ class RedisBackend(SessionBackend):
                     pipe.zremrangebyscore(index, "-inf", now)
                     pipe.zcard(index)
                 replies = await pipe.execute()
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
         return sum(replies[1::2])
 
@@ -525,12 +593,12 @@ class RedisBackend(SessionBackend):
         started = time.perf_counter()
         try:
             await self.client.ping()
-        except RedisError as exc:
+        except _FAILURES as exc:
             return {"status": "down", "backend": self.name, "error": type(exc).__name__}
         return {"status": "ok", "backend": self.name, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
 
-def _unavailable(exc: RedisError) -> BackendUnavailable:
+def _unavailable(exc: RedisError | RedisClusterException) -> BackendUnavailable:
     if isinstance(exc, RedisTimeoutError):
         return BackendUnavailable("redis did not answer in time")
     if isinstance(exc, RedisConnectionError):
