@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key (no braces: the hash tag that follows must be the first).",
     )
 
+    # -- Redis deployments (docs/operations.md): redis_url also takes redis+cluster:// and redis+sentinel:// ------
+    redis_cluster: bool = Field(
+        default=False,
+        validation_alias=_env("redis_cluster"),
+        description="Treat a redis:// or rediss:// redis_url as a node of a Redis Cluster, as redis+cluster:// does.",
+    )
+    # ------------------------------------------------------------------------------------------------------------
+
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)
