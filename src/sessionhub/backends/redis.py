@@ -22,6 +22,8 @@ Redis Cluster (`RedisBackend.login`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Any, Self
@@ -29,8 +31,16 @@ from typing import Any, Self
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    ClusterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionhub.backends.base import SessionBackend, UserLimit
@@ -43,8 +53,15 @@ logger = logging.getLogger("sessionhub")
 
 LIMIT_REFUSED = "SESSIONHUB_LIMIT"
 
+# How often a backend on a Sentinel-managed primary asks the Sentinels where the primary is (RedisBackend._follow).
+PRIMARY_CHECK_INTERVAL = 1.0
+
 # What redis-py raises when Redis cannot serve a command; cluster routing failures are not RedisErrors.
 _FAILURES = (RedisError, RedisClusterException)
+# Replies that say Redis cannot take a command now (a failover, a full memory, a primary short of replicas under
+# min-replicas-to-write), rather than that the command is wrong: the store is unavailable, for the caller to ride out.
+_REFUSED_NOW = (ClusterDownError, OutOfMemoryError, ReadOnlyError, TryAgainError)
+_REFUSED_NOW_CODES = ("NOREPLICAS", "BUSY")
 
 # Helpers every script below is prefixed with. Redis caches scripts by SHA, so the repetition costs nothing.
 # The shebang must be the first line: it makes Redis refuse any key outside the slot of the declared ones.
@@ -418,6 +435,7 @@ class RedisBackend(SessionBackend):
         self.keys = KeyLayout(key_prefix)
         self._owns_client = owns_client
         self._cluster = isinstance(client, RedisCluster)
+        self._follower: asyncio.Task[None] | None = None
         self._load = client.register_script(_LOAD)
         self._create = client.register_script(_CREATE)
         self._update = client.register_script(_UPDATE)
@@ -450,8 +468,16 @@ class RedisBackend(SessionBackend):
             ) from None
         except _FAILURES as exc:
             raise _unavailable(exc) from exc
+        pool = getattr(self.client, "connection_pool", None)
+        if isinstance(pool, SentinelConnectionPool) and self._follower is None:
+            self._follower = asyncio.create_task(self._follow(pool), name="sessionhub-follow-sentinel-primary")
 
     async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
         if not self._owns_client:
             return
         await self.client.aclose()
@@ -459,6 +485,21 @@ class RedisBackend(SessionBackend):
         if isinstance(pool, SentinelConnectionPool):
             for sentinel in pool.sentinel_manager.sentinels:
                 await sentinel.aclose()
+
+    async def _follow(self, pool: SentinelConnectionPool) -> None:
+        """Drop every connection to a primary that Sentinel has replaced, within PRIMARY_CHECK_INTERVAL.
+
+        redis-py asks the Sentinels only when it opens a connection, and a replaced primary that is still up goes on
+        acknowledging writes until Sentinel demotes it, about ten seconds after a SENTINEL FAILOVER; its resync then
+        drops them all. Connections in use are dropped too: they are talking to that primary.
+        """
+        while True:
+            await asyncio.sleep(PRIMARY_CHECK_INTERVAL)
+            known = pool.master_address
+            with contextlib.suppress(*_FAILURES):  # no Sentinel answers: ask again at the next tick
+                if known is not None and await pool.get_master_address() != known:  # type: ignore[no-untyped-call]
+                    logger.warning("sessionhub: Sentinel moved the primary; reconnecting")
+                    await pool.disconnect(inuse_connections=True)
 
     def _scripts(self) -> list[AsyncScript]:
         return [
@@ -472,6 +513,8 @@ class RedisBackend(SessionBackend):
         except ResponseError as exc:
             if str(exc).startswith(LIMIT_REFUSED):
                 raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
+            if isinstance(exc, _REFUSED_NOW) or str(exc).startswith(_REFUSED_NOW_CODES):
+                raise _unavailable(exc) from exc
             raise
         except _FAILURES as exc:
             raise _unavailable(exc) from exc
@@ -603,4 +646,7 @@ def _unavailable(exc: RedisError | RedisClusterException) -> BackendUnavailable:
         return BackendUnavailable("redis did not answer in time")
     if isinstance(exc, RedisConnectionError):
         return BackendUnavailable("redis cannot be reached")
+    if isinstance(exc, ResponseError):
+        reason = str(exc).split(" ", 1)[0] if type(exc) is ResponseError else type(exc).__name__
+        return BackendUnavailable(f"redis cannot serve the command now ({reason})")
     return BackendUnavailable(f"redis failed: {type(exc).__name__}")
