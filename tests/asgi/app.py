@@ -131,6 +131,14 @@ async def wait_then_write(request: Request) -> Response:
     return describe(request)
 
 
+async def write_when_all_loaded(request: Request) -> Response:
+    """Wait until every concurrent request has loaded the session, so that each saves over the others' loads."""
+    barrier: asyncio.Barrier = request.app.state.barrier
+    await barrier.wait()
+    write_query(request)
+    return describe(request)
+
+
 async def websocket_session(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.send_json({"data": dict(websocket.session)})
@@ -161,6 +169,7 @@ ROUTES = [
     Route("/staticky", static),
     Route("/client", client),
     Route("/wait-then-write", wait_then_write),
+    Route("/write-when-all-loaded", write_when_all_loaded),
     WebSocketRoute("/ws", websocket_session),
 ]
 

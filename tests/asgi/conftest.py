@@ -131,3 +131,36 @@ async def make_client(request: pytest.FixtureRequest) -> AsyncIterator[MakeClien
             return await stack.enter_async_context(httpx.AsyncClient(base_url=base_url))
 
         yield make
+
+
+async def websocket_messages(app: ASGIApp, path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Connect to a websocket route in-process and return what the app sent until it closed (httpx speaks no
+    websocket; driving ASGI directly keeps the app in the test's event loop, next to a Redis-backed manager)."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    inbox.put_nowait({"type": "websocket.connect"})
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return await inbox.get()
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.close":
+            inbox.put_nowait({"type": "websocket.disconnect", "code": message.get("code", 1000)})
+
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "subprotocols": [],
+    }
+    async with asyncio.timeout(SERVER_START_TIMEOUT):
+        await app(scope, receive, send)  # type: ignore[arg-type]
+    return sent

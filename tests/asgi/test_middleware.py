@@ -260,9 +260,7 @@ async def test_excluded_paths_never_touch_the_session(
     assert round_trips.count - before == 1
 
 
-async def test_the_first_of_several_session_cookies_is_used(
-    manager: SessionManager, make_client: MakeClient
-) -> None:
+async def test_the_first_of_several_session_cookies_is_used(manager: SessionManager, make_client: MakeClient) -> None:
     client = await make_client(build_app(manager))
     mine = session_cookie(await client.get("/write", params={"who": "mine"}))
     other = await manager.create(data={"who": "other"})
