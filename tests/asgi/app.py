@@ -105,6 +105,12 @@ async def stream(request: Request) -> Response:
 
 async def unstorable(request: Request) -> Response:
     request.session["when"] = {1, 2}  # a set: JSON cannot hold it
+    if "stream" in request.query_params:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"should never be sent"
+
+        return StreamingResponse(chunks())
     return PlainTextResponse("should never be sent")
 
 

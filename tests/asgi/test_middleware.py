@@ -6,8 +6,10 @@ import logging
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
-from sessionhub import SessionManager
+from sessionhub import SessionDataError, SessionManager
+from sessionhub.asgi import SessionMiddleware
 from tests.asgi.app import build_app
 from tests.asgi.conftest import ABSOLUTE, MakeClient, RoundTrips
 from tests.conftest import FakeClock
@@ -216,13 +218,14 @@ async def test_a_streamed_response_is_saved_and_streamed(manager: SessionManager
     assert (await client.get("/")).json()["data"] == {"streamed": "yes"}
 
 
+@pytest.mark.parametrize("query", ["", "stream"])
 async def test_a_session_that_cannot_be_saved_is_a_500_and_logged(
-    manager: SessionManager, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    manager: SessionManager, make_client: MakeClient, caplog: pytest.LogCaptureFixture, query: str
 ) -> None:
     client = await make_client(build_app(manager))
     await client.get("/write", params={"a": "1"})
     with caplog.at_level(logging.ERROR, logger="sessionhub.asgi"):
-        response = await client.get("/unstorable")
+        response = await client.get(f"/unstorable?{query}")
 
     assert response.status_code == 500
     assert "should never be sent" not in response.text
@@ -297,3 +300,20 @@ async def test_trusted_proxy_hops_pick_the_address_the_outermost_proxy_saw(
     session = await manager.get(client.cookies[COOKIE])
     assert session is not None
     assert session.client.ip == "203.0.113.9"
+
+
+async def test_application_and_save_errors_propagate_from_the_middleware(manager: SessionManager) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["session"]["value"] = (scope["path"] == "/unstorable" and {1}) or "ok"
+        if scope["path"] == "/crash":
+            raise RuntimeError("the handler failed")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    transport = httpx.ASGITransport(app=SessionMiddleware(app, manager))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert (await client.get("/fine")).status_code == 200
+        with pytest.raises(RuntimeError, match="the handler failed"):
+            await client.get("/crash")
+        with pytest.raises(SessionDataError):
+            await client.get("/unstorable")
