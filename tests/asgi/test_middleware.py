@@ -304,7 +304,7 @@ async def test_trusted_proxy_hops_pick_the_address_the_outermost_proxy_saw(
 
 async def test_application_and_save_errors_propagate_from_the_middleware(manager: SessionManager) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["session"]["value"] = (scope["path"] == "/unstorable" and {1}) or "ok"
+        scope["session"]["value"] = {1} if scope["path"] == "/unstorable" else "ok"
         if scope["path"] == "/crash":
             raise RuntimeError("the handler failed")
         await send({"type": "http.response.start", "status": 200, "headers": []})
