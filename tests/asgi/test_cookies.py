@@ -96,6 +96,8 @@ def test_path_prefixes_cover_the_path_and_what_is_under_it() -> None:
     assert "/anything" in PathPrefixes(["/"])
     with pytest.raises(ValueError, match="must start with '/'"):
         PathPrefixes(["static"])
+    with pytest.raises(TypeError, match="not one string"):
+        PathPrefixes("/static")
 
 
 async def test_middleware_overrides_reach_the_response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -36,7 +37,7 @@ class SessionMiddleware:
         app: ASGIApp,
         manager: SessionManager,
         *,
-        exclude_paths: tuple[str, ...] | list[str] = (),
+        exclude_paths: Iterable[str] = (),
         trusted_proxy_hops: int = 0,
         **cookie_overrides: Any,
     ) -> None:
@@ -66,13 +67,13 @@ class SessionMiddleware:
 
         async def send_with_session(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await commit(request_session, message)
+                await _commit(request_session, message)
             await send(message)
 
         await self.app(scope, receive, send_with_session)
 
 
-async def commit(request_session: RequestSession, message: Message) -> None:
+async def _commit(request_session: RequestSession, message: Message) -> None:
     """Decide on the session before the response head leaves: a failed save can still become a 500, and streamed
     bodies are never held back."""
     try:
@@ -104,4 +105,4 @@ def client_info(scope: Scope, trusted_proxy_hops: int) -> ClientInfo:
         forwarded = [hop for hop in forwarded if hop]
         if len(forwarded) >= trusted_proxy_hops:
             ip = forwarded[-trusted_proxy_hops]
-    return ClientInfo(ip=ip, user_agent=headers.get("user-agent")).bounded()
+    return ClientInfo(ip=ip, user_agent=headers.get("user-agent"))

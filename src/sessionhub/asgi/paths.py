@@ -11,6 +11,8 @@ class PathPrefixes:
     __slots__ = ("_prefixes",)
 
     def __init__(self, prefixes: Iterable[str]) -> None:
+        if isinstance(prefixes, str):
+            raise TypeError("path prefixes must be a list of paths, not one string")
         prefixes = list(prefixes)
         for prefix in prefixes:
             if not isinstance(prefix, str) or not prefix.startswith("/"):

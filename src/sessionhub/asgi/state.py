@@ -55,10 +55,10 @@ class RequestSession:
         self._become(None)
 
     async def rotate(self) -> Session | None:
-        if self.session is None:
+        if self.session is None or self.session.token is None:
             return None
         try:
-            rotated = await self.manager.rotate(self.session.token)  # type: ignore[arg-type]
+            rotated = await self.manager.rotate(self.session.token)
         except SessionNotFound:
             logger.info("session %s ended before it could be rotated", self.session.id)
             self._become(None)
