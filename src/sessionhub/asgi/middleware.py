@@ -54,10 +54,9 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        headers = scope["headers"]
-        request_session = RequestSession(
-            self.manager, self.cookie, self.cookie.token_in(headers), client_info(scope, self.trusted_proxy_hops)
-        )
+        sent_token = self.cookie.token_in(scope["headers"])
+        client = client_info(scope, self.trusted_proxy_hops)
+        request_session = RequestSession(self.manager, self.cookie, sent_token, client)
         await request_session.load()
         scope[SCOPE_KEY] = request_session
         scope["session"] = request_session.data
