@@ -102,12 +102,13 @@ local function read_live(key, index, tag, id, now)
   return fields, meta
 end
 
--- What a login carries over from the previous session: its data and kind, when it is anonymous or the user's.
-local function carried_from(fields, meta, user)
+-- What a login carries over from the previous session: its data (less the fields the caller removed) and kind,
+-- when it is anonymous or the user's; nothing otherwise.
+local function carried_from(fields, meta, user, removed)
   local carried = {}
   if meta.u ~= nil and meta.u ~= user then return carried end
   for i = 1, #fields, 2 do
-    if string.sub(fields[i], 1, 2) == 'd:' then
+    if string.sub(fields[i], 1, 2) == 'd:' and not removed[fields[i]] then
       carried[#carried + 1] = fields[i]
       carried[#carried + 1] = fields[i + 1]
     end
@@ -265,22 +266,38 @@ return fields
 # Sign a user in: a new session in the user's bucket replaces the previous one, whose data and kind carry over
 # when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
 # KEYS: new session, bucket index, user index[, previous session, previous bucket index]: all in one slot, or on a
-# single server (the Redis Cluster path passes no previous keys, see RedisBackend.login). ARGV: now, id, tag,
-# limit, evict, idle deadline, absolute deadline, user id, previous id, previous tag, then field/value pairs (with
-# what was carried over, on that path). Returns {fields of the new session, evicted ids}.
+# single server (across two slots of a Redis Cluster, RedisBackend.login passes no previous keys and puts what
+# _CARRY read into the new session's entries). ARGV: now, id, tag, limit, evict, idle deadline, absolute deadline,
+# user id, previous id, previous tag, count r of the new session's field/value entries, count c of the caller's
+# changed-data entries, then the r entries, the c entries (field/value pairs) and the removed data fields. The
+# changes apply where the previous data goes: into the new session when it carries over or when there is no
+# previous session, nowhere when it belongs to someone else or ended meanwhile.
+# Returns {fields of the new session, evicted ids}.
 _LOGIN = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
+local first_change = 13 + tonumber(ARGV[11])
+local first_removed = first_change + tonumber(ARGV[12])
 local values = {}
-for i = 11, #ARGV do values[#values + 1] = ARGV[i] end
+for i = 13, first_change - 1 do values[#values + 1] = ARGV[i] end
+local removed = {}
+for i = first_removed, #ARGV do removed[ARGV[i]] = true end
+-- With no previous session the caller's changes are the whole data; otherwise they go wherever its data goes.
+local carried = not KEYS[4]
 local previous_user = nil
 if KEYS[4] then
   local previous, meta = read_live(KEYS[4], KEYS[5], ARGV[10], ARGV[9], now)
   if previous then
     previous_user = meta.u
-    for _, value in ipairs(carried_from(previous, meta, ARGV[8])) do values[#values + 1] = value end
+    local carry = carried_from(previous, meta, ARGV[8], removed)
+    carried = #carry > 0
+    for _, value in ipairs(carry) do values[#values + 1] = value end
   end
+end
+-- Appended last so that, field by field, the caller's change wins over the carried value (HSET applies in order).
+if carried then
+  for i = first_change, first_removed - 1 do values[#values + 1] = ARGV[i] end
 end
 local evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9])
 if not evicted then return redis.error_reply('"""
@@ -294,13 +311,16 @@ return {redis.call('HGETALL', KEYS[1]), evicted}
 
 # The first step of a login across two slots (Redis Cluster): what the previous session carries over, read
 # without touching it, so that a refused login leaves it as it was.
-# KEYS: previous session, its bucket index. ARGV: now, previous id, previous tag, user id. Returns field/value pairs.
+# KEYS: previous session, its bucket index. ARGV: now, previous id, previous tag, user id, then the data fields the
+# caller removed. Returns field/value pairs, none when nothing carries over.
 _CARRY = (
     _HELPERS
     + """
 local previous, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]))
 if not previous then return {} end
-return carried_from(previous, meta, ARGV[4])
+local removed = {}
+for i = 5, #ARGV do removed[ARGV[i]] = true end
+return carried_from(previous, meta, ARGV[4], removed)
 """
 )
 
@@ -414,6 +434,14 @@ def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
         ),
         data=data,
     )
+
+
+def _data_fields(changes: DataChanges) -> tuple[list[str | bytes], list[str]]:
+    """The hash fields a data change writes (field/value pairs) and deletes."""
+    changed: list[str | bytes] = []
+    for key, raw in changes.updated.items():
+        changed += [f"d:{key}", raw]
+    return changed, [f"d:{key}" for key in changes.removed]
 
 
 def _limit_args(limit: UserLimit | None) -> list[int]:
@@ -548,10 +576,8 @@ class RedisBackend(SessionBackend):
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
         bucket = bucket_of(session_id)
-        args: list[Any] = [now, session_id, self.keys.tag(bucket), len(changes.updated)]
-        for key, raw in changes.updated.items():
-            args += [f"d:{key}", raw]
-        args += [f"d:{key}" for key in changes.removed]
+        changed, removed = _data_fields(changes)
+        args: list[Any] = [now, session_id, self.keys.tag(bucket), len(changes.updated), *changed, *removed]
         written = await self._run(self._update, [self.keys.session(session_id), self.keys.index(bucket)], args)
         return bool(written)
 
@@ -566,7 +592,13 @@ class RedisBackend(SessionBackend):
         return record
 
     async def login(
-        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+        self,
+        previous_id: str | None,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        *,
+        changes: DataChanges | None = None,
     ) -> tuple[SessionRecord, list[str]]:
         """One script, except on Redis Cluster when the previous session is in another bucket (it is anonymous or
         another user's): then three steps, one slot each. Read what carries over, sign in, delete the previous
@@ -581,16 +613,21 @@ class RedisBackend(SessionBackend):
             previous_bucket = bucket_of(previous_id)
             previous_keys = [self.keys.session(previous_id), self.keys.index(previous_bucket)]
             previous_args = [now, previous_id, self.keys.tag(previous_bucket)]
+        record_fields = _fields(record)
+        changed, removed = _data_fields(changes or DataChanges())
         across_slots = self._cluster and previous_id is not None and bucket_of(previous_id) != bucket
-        carried: list[bytes] = []
         if across_slots:
-            carried = await self._run(self._carry, previous_keys, [*previous_args, record.user_id])
+            carried = await self._run(self._carry, previous_keys, [*previous_args, record.user_id, *removed])
+            record_fields += carried
+            if not carried:  # someone else's or ended: the changes go nowhere, as in the one-script case
+                changed = []
         else:
             keys += previous_keys
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
             record.expires_at, record.absolute_expires_at, record.user_id,
-            previous_id or "", previous_args[2] if previous_args else "", *_fields(record), *carried,
+            previous_id or "", previous_args[2] if previous_args else "",
+            len(record_fields), len(changed), *record_fields, *changed, *removed,
         ]  # fmt: skip
         fields, evicted = await self._run(self._login, keys, args)
         if across_slots:
