@@ -19,7 +19,7 @@ from redis.asyncio.cluster import RedisCluster as ClusterClient
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.crc import key_slot
 
-from sessionhub import ConfigurationError, SessionManager, Settings
+from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.backends.redis_connect import connect
 from sessionhub.tokens import BUCKETS, bucket_for_user
@@ -180,6 +180,20 @@ async def test_every_key_of_a_user_shares_one_slot_and_has_a_ttl(
         with node.client() as client:
             assert client.pttl(key) > 0
             assert not any(token is not None and token.encode() in key for token in tokens)
+
+
+async def test_a_primary_short_of_replicas_is_unavailable_not_an_error(key_prefix: str) -> None:
+    """Under min-replicas-to-write a primary without its replica refuses writes: the caller sees BackendUnavailable
+    (which it can ride out, like a failover), and nothing is written."""
+    server = RedisServer.start(extra_args=["--min-replicas-to-write", "1"])
+    try:
+        async with SessionManager(RedisBackend.from_url(server.url, key_prefix=key_prefix)) as manager:
+            with pytest.raises(BackendUnavailable, match="NOREPLICAS"):
+                await manager.create(data={"x": 1})
+        with server.client() as client:
+            assert client.dbsize() == 0
+    finally:
+        server.stop()
 
 
 # -- URLs and settings ----------------------------------------------------------------------------------------------

@@ -59,9 +59,10 @@ PRIMARY_CHECK_INTERVAL = 1.0
 # What redis-py raises when Redis cannot serve a command; cluster routing failures are not RedisErrors.
 _FAILURES = (RedisError, RedisClusterException)
 # Replies that say Redis cannot take a command now (a failover, a full memory, a primary short of replicas under
-# min-replicas-to-write), rather than that the command is wrong: the store is unavailable, for the caller to ride out.
+# min-replicas-to-write, a script on a slot being migrated to another node), rather than that the command is wrong:
+# the store is unavailable, for the caller to ride out.
 _REFUSED_NOW = (ClusterDownError, OutOfMemoryError, ReadOnlyError, TryAgainError)
-_REFUSED_NOW_CODES = ("NOREPLICAS", "BUSY")
+_REFUSED_NOW_CODES = ("NOREPLICAS", "BUSY", "Script attempted to access a non local key")
 
 # Helpers every script below is prefixed with. Redis caches scripts by SHA, so the repetition costs nothing.
 # The shebang must be the first line: it makes Redis refuse any key outside the slot of the declared ones.
@@ -684,6 +685,6 @@ def _unavailable(exc: RedisError | RedisClusterException) -> BackendUnavailable:
     if isinstance(exc, RedisConnectionError):
         return BackendUnavailable("redis cannot be reached")
     if isinstance(exc, ResponseError):
-        reason = str(exc).split(" ", 1)[0] if type(exc) is ResponseError else type(exc).__name__
+        reason = str(exc).split(":", 1)[0][:80] if type(exc) is ResponseError else type(exc).__name__
         return BackendUnavailable(f"redis cannot serve the command now ({reason})")
     return BackendUnavailable(f"redis failed: {type(exc).__name__}")
