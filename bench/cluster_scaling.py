@@ -6,9 +6,9 @@
 Both deployments run on loopback, started by this script (tests/support/redis_servers.py) and stopped at the end.
 Client processes (`--processes`, each with `--tasks` concurrent tasks on its own SessionManager) sign sessions in,
 untimed, then for `--seconds` either read them (`get`: one script) or read and change them (`get` + `save`: two
-scripts), as requests do. Reported: requests/s, the ratio of the cluster to the one shard, and the Redis CPU time
-per thousand requests on each node (from INFO), which shows how the work splits over the shards even when the
-clients, not Redis, set the pace.
+scripts), as requests do; the median of `--repeats` runs is reported. Reported: requests/s, the ratio of the
+cluster to the one shard, and the Redis CPU time per thousand requests on each node (from INFO), which shows how
+the work splits over the shards even when the clients, not Redis, set the pace.
 """
 
 from __future__ import annotations
@@ -104,14 +104,25 @@ def measure(
     return requests / elapsed, [ms / (requests / 1000) for ms in cpu_ms]
 
 
+def median_run(
+    url: str, nodes: Sequence[RedisServer], workload: str, args: argparse.Namespace
+) -> tuple[float, list[float]]:
+    runs = sorted((measure(url, nodes, workload, args) for _ in range(args.repeats)), key=lambda run: run[0])
+    return runs[len(runs) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="timed run per topology and workload")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--tasks", type=int, default=32, help="concurrent tasks per client process")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median run is reported")
     args = parser.parse_args()
 
-    print(f"{multiprocessing.cpu_count()} CPU cores; {args.processes} client processes x {args.tasks} tasks")
+    print(
+        f"{multiprocessing.cpu_count()} CPU cores; {args.processes} client processes x {args.tasks} tasks; "
+        f"median of {args.repeats} runs of {args.seconds:g} s"
+    )
     print(
         f"{'workload':<11} {'topology':<22} {'requests/s':>11} {'ratio':>6}  Redis CPU ms per 1000 requests, per node"
     )
@@ -120,9 +131,9 @@ def main() -> None:
     try:
         cluster_url = "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
         for workload in WORKLOADS:
-            baseline, cpu = measure(single.url, [single], workload, args)
+            baseline, cpu = median_run(single.url, [single], workload, args)
             print(f"{workload:<11} {'one shard':<22} {baseline:>11,.0f} {1:>6.2f}  {_cpu(cpu)}")
-            rate, cpu = measure(cluster_url, cluster.nodes, workload, args)
+            rate, cpu = median_run(cluster_url, cluster.nodes, workload, args)
             print(f"{workload:<11} {'cluster, three shards':<22} {rate:>11,.0f} {rate / baseline:>6.2f}  {_cpu(cpu)}")
     finally:
         cluster.stop()

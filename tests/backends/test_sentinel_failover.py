@@ -99,7 +99,7 @@ class Window:
     def may_lose(self, ack: Ack) -> bool:
         # The backend leaves the old primary within PRIMARY_CHECK_INTERVAL of the switch (plus a margin for a busy
         # machine), long before Sentinel demotes it; without that the window would last until the demotion.
-        moved_by = self.promoted_at + 2 * PRIMARY_CHECK_INTERVAL + 1.0
+        moved_by = self.promoted_at + 2 * PRIMARY_CHECK_INTERVAL + 3.0
         return ack.finished > self.replicated_before and ack.started < min(self.demoted_at, moved_by)
 
 
