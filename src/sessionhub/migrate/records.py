@@ -60,11 +60,12 @@ class FieldMap:
 
     @classmethod
     def parse(cls, mappings: list[str]) -> FieldMap:
-        """From `field=name[,name...]` strings (the CLI's --field), over the defaults."""
+        """From `field=name[,name...]` strings (the CLI's --field), over the defaults; `field=` says the records
+        have no such field (`data=`: every field that is not metadata is data)."""
         chosen: dict[str, tuple[str, ...]] = {}
         for mapping in mappings:
-            field, _, names = mapping.partition("=")
-            if field not in cls.FIELDS or not names:
+            field, equals, names = mapping.partition("=")
+            if field not in cls.FIELDS or not equals:
                 raise ValueError(f"--field {mapping!r}: expected FIELD=NAME with FIELD one of {', '.join(cls.FIELDS)}")
             chosen[field] = tuple(name for name in names.split(",") if name)
         return cls(**chosen)
