@@ -83,7 +83,7 @@ async def test_invalid_records_are_reported_with_reasons_and_left_in_place(
         [
             "value is not valid JSON",
             "value is a JSON list, not an object",
-            "it is not a string key (wrong type)",
+            "it is a hash key, not a string",
             "its id cannot be a cookie value (8-512 printable ASCII characters)",
             "created_at is not an ISO 8601 time",
             "session data is 70006 bytes, over the limit of 65536 (max_data_bytes)",

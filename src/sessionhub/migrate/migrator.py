@@ -33,6 +33,21 @@ DEFAULT_BATCH_SIZE = 500
 Progress = Callable[[int], None]
 """Called after each batch with the number of keys this pass has read."""
 
+# Read a batch of legacy keys in one command rather than two per key: the value and remaining TTL of each (PTTL's
+# -1: none, -2: gone). A key of another type reads as {its type}. The source is a single Redis (SCAN does not walk
+# a cluster), so the keys of a batch may be anywhere.
+# KEYS: the keys. Returns value, ttl, value, ttl, ...
+_READ_BATCH = """
+local out = {}
+for _, key in ipairs(KEYS) do
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' and value.err then value = {redis.call('TYPE', key).ok} end
+  out[#out + 1] = value
+  out[#out + 1] = redis.call('PTTL', key)
+end
+return out
+"""
+
 # Delete a legacy key only if it still holds the value this pass read and checked: its application may be writing.
 # KEYS: the key. ARGV: the value read. Returns 1 when deleted.
 _DELETE_IF_UNCHANGED = """
@@ -85,6 +100,7 @@ class Migrator:
         self.batch_size = batch_size
         self._clock = clock
         self._delete_if_unchanged = source_client.register_script(_DELETE_IF_UNCHANGED)
+        self._read_batch = source_client.register_script(_READ_BATCH)
 
     # -- migrate ------------------------------------------------------------------------------------------------
 
@@ -272,18 +288,14 @@ class Migrator:
         batch = _Batch(keyspace, [], [], 0, len(keys))
         if not keys:
             return batch
-        async with self.source_client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.get(key)
-                pipe.pttl(key)
-            replies = await pipe.execute(raise_on_error=False)
+        replies = await self._read_batch(keys=list(keys))
         read_at = int(self._clock() * 1000)
         for key, value, ttl in zip(keys, replies[0::2], replies[1::2], strict=True):
             token = key[len(keyspace.prefix.encode()) :].decode("ascii", errors="replace")
             alias_id = legacy_alias_id(token)
             ref = record_ref(keyspace.prefix, alias_id)
-            if isinstance(value, Exception):
-                batch.invalid.append(InvalidRecord(ref, "it is not a string key (wrong type)"))
+            if isinstance(value, list):
+                batch.invalid.append(InvalidRecord(ref, f"it is a {value[0].decode()} key, not a string"))
                 continue
             if value is None or ttl == -2:
                 batch.expired += 1  # gone between SCAN and GET: it expired or was deleted
