@@ -219,3 +219,14 @@ async def test_redis_holds_no_legacy_cookie_value_and_aliases_expire_with_the_se
     assert 290_000 < await client.pttl(alias_key) <= 300_000
     assert await manager.adopt_legacy(cookie) is not None
     assert await client.exists(alias_key) == 0
+
+
+def test_legacy_cookie_names_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sessionhub import ConfigurationError, Settings
+
+    monkeypatch.setenv("SESSIONHUB_LEGACY_COOKIE_NAMES", " session, starsessions_id ,")
+    assert Settings().legacy_cookie_names == ("session", "starsessions_id")
+    assert Settings(legacy_cookie_names=["sid"]).legacy_cookie_names == ("sid",)
+    monkeypatch.setenv("SESSIONHUB_LEGACY_COOKIE_NAMES", "bad name;")
+    with pytest.raises(ConfigurationError, match="legacy_cookie_names"):
+        Settings()
