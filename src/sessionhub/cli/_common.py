@@ -96,6 +96,11 @@ def when(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def short_when(moment: datetime) -> str:
+    """For table cells: UTC to the second, narrow enough not to wrap."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def session_summary(session: Session) -> dict[str, Any]:
     """What an admin sees of a session: never a token, and data only as key names (values may be personal)."""
     return {

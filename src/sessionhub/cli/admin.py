@@ -17,6 +17,7 @@ from sessionhub.cli._common import (
     print_json,
     session_summary,
     settings,
+    short_when,
     stdout,
 )
 from sessionhub.tokens import is_session_id
@@ -72,14 +73,14 @@ async def list_sessions(
     if as_json:
         print_json(summaries)
         return
-    table = Table(title=f"sessions of {user} ({len(sessions)})")
+    table = Table(title=f"sessions of {user} ({len(sessions)}), times in UTC")
     table.add_column("id", no_wrap=True, min_width=34)
     for column in ("kind", "last active", "expires", "ip", "user agent"):
         table.add_column(column, overflow="fold")
-    for summary in summaries:
+    for session in sessions:
         table.add_row(
-            summary["id"], summary["kind"], summary["last_active_at"], summary["expires_at"],
-            summary["ip"] or "-", summary["user_agent"] or "-",
+            session.id, session.kind, short_when(session.last_active_at), short_when(session.expires_at),
+            session.client.ip or "-", session.client.user_agent or "-",
         )  # fmt: skip
     stdout.print(table)
 
