@@ -190,11 +190,16 @@ async def test_a_crash_between_import_and_checkpoint_redoes_one_batch_harmlessly
         assert await manager.adopt_legacy(cookie) is not None
 
 
+@pytest.mark.parametrize(
+    "other_source",
+    ["starsessions:x=user@127.0.0.1:6379/0", "seeds:session:=user,demo:session:=demo@192.0.2.8:6379/0"],
+    ids=["another layout", "the same layout on another server"],
+)
 async def test_a_checkpoint_of_another_source_is_refused(
-    legacy: Redis, manager: SessionManager, clock: FakeClock
+    legacy: Redis, manager: SessionManager, clock: FakeClock, other_source: str
 ) -> None:
     checkpoint = MemoryCheckpoint()
-    await checkpoint.save(CheckpointState("starsessions:x=user", 0, 42), [])
+    await checkpoint.save(CheckpointState(other_source, 0, 42), [])
 
     with pytest.raises(MigrationError, match="another source"):
         await migrator_for(legacy, manager, clock, checkpoint=checkpoint).run()

@@ -71,7 +71,6 @@ class _Prepared:
 
 @dataclass(slots=True)
 class _Batch:
-    keyspace: KeySpace
     prepared: list[_Prepared]
     invalid: list[InvalidRecord]
     expired: int
@@ -114,7 +113,7 @@ class Migrator:
         finds it already migrated, plus whatever the legacy application created meanwhile.
         """
         started = time.perf_counter()
-        report = MigrationReport(source=self.source.describe(), dry_run=dry_run)
+        report = MigrationReport(source=self._source_identity(), dry_run=dry_run)
         position = (0, 0)
         checkpoint = None if dry_run else self.checkpoint
         if checkpoint is not None and (saved := await checkpoint.load()) is not None:
@@ -137,6 +136,12 @@ class Migrator:
             await checkpoint.clear()
         report.elapsed = time.perf_counter() - started
         return report
+
+    def _source_identity(self) -> str:
+        """The source's settings and where it is (no credentials): a SCAN cursor means nothing on another server."""
+        where = self.source_client.connection_pool.connection_kwargs
+        location = where.get("path") or f"{where.get('host', 'localhost')}:{where.get('port', 6379)}"
+        return f"{self.source.describe()}@{location}/{where.get('db', 0)}"
 
     def _resume(self, report: MigrationReport, state: CheckpointState, invalid: list[InvalidRecord]) -> tuple[int, int]:
         if state.source != report.source:
@@ -285,7 +290,7 @@ class Migrator:
                 break
 
     async def _read(self, keyspace: KeySpace, keys: Sequence[bytes]) -> _Batch:
-        batch = _Batch(keyspace, [], [], 0, len(keys))
+        batch = _Batch([], [], 0, len(keys))
         if not keys:
             return batch
         replies = await self._read_batch(keys=list(keys))
