@@ -35,6 +35,9 @@ MAX_LEGACY_TOKEN_LENGTH = 512
 # Cookie values are printable ASCII without spaces; shorter than 8 characters cannot have been a secret.
 _LEGACY_TOKEN_PATTERN = re.compile(rf"[!-~]{{8,{MAX_LEGACY_TOKEN_LENGTH}}}")
 
+ADOPTED = "adopted"
+"""What an import marker holds once its legacy alias has been used; before that it holds the alias id."""
+
 ImportStatus = Literal["pending", "adopted", "ended"]
 """What became of an imported legacy session: waiting for its browser, adopted by it, or ended since (expired or
 revoked). None stands for "never imported"."""

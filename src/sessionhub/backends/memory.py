@@ -18,14 +18,11 @@ from typing import Any
 
 from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
 from sessionhub.errors import SessionLimitExceeded
-from sessionhub.legacy import ImportStatus
+from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import DataChanges, SessionRecord
 
 SWEEP_BATCH = 64
 """Most deadlines examined by the sweep that runs on each write, bounding its cost."""
-
-ADOPTED = "adopted"
-"""Import marker value once the legacy alias has been used (before that, the marker holds the alias id)."""
 
 
 def _copy(record: SessionRecord) -> SessionRecord:

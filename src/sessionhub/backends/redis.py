@@ -32,7 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
-from sessionhub.legacy import ImportStatus
+from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import ClientInfo, DataChanges, SessionRecord
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
@@ -320,9 +320,6 @@ return removed
 
 
 # -- legacy sessions (sessionhub.legacy): imports, aliases, adoption ----------------------------------------------
-
-ADOPTED = "adopted"
-"""Import marker value once the legacy alias has been used (before that, the marker holds the alias id)."""
 
 # Store an imported legacy session unless its marker says it was imported before (then even an adopted or ended one
 # stays as it is: re-running a migration never brings a session back).
