@@ -242,14 +242,45 @@ def test_migrate_usage_errors(cli: Any, legacy_store: tuple[RedisServer, redis.R
     server, _ = legacy_store
 
     both = cli("migrate", "seeds", "--source-url", server.url, "--dry-run", "--delete-source")
+    seeds_kind = cli("migrate", "seeds", "--source-url", server.url, "--kind", "web")
     no_prefix = cli("migrate", "json", "--source-url", server.url)
     bad_field = cli("migrate", "json", "--source-url", server.url, "--prefix", "p:", "--field", "colour=c")
     memory = cli("migrate", "seeds", "--source-url", server.url, env={"TESTING": "1"})
     no_source = cli("migrate", "starsessions", "--source-url", f"redis://127.0.0.1:{free_port()}/0")
 
     assert (both.exit_code, no_prefix.exit_code, bad_field.exit_code, memory.exit_code) == (2, 2, 2, 2)
+    assert seeds_kind.exit_code == 2
+    assert "--kind do not apply" in seeds_kind.stderr
     assert "needs --prefix" in no_prefix.stderr
     assert "FIELD one of" in bad_field.stderr
     assert "needs sessionhub's Redis" in memory.stderr
     assert no_source.exit_code == 3
     assert "Traceback" not in no_source.output
+
+
+def test_migrate_library_stores_through_the_command(
+    cli: Any, legacy_store: tuple[RedisServer, redis.Redis], redis_server: RedisServer, key_prefix: str
+) -> None:
+    server, legacy = legacy_store
+    star_cookie, flask_cookie = secrets.token_hex(16), secrets.token_urlsafe(32)
+    metadata = {"lifetime": 3600, "created": 1_790_000_000.5, "last_access": 1_790_000_100.0}
+    legacy.set(f"app.{star_cookie}", orjson.dumps({"uid": "gus", "__metadata__": metadata}), ex=3600)
+    legacy.set(f"fs:{flask_cookie}", orjson.dumps({"_permanent": True, "uid": "hal"}), ex=3600)
+
+    star = cli("migrate", "starsessions", "--source-url", server.url, "--prefix", "app.", "--user-key", "uid", "--json")
+    flask = cli(
+        "migrate", "flask-session", "--source-url", server.url, "--prefix", "fs:", "--user-key", "uid",
+        "--serialization", "json", "--json",
+    )  # fmt: skip
+
+    assert (star.exit_code, flask.exit_code) == (0, 0)
+    assert json.loads(star.stdout)["migration"]["migrated"] == 1
+    assert json.loads(flask.stdout)["migration"]["migrated"] == 1
+    [gus] = json.loads(cli("sessions", "list", "--user", "gus", "--json").stdout)
+    assert gus["created_at"].startswith("2026-09-21")
+    assert gus["data_keys"] == ["uid"]
+
+    async def adopt(manager: SessionManager) -> list[str | None]:
+        return [getattr(await manager.adopt_legacy(cookie), "user_id", None) for cookie in (star_cookie, flask_cookie)]
+
+    assert on_store(redis_server, key_prefix, adopt) == ["gus", "hal"]

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from sessionhub import ClientInfo, SessionDataError, SessionManager
+from sessionhub import ClientInfo, SessionDataError, SessionManager, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.legacy import LegacySession, adopt_legacy_cookie, legacy_alias_id, migrated_session_id
 from sessionhub.tokens import bucket_for_user, session_id_for
 from tests.conftest import FakeClock
+from tests.support.redis_servers import RedisServer
 
 IDLE = 600
 ABSOLUTE = 3600
@@ -200,13 +201,19 @@ async def test_adopt_legacy_cookie_for_the_middleware(manager: SessionManager, c
 
 @pytest.mark.redis
 async def test_redis_holds_no_legacy_cookie_value_and_aliases_expire_with_the_session(
-    manager: SessionManager, clock: FakeClock, key_prefix: str
+    redis_server: RedisServer, clock: FakeClock, key_prefix: str
 ) -> None:
-    if not isinstance(manager.backend, RedisBackend):
-        pytest.skip("Redis layout")
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    async with SessionManager(backend, Settings(key_prefix=key_prefix), clock=clock) as manager:
+        await _check_redis_layout(manager, backend, clock, key_prefix)
+
+
+async def _check_redis_layout(
+    manager: SessionManager, backend: RedisBackend, clock: FakeClock, key_prefix: str
+) -> None:
     cookie = secrets.token_hex(16)
     await migrate(manager, legacy(cookie, clock, remaining=300))
-    client = manager.backend.client
+    client = backend.client
     keys = [key async for key in client.scan_iter(match=f"{key_prefix}:*")]
     dump = b"".join(keys)
     for key in keys:
@@ -215,7 +222,7 @@ async def test_redis_holds_no_legacy_cookie_value_and_aliases_expire_with_the_se
         elif await client.type(key) == b"hash":
             dump += b"".join(b"".join(pair) for pair in (await client.hgetall(key)).items())
     assert cookie.encode() not in dump
-    alias_key = manager.backend.keys.legacy_alias(legacy_alias_id(cookie) or "")
+    alias_key = backend.keys.legacy_alias(legacy_alias_id(cookie) or "")
     assert 290_000 < await client.pttl(alias_key) <= 300_000
     assert await manager.adopt_legacy(cookie) is not None
     assert await client.exists(alias_key) == 0

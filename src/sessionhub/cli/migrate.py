@@ -64,8 +64,10 @@ def build_source(
     session_kind: str,
 ) -> MigrationSource:
     if kind is SourceKind.seeds:
-        if prefix is not None or fields:
-            fail("the seeds layout has fixed key names: --prefix and --field do not apply", EXIT_USAGE)
+        if prefix is not None or fields or session_kind != "user":
+            fail(
+                "the seeds layout has fixed key names and kinds: --prefix, --field and --kind do not apply", EXIT_USAGE
+            )
         return SeedsSource()
     if kind is SourceKind.starsessions:
         return StarsessionsSource(prefix or "starsessions.", user_key=user_key, kind=session_kind)
