@@ -18,7 +18,7 @@ def test_migration_benchmark_smoke_run() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
-    results = module.main(["--sessions", "150", "--batch-sizes", "50"])
+    results = module.main(["--sessions", "150", "--batch-sizes", "50", "--repeats", "1"])
 
     assert [name for name, _ in results] == [
         "floor: raw pipelined copy",
