@@ -749,26 +749,43 @@ class RedisBackend(SessionBackend):
         return record if record.is_live(now) else None
 
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
-        """One pipelined round trip for the batch. The alias is written after the session, in its own bucket (on
-        Redis Cluster another slot): re-running an import that stopped in between writes the same alias again."""
+        """One pipelined round trip for the batch (on Redis Cluster, two per session, all sent at once). The alias is
+        written after the session, in its own bucket (on Redis Cluster another slot): re-running an import that
+        stopped in between writes the same alias again."""
+        calls: list[tuple[list[str], list[Any], str, str, int]] = []
+        for item in imports:
+            record = item.record
+            bucket = bucket_of(record.id)
+            keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.import_marker(record.id)]
+            if record.user_id is not None:
+                keys.append(self.keys.user(record.user_id))
+            args = [
+                now, record.id, self.keys.tag(bucket), item.alias_id,
+                record.expires_at, record.absolute_expires_at, *_fields(record),
+            ]  # fmt: skip
+            alias = self.keys.legacy_alias(item.alias_id)
+            calls.append((keys, args, alias, record.id, record.expires_at - now))
+        client = self.client
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for item in imports:
-                    record = item.record
-                    bucket = bucket_of(record.id)
-                    keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.import_marker(record.id)]
-                    if record.user_id is not None:
-                        keys.append(self.keys.user(record.user_id))
-                    args = [
-                        now, record.id, self.keys.tag(bucket), item.alias_id,
-                        record.expires_at, record.absolute_expires_at, *_fields(record),
-                    ]  # fmt: skip
-                    await self._import(keys=keys, args=args, client=pipe)
-                    pipe.set(self.keys.legacy_alias(item.alias_id), record.id, px=record.expires_at - now)
-                replies = await pipe.execute()
+            if isinstance(client, RedisCluster):
+                # redis-py's cluster pipeline refuses scripts: each import runs on its own, all of them at once.
+                stored = await asyncio.gather(*(self._import_one(client, *call) for call in calls))
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    for keys, args, alias, session_id, ttl in calls:
+                        await self._import(keys=keys, args=args, client=pipe)
+                        pipe.set(alias, session_id, px=ttl)
+                    stored = (await pipe.execute())[0::2]
         except _FAILURES as exc:
             raise _unavailable(exc) from exc
-        return [bool(stored) for stored in replies[0::2]]
+        return [bool(one) for one in stored]
+
+    async def _import_one(
+        self, client: RedisCluster, keys: list[str], args: list[Any], alias: str, session_id: str, ttl: int
+    ) -> Any:
+        stored = await self._import(keys=keys, args=args)
+        await client.set(alias, session_id, px=ttl)
+        return stored
 
     async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
         try:
@@ -799,19 +816,25 @@ class RedisBackend(SessionBackend):
         return session_id.decode() if session_id is not None else None
 
     async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
-        """The adoption script in the session's bucket, and the alias deleted in its own, in one round trip."""
+        """The adoption script in the session's bucket, and the alias deleted in its own, in one round trip (two on
+        Redis Cluster)."""
         bucket = bucket_of(session_id)
         keys = [
             self.keys.session(session_id), self.keys.session(new_session_id),
             self.keys.index(bucket), self.keys.import_marker(session_id),
         ]  # fmt: skip
+        args: list[Any] = [now, session_id, new_session_id, self.keys.tag(bucket), alias_id]
+        alias = self.keys.legacy_alias(alias_id)
+        client = self.client
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                await self._adopt(
-                    keys=keys, args=[now, session_id, new_session_id, self.keys.tag(bucket), alias_id], client=pipe
-                )
-                pipe.delete(self.keys.legacy_alias(alias_id))
-                fields, _deleted = await pipe.execute()
+            if isinstance(client, RedisCluster):  # its pipeline refuses scripts: two round trips there
+                fields = await self._adopt(keys=keys, args=args)
+                await client.delete(alias)
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    await self._adopt(keys=keys, args=args, client=pipe)
+                    pipe.delete(alias)
+                    fields, _deleted = await pipe.execute()
         except _FAILURES as exc:
             raise _unavailable(exc) from exc
         if fields is None:
