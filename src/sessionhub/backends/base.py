@@ -95,3 +95,30 @@ class SessionBackend(abc.ABC):
     @abc.abstractmethod
     async def health(self) -> dict[str, Any]:
         """At least `status` ("ok" or "down") and `backend`; never raises."""
+
+    # -- for ResilientBackend: probing and writing back what was served during an outage ----------------------
+
+    @abc.abstractmethod
+    async def instance(self) -> str:
+        """An id of the running store that changes when it restarts (and may have lost its sessions).
+
+        Raises BackendUnavailable when the store cannot be reached: ResilientBackend probes with it.
+        """
+
+    @abc.abstractmethod
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_live: bool
+    ) -> bool:
+        """Write back a session kept elsewhere (during an outage) without undoing anything newer; idempotent.
+
+        When the store holds the session live and at least as recently active, it wins and nothing is written.
+        When it holds an older live copy, the record replaces it if `data_changed`, else only the idle deadline
+        and last activity move forward (the store's data is kept). When it holds none, the record is written,
+        except with `if_replaced_live` when `replaces` is not live here: the session was ended meanwhile.
+        `replaces` is an earlier id of the same session (before rotations, same bucket), deleted when the record
+        is written. A record that is no longer live at `now` is never written. Returns True when written.
+        """
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this backend for `SessionManager.stats()`; none by default."""
+        return {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +24,8 @@ SWEEP_BATCH = 64
 """Most deadlines examined by the sweep that runs on each write, bounding its cost."""
 
 
-def _copy(record: SessionRecord) -> SessionRecord:
+def copy_record(record: SessionRecord) -> SessionRecord:
+    """A copy that shares nothing mutable with `record`."""
     return replace(record, data=dict(record.data))
 
 
@@ -35,6 +37,7 @@ class MemoryBackend(SessionBackend):
         self._sessions: dict[str, SessionRecord] = {}
         self._user_sessions: dict[str, set[str]] = {}
         self._deadlines: list[tuple[int, str]] = []
+        self._instance = uuid.uuid4().hex
 
     # -- the contract -------------------------------------------------------------------------------------------
 
@@ -44,13 +47,13 @@ class MemoryBackend(SessionBackend):
             if record is None:
                 return None
             record.touched(now)
-            return _copy(record)
+            return copy_record(record)
 
     async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             evicted = self._make_room(record.user_id, limit, now)
-            self._insert(_copy(record))
+            self._insert(copy_record(record))
             return evicted
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
@@ -74,7 +77,7 @@ class MemoryBackend(SessionBackend):
             rotated = replace(record, id=new_session_id)
             rotated.touched(now)
             self._insert(rotated)
-            return _copy(rotated)
+            return copy_record(rotated)
 
     async def login(
         self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
@@ -88,8 +91,8 @@ class MemoryBackend(SessionBackend):
             evicted = self._make_room(record.user_id, limit, now, replacing=previous_id)
             if previous_id:
                 self._remove(previous_id)
-            self._insert(_copy(new))
-            return _copy(new), evicted
+            self._insert(copy_record(new))
+            return copy_record(new), evicted
 
     async def delete(self, session_id: str, now: int) -> bool:
         with self._lock:
@@ -99,7 +102,7 @@ class MemoryBackend(SessionBackend):
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
         with self._lock:
-            return [_copy(record) for record in self._live_user_sessions(user_id, now)]
+            return [copy_record(record) for record in self._live_user_sessions(user_id, now)]
 
     async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
         with self._lock:
@@ -115,6 +118,32 @@ class MemoryBackend(SessionBackend):
 
     async def health(self) -> dict[str, Any]:
         return {"status": "ok", "backend": self.name}
+
+    async def instance(self) -> str:
+        return self._instance
+
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_live: bool
+    ) -> bool:
+        with self._lock:
+            if not record.is_live(now):
+                return False
+            existing = self._live(record.id, now)
+            if existing is not None:
+                if existing.last_active_at >= record.last_active_at:
+                    return False
+                if data_changed:
+                    existing.kind, existing.client, existing.data = record.kind, record.client, dict(record.data)
+                # Never earlier: the session's heap entry must not be later than its deadline, or the sweep misses it.
+                existing.last_active_at = record.last_active_at
+                existing.expires_at = max(existing.expires_at, min(record.expires_at, existing.absolute_expires_at))
+            elif if_replaced_live and (replaces is None or self._live(replaces, now) is None):
+                return False
+            else:
+                self._insert(copy_record(record))
+            if replaces is not None and replaces != record.id:
+                self._remove(replaces)
+            return True
 
     # -- internals: callers hold the lock -----------------------------------------------------------------------
 

@@ -294,6 +294,59 @@ return removed
 )
 
 
+# Write back a session ResilientBackend kept in memory during an outage; idempotent, so a replay interrupted by
+# another failure can simply run again. A live copy at least as recently active wins; an older one gets our data
+# (if it changed) and our later deadline; a missing one is written, unless ARGV[5] asks for the replaced session
+# to be live and it is not (it was ended elsewhere meanwhile, and must not come back under any id).
+# KEYS: session, bucket index, replaced session (an earlier id in the same bucket, or the session itself)[, user
+# index]. ARGV: now, id, tag, replaced id, if replaced live ('1'/'0'), data changed ('1'/'0'), last active, idle
+# deadline, absolute deadline, created, then the record's field/value pairs. Returns 1 when written, else 0.
+_RESTORE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local active, deadline, absolute = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+if now >= deadline or now >= absolute then return 0 end
+local fields = redis.call('HGETALL', KEYS[1])
+local meta = meta_of(fields)
+local live = is_live(meta, now)
+if #fields > 0 and not live then forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2]) end
+if live then
+  if tonumber(meta.a) >= active then return 0 end
+  if ARGV[6] == '1' then
+    for i = 1, #fields, 2 do
+      local name = fields[i]
+      if string.sub(name, 1, 2) == 'd:' or name == 'ip' or name == 'ua' then redis.call('HDEL', KEYS[1], name) end
+    end
+    hset_from(KEYS[1], ARGV, 11, #ARGV)
+  end
+  deadline = math.max(deadline, tonumber(meta.e))
+  redis.call('HSET', KEYS[1], 'a', active, 'e', deadline)
+  redis.call('PEXPIRE', KEYS[1], deadline - now)
+  redis.call('ZADD', KEYS[2], deadline, ARGV[2])
+else
+  if ARGV[5] == '1' then
+    local replaced = redis.call('HMGET', KEYS[3], 'e', 'x')
+    if not is_live({e = replaced[1] or nil, x = replaced[2]}, now) then return 0 end
+  end
+  hset_from(KEYS[1], ARGV, 11, #ARGV)
+  redis.call('PEXPIRE', KEYS[1], deadline - now)
+  redis.call('ZADD', KEYS[2], deadline, ARGV[2])
+  extend_ttl(KEYS[2], absolute - now)
+  if KEYS[4] then
+    redis.call('ZADD', KEYS[4], tonumber(ARGV[10]), ARGV[2])
+    extend_ttl(KEYS[4], absolute - now)
+  end
+end
+if ARGV[4] ~= ARGV[2] then
+  local replaced_user = redis.call('HGET', KEYS[3], 'u')
+  forget(KEYS[3], KEYS[2], user_key_of(ARGV[3], replaced_user or nil), ARGV[4])
+end
+return 1
+"""
+)
+
+
 class KeyLayout:
     """Names of the Redis keys; the Lua scripts derive the same names from the tag they are given."""
 
@@ -387,6 +440,7 @@ class RedisBackend(SessionBackend):
         self._delete = client.register_script(_DELETE)
         self._list_user = client.register_script(_LIST_USER)
         self._delete_user = client.register_script(_DELETE_USER)
+        self._restore = client.register_script(_RESTORE)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
@@ -411,7 +465,7 @@ class RedisBackend(SessionBackend):
     def _scripts(self) -> list[AsyncScript]:
         return [
             self._load, self._create, self._update, self._rotate,
-            self._login, self._delete, self._list_user, self._delete_user,
+            self._login, self._delete, self._list_user, self._delete_user, self._restore,
         ]  # fmt: skip
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -420,7 +474,8 @@ class RedisBackend(SessionBackend):
         except ResponseError as exc:
             if str(exc).startswith(LIMIT_REFUSED):
                 raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
-            raise
+            # A script refused by the server (READONLY replica after a failover, OOM): the store cannot serve.
+            raise _unavailable(exc) from exc
         except RedisError as exc:
             raise _unavailable(exc) from exc
 
@@ -518,6 +573,31 @@ class RedisBackend(SessionBackend):
         except RedisError as exc:
             raise _unavailable(exc) from exc
         return sum(replies[1::2])
+
+    async def instance(self) -> str:
+        """The server's run_id, which is new after every restart."""
+        try:
+            info = await self.client.info("server")
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return str(info["run_id"])
+
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_live: bool
+    ) -> bool:
+        replaced = replaces if replaces is not None else record.id
+        bucket = bucket_of(record.id)
+        if bucket_of(replaced) != bucket:
+            raise ValueError("a restored session replaces only an earlier id in its own bucket")
+        keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.session(replaced)]
+        if record.user_id is not None:
+            keys.append(self.keys.user(record.user_id))
+        args = [
+            now, record.id, self.keys.tag(bucket), replaced, int(if_replaced_live), int(data_changed),
+            record.last_active_at, record.expires_at, record.absolute_expires_at, record.created_at,
+            *_fields(record),
+        ]  # fmt: skip
+        return bool(await self._run(self._restore, keys, args))
 
     async def health(self) -> dict[str, Any]:
         started = time.perf_counter()

@@ -1,0 +1,552 @@
+"""ResilientBackend: Redis (or any primary store) first, memory while it is down, and nothing lost in between.
+
+While the circuit breaker is closed every call goes to the primary under a short timeout, and the sessions it
+returns are kept in a bounded near cache. When the primary fails (a write at once, reads after `threshold` failures
+in a row) the breaker opens, and calls are served by the fallback store, a `MemoryBackend`, with no call to the
+primary at all: a session the fallback does not hold yet is adopted from the near cache on first use, so its user
+stays signed in. Everything the fallback does is journalled (journal.py).
+
+A probe runs in the background once the backoff has passed; when the primary answers, the journal is replayed into
+it (idempotently) and only then does the breaker close, so the primary never serves a state older than what the
+users already saw. If the primary came back empty (a restart without persistence), the near cache is written back
+first, so the users active before the outage stay signed in. Replay never brings back a session ended during the
+outage: ends are tombstones, and a session that existed before the outage is written back only if the primary still
+holds it (unless the primary lost everything), so a logout on another node meanwhile wins too.
+
+Limits, by design: during an outage each process sees only the sessions it knew, so counts and user listings are
+those of this process; and the near cache of one process does not hear of a session ended by another process,
+which it may then serve during an outage (or write back after an empty restart) until that session's own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.backends.breaker import CircuitBreaker
+from sessionhub.backends.journal import Entry, Journal, Restore, Tombstone, UserTombstone
+from sessionhub.backends.memory import MemoryBackend, copy_record
+from sessionhub.backends.near_cache import NearCache
+from sessionhub.errors import BackendUnavailable
+from sessionhub.model import DataChanges, SessionRecord
+
+if TYPE_CHECKING:
+    from sessionhub.settings import Settings
+
+logger = logging.getLogger("sessionhub")
+
+T = TypeVar("T")
+
+FAILURES = (BackendUnavailable, TimeoutError, OSError)
+"""What counts as the primary failing. Anything else (a refused limit, a bug) reaches the caller as it is."""
+
+STARTUP_TIMEOUT = 2.0
+"""Seconds `open()` waits for the primary (connecting and loading scripts) before starting in fallback."""
+
+WRITE_BACK_BATCH = 64
+"""Near-cache sessions written back concurrently after the primary came back empty."""
+
+
+class ResilientBackend(SessionBackend):
+    name = "resilient"
+
+    def __init__(
+        self,
+        primary: SessionBackend,
+        fallback: SessionBackend | None = None,
+        *,
+        call_timeout: float = 0.25,
+        breaker: CircuitBreaker | None = None,
+        near_cache_size: int = 10_000,
+    ) -> None:
+        if call_timeout <= 0:
+            raise ValueError("call_timeout must be positive")
+        self.primary = primary
+        self.fallback = fallback if fallback is not None else MemoryBackend()
+        self.call_timeout = call_timeout
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
+        self.near_cache = NearCache(near_cache_size)
+        self.journal = Journal()
+        self.last_error: str | None = None
+        self._held: set[str] = set()
+        """Ids the fallback holds or held during this outage: adopted from the near cache at most once."""
+        self._origins: dict[str, str] = {}
+        """Fallback session id -> the id it had in the primary before the outage (they differ after a rotation)."""
+        self._instance: str | None = None
+        self._now = 0
+        """The latest time a caller passed in: replays judge liveness by it."""
+        self._recovery: asyncio.Task[bool] | None = None
+        self._counts: Counter[str] = Counter()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ResilientBackend:
+        """A RedisBackend on `settings.redis_url` whose sockets give up as soon as the per-call timeout does."""
+        from sessionhub.backends.redis import RedisBackend
+
+        if settings.redis_url is None:
+            raise ValueError("ResilientBackend.from_settings needs settings.redis_url")
+        timeout = settings.redis_call_timeout
+        primary = RedisBackend.from_url(
+            settings.redis_url, key_prefix=settings.key_prefix, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        breaker = CircuitBreaker(
+            threshold=settings.breaker_threshold,
+            first_backoff=min(0.1, settings.breaker_max_backoff),
+            max_backoff=settings.breaker_max_backoff,
+        )
+        return cls(primary, call_timeout=timeout, breaker=breaker, near_cache_size=settings.near_cache_size)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open both stores. A primary that cannot be reached is not an error: sessions start in the fallback."""
+        await self.fallback.open()
+        try:
+            async with asyncio.timeout(max(self.call_timeout, STARTUP_TIMEOUT)):
+                await self.primary.open()
+                self._instance = await self.primary.instance()
+        except FAILURES as exc:
+            self._note_error(exc)
+            self.breaker.trip()
+            logger.warning("sessionhub: %s at start-up (%s); serving sessions from memory", self.primary.name, exc)
+
+    async def close(self) -> None:
+        """Try once more to hand what the outage wrote to the primary, then release both stores."""
+        if not self.breaker.is_closed and len(self.journal) and not await self.recover():
+            logger.warning(
+                "sessionhub: closing with %s still unreachable; %d journalled changes are lost",
+                self.primary.name,
+                len(self.journal),
+            )
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        await self.primary.close()
+        await self.fallback.close()
+
+    async def recover(self) -> bool:
+        """Probe the primary now, whatever the backoff; if it answers, replay the journal and close the breaker.
+
+        True when the breaker is closed afterwards. The probe also runs by itself (in the background, started by
+        a call once the backoff has passed); this is for shutdown, health checks and tests.
+        """
+        if self._recovery is not None:
+            return await asyncio.shield(self._recovery)
+        if self.breaker.is_closed:
+            return True
+        self.breaker.start_probe()
+        return await self._recover()
+
+    # -- the contract -------------------------------------------------------------------------------------------
+
+    async def load(self, session_id: str, now: int) -> SessionRecord | None:
+        async def primary() -> SessionRecord | None:
+            record = await self.primary.load(session_id, now)
+            if record is None:
+                self.near_cache.discard(session_id)
+            else:
+                self.near_cache.put(record)
+            return record
+
+        async def fallback() -> SessionRecord | None:
+            if self.breaker.is_closed:  # a read failed below the threshold: answer from the near cache alone
+                record = self.near_cache.get(session_id)
+                if record is None or not record.is_live(now):
+                    return None
+                record.touched(now)
+                return record
+            await self._adopt(session_id, now)
+            record = await self.fallback.load(session_id, now)
+            if record is not None:
+                self._journal_restore(record, data_changed=False)
+            return record
+
+        return await self._serve(now, primary, fallback, write=False)
+
+    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+        async def primary() -> list[str]:
+            evicted = await self.primary.create(record, limit, now)
+            self.near_cache.put(record)
+            self._forget_cached(evicted)
+            return evicted
+
+        async def fallback() -> list[str]:
+            await self._adopt_user(record.user_id, now)
+            evicted = await self.fallback.create(record, limit, now)
+            self._held.add(record.id)
+            self._journal_end(*evicted)
+            self._journal_restore(record, data_changed=True)
+            return evicted
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
+        async def primary() -> bool:
+            written = await self.primary.update(session_id, changes, now)
+            if written:
+                self.near_cache.apply(session_id, changes, now)
+            else:
+                self.near_cache.discard(session_id)
+            return written
+
+        async def fallback() -> bool:
+            await self._adopt(session_id, now)
+            if not await self.fallback.update(session_id, changes, now):
+                return False
+            # Loading again at the same `now` touches nothing more; it fetches the whole record to journal.
+            record = await self.fallback.load(session_id, now)
+            if record is not None:
+                self._journal_restore(record, data_changed=True)
+            return True
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        async def primary() -> SessionRecord | None:
+            record = await self.primary.rotate(session_id, new_session_id, now)
+            self.near_cache.discard(session_id)
+            if record is not None:
+                self.near_cache.put(record)
+            return record
+
+        async def fallback() -> SessionRecord | None:
+            await self._adopt(session_id, now)
+            record = await self.fallback.rotate(session_id, new_session_id, now)
+            if record is None:
+                return None
+            self._held.add(new_session_id)
+            self.near_cache.discard(session_id)
+            origin = self._origins.pop(session_id, None)
+            if origin is not None:
+                self._origins[new_session_id] = origin
+            if origin == session_id:
+                # Writing back the new id deletes this one in the same step (`restore(replaces=...)`).
+                self.journal.forget(session_id)
+            else:
+                self.journal.record(session_id, Tombstone((session_id,)))
+            self._journal_restore(record, data_changed=True)
+            return record
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def login(
+        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+    ) -> tuple[SessionRecord, list[str]]:
+        async def primary() -> tuple[SessionRecord, list[str]]:
+            stored, evicted = await self.primary.login(previous_id, record, limit, now)
+            self._forget_cached([previous_id] if previous_id is not None else [])
+            self._forget_cached(evicted)
+            self.near_cache.put(stored)
+            return stored, evicted
+
+        async def fallback() -> tuple[SessionRecord, list[str]]:
+            await self._adopt(previous_id, now)
+            await self._adopt_user(record.user_id, now)
+            stored, evicted = await self.fallback.login(previous_id, record, limit, now)
+            self._held.add(stored.id)
+            if previous_id is not None:
+                self._journal_end(previous_id)
+            self._journal_end(*evicted)
+            self._journal_restore(stored, data_changed=True)
+            return stored, evicted
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def delete(self, session_id: str, now: int) -> bool:
+        async def primary() -> bool:
+            deleted = await self.primary.delete(session_id, now)
+            self.near_cache.discard(session_id)
+            return deleted
+
+        async def fallback() -> bool:
+            await self._adopt(session_id, now)
+            deleted = await self.fallback.delete(session_id, now)
+            self._journal_end(session_id)
+            return deleted
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
+        async def primary() -> list[SessionRecord]:
+            return await self.primary.list_user(user_id, now)
+
+        async def fallback() -> list[SessionRecord]:
+            if self.breaker.is_closed:
+                cached = (self.near_cache.get(session_id) for session_id in self.near_cache.user_ids(user_id))
+                return [record for record in cached if record is not None and record.is_live(now)]
+            await self._adopt_user(user_id, now)
+            return await self.fallback.list_user(user_id, now)
+
+        return await self._serve(now, primary, fallback, write=False)
+
+    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+        async def primary() -> list[str]:
+            removed = await self.primary.delete_user(user_id, now, except_id=except_id)
+            self._forget_cached([i for i in self.near_cache.user_ids(user_id) if i != except_id])
+            return removed
+
+        async def fallback() -> list[str]:
+            await self._adopt_user(user_id, now)
+            keep = frozenset(i for i in (except_id, self._origins.get(except_id or "")) if i is not None)
+            removed = await self.fallback.delete_user(user_id, now, except_id=except_id)
+            self._journal_end(*removed)
+            # The primary may hold sessions of the user this process never saw: they end too.
+            self.journal.record_user(UserTombstone(user_id, now, keep))
+            return removed
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def count(self, now: int) -> int:
+        """Exact while the primary serves; during an outage, the live sessions this process knows of."""
+
+        async def primary() -> int:
+            return await self.primary.count(now)
+
+        async def fallback() -> int:
+            if self.breaker.is_closed:
+                return sum(1 for record in self.near_cache.records() if record.is_live(now))
+            return await self.fallback.count(now)
+
+        return await self._serve(now, primary, fallback, write=False)
+
+    async def health(self) -> dict[str, Any]:
+        self._poll()
+        closed = self.breaker.is_closed
+        primary = await self._primary_health() if closed else {"status": "down", "backend": self.primary.name}
+        return {
+            "status": "ok" if closed and primary["status"] == "ok" else "degraded",
+            "backend": self.name,
+            "primary": primary,
+            "fallback_active": not closed,
+            "breaker": self.breaker.state.value,
+            "seconds_in_fallback": round(self.breaker.seconds_open(), 3),
+            "journal_length": len(self.journal),
+            "near_cache_size": len(self.near_cache),
+            "last_error": self.last_error,
+        }
+
+    async def instance(self) -> str:
+        return await self.primary.instance()
+
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_live: bool
+    ) -> bool:
+        async def primary() -> bool:
+            return await self.primary.restore(
+                record, now, data_changed=data_changed, replaces=replaces, if_replaced_live=if_replaced_live
+            )
+
+        async def fallback() -> bool:
+            # Restoring into a store that is down: keep it for the replay like any other write.
+            await self._adopt(replaces, now)
+            restored = await self.fallback.restore(
+                record, now, data_changed=data_changed, replaces=replaces, if_replaced_live=if_replaced_live
+            )
+            if restored:
+                self._held.add(record.id)
+                self._journal_restore(record, data_changed=data_changed)
+            return restored
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "breaker": self.breaker.state.value,
+            "breaker_trips": self.breaker.trips,
+            "probes": self.breaker.probes,
+            "primary_failures": self._counts["primary_failures"],
+            "served_by_fallback": self._counts["served_by_fallback"],
+            "adopted_from_near_cache": self._counts["adopted_from_near_cache"],
+            "journal_length": len(self.journal),
+            "journal_replayed": self._counts["journal_replayed"],
+            "sessions_written_back": self._counts["sessions_written_back"],
+        }
+
+    # -- serving ------------------------------------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        now: int,
+        primary: Callable[[], Awaitable[T]],
+        fallback: Callable[[], Awaitable[T]],
+        *,
+        write: bool,
+    ) -> T:
+        """One call: on the primary under the timeout while the breaker is closed, else (or if it fails) on the
+        fallback. A diverted write opens the breaker at once: from then on the fallback holds state the primary
+        lacks, and only a replay may hand the primary back its calls."""
+        self._now = max(self._now, now)
+        if self._poll():
+            try:
+                async with asyncio.timeout(self.call_timeout):
+                    result = await primary()
+            except FAILURES as exc:
+                self._note_error(exc)
+                opened = self.breaker.record_failure()
+                if write and self.breaker.is_closed:
+                    self.breaker.trip()
+                    opened = True
+                if opened:
+                    logger.warning(
+                        "sessionhub: %s is failing (%s); serving sessions from memory", self.primary.name, exc
+                    )
+            else:
+                self.breaker.record_success()
+                return result
+        self._counts["served_by_fallback"] += 1
+        return await fallback()
+
+    def _poll(self) -> bool:
+        """True when calls may go to the primary; otherwise start the background probe if it is due."""
+        if self.breaker.is_closed:
+            return True
+        if self.breaker.probe_due() and self._recovery is None:
+            self.breaker.start_probe()
+            self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="sessionhub-recovery")
+        return False
+
+    async def _adopt(self, session_id: str | None, now: int) -> None:
+        """Copy a session from the near cache into the fallback the first time the outage needs it."""
+        if session_id is None or session_id in self._held:
+            return
+        record = self.near_cache.get(session_id)
+        if record is None:
+            return
+        self._held.add(session_id)
+        self._origins[session_id] = session_id
+        self._counts["adopted_from_near_cache"] += 1
+        await self.fallback.create(record, None, now)
+
+    async def _adopt_user(self, user_id: str | None, now: int) -> None:
+        """Adopt all of a user's cached sessions, so that limits, listings and revocations see them."""
+        if user_id is not None:
+            for session_id in self.near_cache.user_ids(user_id):
+                await self._adopt(session_id, now)
+
+    def _journal_restore(self, record: SessionRecord, *, data_changed: bool) -> None:
+        earlier = self.journal.restores(record.id)
+        data_changed = data_changed or (earlier is not None and earlier.data_changed)
+        self.journal.record(record.id, Restore(copy_record(record), data_changed, self._origins.get(record.id)))
+        self.near_cache.put(record)
+
+    def _journal_end(self, *session_ids: str) -> None:
+        """Tombstones for sessions ended during the outage, naming also the id each had before it."""
+        for session_id in session_ids:
+            origin = self._origins.pop(session_id, None)
+            ids = (session_id,) if origin in (None, session_id) else (session_id, origin)
+            self.journal.record(session_id, Tombstone(ids))
+            self.near_cache.discard(session_id)
+
+    def _forget_cached(self, session_ids: list[str]) -> None:
+        for session_id in session_ids:
+            self.near_cache.discard(session_id)
+
+    def _note_error(self, exc: BaseException) -> None:
+        # BackendUnavailable messages name no token or value; other failures are described by their type only.
+        if isinstance(exc, BackendUnavailable):
+            self.last_error = str(exc)
+        elif isinstance(exc, TimeoutError):
+            self.last_error = f"{self.primary.name} did not answer within {self.call_timeout * 1000:g} ms"
+        else:
+            self.last_error = f"{self.primary.name} failed: {type(exc).__name__}"
+        self._counts["primary_failures"] += 1
+
+    async def _primary_health(self) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(self.call_timeout):
+                return await self.primary.health()
+        except TimeoutError:
+            return {"status": "down", "backend": self.primary.name, "error": "TimeoutError"}
+
+    # -- recovery -----------------------------------------------------------------------------------------------
+
+    async def _recover(self) -> bool:
+        """The half-open step: probe, write back, replay; close only when the journal is empty."""
+        started = self.breaker.seconds_open()
+        try:
+            instance = await self._timed(self.primary.instance())
+            lost = instance != self._instance and await self._timed(self.primary.count(self._now)) == 0
+            written_back = await self._write_back() if lost else 0
+            replayed = await self._replay(lost)
+        except FAILURES as exc:
+            self._note_error(exc)
+            self.breaker.probe_failed()
+            logger.info("sessionhub: %s still unavailable (%s); next probe in %g s", self.primary.name, exc,
+                        self.breaker.backoff)  # fmt: skip
+            return False
+        finally:
+            self._recovery = None
+        # No await from the last replayed entry to here: nothing can slip into the journal in between.
+        self._instance = instance
+        held, self._held, self._origins = self._held, set(), {}
+        self.breaker.close()
+        logger.warning(
+            "sessionhub: %s is back after %.1f s; replayed %d journal entries%s",
+            self.primary.name,
+            started,
+            replayed,
+            f", wrote back {written_back} cached sessions it had lost" if lost else "",
+        )
+        for session_id in held:
+            await self.fallback.delete(session_id, self._now)
+        return True
+
+    async def _timed(self, call: Awaitable[T]) -> T:
+        async with asyncio.timeout(self.call_timeout):
+            return await call
+
+    async def _write_back(self) -> int:
+        """The primary restarted empty: hand it every session of the near cache (the journal follows)."""
+        records = [record for record in self.near_cache.records() if self.journal.restores(record.id) is None]
+        written = 0
+        for start in range(0, len(records), WRITE_BACK_BATCH):
+            batch = records[start : start + WRITE_BACK_BATCH]
+            restores = (
+                self.primary.restore(record, self._now, data_changed=True, replaces=None, if_replaced_live=False)
+                for record in batch
+            )
+            results = await asyncio.gather(*(self._timed(call) for call in restores), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+                written += result
+        self._counts["sessions_written_back"] += written
+        return written
+
+    async def _replay(self, lost: bool) -> int:
+        replayed = 0
+        while (first := self.journal.first()) is not None:
+            key, entry = first
+            await self._apply(entry, lost)
+            self.journal.done(key, entry)
+            replayed += 1
+            self._counts["journal_replayed"] += 1
+        return replayed
+
+    async def _apply(self, entry: Entry, lost: bool) -> None:
+        now = self._now
+        if isinstance(entry, Restore):
+            # A session that existed before the outage comes back only if the primary still has it: otherwise it
+            # was ended elsewhere meanwhile. Unless the primary lost everything, which is what the write-back is for.
+            await self._timed(
+                self.primary.restore(
+                    entry.record,
+                    now,
+                    data_changed=entry.data_changed,
+                    replaces=entry.origin,
+                    if_replaced_live=entry.origin is not None and not lost,
+                )
+            )
+        elif isinstance(entry, Tombstone):
+            for session_id in entry.ids:
+                await self._timed(self.primary.delete(session_id, now))
+        else:
+            for record in await self._timed(self.primary.list_user(entry.user_id, now)):
+                if record.created_at <= entry.at and record.id not in entry.keep:
+                    await self._timed(self.primary.delete(record.id, now))
