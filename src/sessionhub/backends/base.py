@@ -111,8 +111,9 @@ class SessionBackend(abc.ABC):
     ) -> bool:
         """Write back a session kept elsewhere (during an outage) without undoing anything newer; idempotent.
 
-        When the store holds the session live and at least as recently active, it wins and nothing is written.
-        When it holds an older live copy, the record replaces it if `data_changed`, else only the idle deadline
+        When the store holds the session live and more recently active, it wins and nothing is written (a tie goes
+        to the record when `data_changed`: a write beats a read of the same millisecond). When it holds an older
+        live copy, the record replaces it if `data_changed`, else only the idle deadline
         and last activity move forward (the store's data is kept). When it holds none, the record is written,
         except with `if_replaced_live` when `replaces` is not live here: the session was ended meanwhile.
         `replaces` is an earlier id of the same session (before rotations, same bucket), deleted when the record

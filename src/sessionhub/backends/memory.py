@@ -130,7 +130,9 @@ class MemoryBackend(SessionBackend):
                 return False
             existing = self._live(record.id, now)
             if existing is not None:
-                if existing.last_active_at >= record.last_active_at:
+                if existing.last_active_at > record.last_active_at or (
+                    existing.last_active_at == record.last_active_at and not data_changed
+                ):
                     return False
                 if data_changed:
                     existing.kind, existing.client, existing.data = record.kind, record.client, dict(record.data)

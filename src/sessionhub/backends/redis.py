@@ -22,6 +22,8 @@ import time
 from typing import Any, Self
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -295,9 +297,10 @@ return removed
 
 
 # Write back a session ResilientBackend kept in memory during an outage; idempotent, so a replay interrupted by
-# another failure can simply run again. A live copy at least as recently active wins; an older one gets our data
-# (if it changed) and our later deadline; a missing one is written, unless ARGV[5] asks for the replaced session
-# to be live and it is not (it was ended elsewhere meanwhile, and must not come back under any id).
+# another failure can simply run again. A live copy more recently active wins (on a tie, ours wins if it changed
+# data: a write beats a read of the same millisecond); an older one gets our data (if it changed) and our deadline;
+# a missing one is written, unless ARGV[5] asks for the replaced session to be live and it is not (it was ended
+# elsewhere meanwhile, and must not come back under any id).
 # KEYS: session, bucket index, replaced session (an earlier id in the same bucket, or the session itself)[, user
 # index]. ARGV: now, id, tag, replaced id, if replaced live ('1'/'0'), data changed ('1'/'0'), last active, idle
 # deadline, absolute deadline, created, then the record's field/value pairs. Returns 1 when written, else 0.
@@ -312,7 +315,8 @@ local meta = meta_of(fields)
 local live = is_live(meta, now)
 if #fields > 0 and not live then forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2]) end
 if live then
-  if tonumber(meta.a) >= active then return 0 end
+  local theirs = tonumber(meta.a)
+  if theirs > active or (theirs == active and ARGV[6] ~= '1') then return 0 end
   if ARGV[6] == '1' then
     for i = 1, #fields, 2 do
       local name = fields[i]
@@ -445,7 +449,14 @@ class RedisBackend(SessionBackend):
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
         """A backend on its own connection pool; `client_options` go to `redis.asyncio.Redis.from_url`."""
-        options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0, "health_check_interval": 30}
+        options: dict[str, Any] = {
+            "socket_connect_timeout": 2.0,
+            "socket_timeout": 2.0,
+            "health_check_interval": 30,
+            # A pooled connection the server closed (it restarted) fails on first use: replace it once, at once.
+            # Timeouts are not retried: a hung server would cost twice the timeout.
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        }
         options.update(client_options)
         options["decode_responses"] = False
         return cls(Redis.from_url(url, **options), key_prefix=key_prefix, owns_client=True)

@@ -113,7 +113,7 @@ class ResilientBackend(SessionBackend):
         except FAILURES as exc:
             self._note_error(exc)
             self.breaker.trip()
-            logger.warning("sessionhub: %s at start-up (%s); serving sessions from memory", self.primary.name, exc)
+            logger.warning("sessionhub: %s at start-up; serving sessions from memory", self.last_error)
 
     async def close(self) -> None:
         """Try once more to hand what the outage wrote to the primary, then release both stores."""
@@ -393,9 +393,7 @@ class ResilientBackend(SessionBackend):
                     self.breaker.trip()
                     opened = True
                 if opened:
-                    logger.warning(
-                        "sessionhub: %s is failing (%s); serving sessions from memory", self.primary.name, exc
-                    )
+                    logger.warning("sessionhub: %s; serving sessions from memory", self.last_error)
             else:
                 self.breaker.record_success()
                 return result
@@ -477,8 +475,7 @@ class ResilientBackend(SessionBackend):
         except FAILURES as exc:
             self._note_error(exc)
             self.breaker.probe_failed()
-            logger.info("sessionhub: %s still unavailable (%s); next probe in %g s", self.primary.name, exc,
-                        self.breaker.backoff)  # fmt: skip
+            logger.info("sessionhub: still unavailable (%s); next probe in %g s", self.last_error, self.breaker.backoff)
             return False
         finally:
             self._recovery = None
