@@ -35,14 +35,14 @@ class Tombstone:
 
 @dataclass(frozen=True, slots=True)
 class UserTombstone:
-    """Delete the user's sessions created at or before `at` ("sign out everywhere"), except those in `keep`.
+    """Delete the user's sessions created at or before `at` ("sign out everywhere") that this process never held.
 
-    The store may hold sessions of the user that this process never saw; they must end too.
+    The store may hold sessions of the user that this process never saw; they must end too. The ones it did hold
+    (including the one kept, if any) have entries of their own.
     """
 
     user_id: str
     at: int
-    keep: frozenset[str]
 
 
 Entry = Restore | Tombstone | UserTombstone
@@ -72,8 +72,9 @@ class Journal:
         entry = self._entries.get(session_id)
         return entry if isinstance(entry, Restore) else None
 
-    def first(self) -> tuple[str | int, Entry] | None:
-        return next(iter(self._entries.items()), None)
+    def head(self, count: int) -> list[tuple[str | int, Entry]]:
+        """The `count` oldest entries. Any two are about different sessions, so they can be replayed together."""
+        return list(itertools.islice(self._entries.items(), count))
 
     def done(self, key: str | int, entry: Entry) -> None:
         """Drop an entry once replayed, unless a newer one about the same session replaced it meanwhile."""

@@ -48,8 +48,11 @@ FAILURES = (BackendUnavailable, TimeoutError, OSError)
 STARTUP_TIMEOUT = 2.0
 """Seconds `open()` waits for the primary (connecting and loading scripts) before starting in fallback."""
 
-WRITE_BACK_BATCH = 64
-"""Near-cache sessions written back concurrently after the primary came back empty."""
+REPLAY_BATCH = 64
+"""Journal entries replayed concurrently (they are about different sessions, and each is idempotent)."""
+
+REPLAY_ROUNDS = 3
+"""Passes over the journal while calls still flow (and journal more) before the rest is replayed with calls held."""
 
 
 class ResilientBackend(SessionBackend):
@@ -77,10 +80,16 @@ class ResilientBackend(SessionBackend):
         """Ids the fallback holds or held during this outage: adopted from the near cache at most once."""
         self._origins: dict[str, str] = {}
         """Fallback session id -> the id it had in the primary before the outage (they differ after a rotation)."""
+        self._born: set[str] = set()
+        """Ids created by the fallback with no call to the primary: ending one leaves nothing to replay."""
+        self._rotated_away: set[str] = set()
+        """Ids from before the outage that were rotated: deleting one must not end the session that replaced it."""
         self._instance: str | None = None
         self._now = 0
         """The latest time a caller passed in: replays judge liveness by it."""
         self._recovery: asyncio.Task[bool] | None = None
+        self._gate: asyncio.Event | None = None
+        """Set while the end of a replay holds new calls back; they go on when it opens."""
         self._counts: Counter[str] = Counter()
 
     @classmethod
@@ -154,7 +163,7 @@ class ResilientBackend(SessionBackend):
                 self.near_cache.put(record)
             return record
 
-        async def fallback() -> SessionRecord | None:
+        async def fallback(uncertain: bool) -> SessionRecord | None:
             if self.breaker.is_closed:  # a read failed below the threshold: answer from the near cache alone
                 record = self.near_cache.get(session_id)
                 if record is None or not record.is_live(now):
@@ -176,10 +185,10 @@ class ResilientBackend(SessionBackend):
             self._forget_cached(evicted)
             return evicted
 
-        async def fallback() -> list[str]:
+        async def fallback(uncertain: bool) -> list[str]:
             await self._adopt_user(record.user_id, now)
             evicted = await self.fallback.create(record, limit, now)
-            self._held.add(record.id)
+            self._new_in_fallback(record.id, uncertain)
             self._journal_end(*evicted)
             self._journal_restore(record, data_changed=True)
             return evicted
@@ -195,7 +204,7 @@ class ResilientBackend(SessionBackend):
                 self.near_cache.discard(session_id)
             return written
 
-        async def fallback() -> bool:
+        async def fallback(uncertain: bool) -> bool:
             await self._adopt(session_id, now)
             if not await self.fallback.update(session_id, changes, now):
                 return False
@@ -215,18 +224,21 @@ class ResilientBackend(SessionBackend):
                 self.near_cache.put(record)
             return record
 
-        async def fallback() -> SessionRecord | None:
+        async def fallback(uncertain: bool) -> SessionRecord | None:
             await self._adopt(session_id, now)
             record = await self.fallback.rotate(session_id, new_session_id, now)
             if record is None:
                 return None
-            self._held.add(new_session_id)
+            self._new_in_fallback(new_session_id, uncertain)
             self.near_cache.discard(session_id)
             origin = self._origins.pop(session_id, None)
             if origin is not None:
                 self._origins[new_session_id] = origin
             if origin == session_id:
                 # Writing back the new id deletes this one in the same step (`restore(replaces=...)`).
+                self.journal.forget(session_id)
+                self._rotated_away.add(session_id)
+            elif session_id in self._born:
                 self.journal.forget(session_id)
             else:
                 self.journal.record(session_id, Tombstone((session_id,)))
@@ -245,11 +257,11 @@ class ResilientBackend(SessionBackend):
             self.near_cache.put(stored)
             return stored, evicted
 
-        async def fallback() -> tuple[SessionRecord, list[str]]:
+        async def fallback(uncertain: bool) -> tuple[SessionRecord, list[str]]:
             await self._adopt(previous_id, now)
             await self._adopt_user(record.user_id, now)
             stored, evicted = await self.fallback.login(previous_id, record, limit, now)
-            self._held.add(stored.id)
+            self._new_in_fallback(stored.id, uncertain)
             if previous_id is not None:
                 self._journal_end(previous_id)
             self._journal_end(*evicted)
@@ -264,10 +276,11 @@ class ResilientBackend(SessionBackend):
             self.near_cache.discard(session_id)
             return deleted
 
-        async def fallback() -> bool:
+        async def fallback(uncertain: bool) -> bool:
             await self._adopt(session_id, now)
             deleted = await self.fallback.delete(session_id, now)
-            self._journal_end(session_id)
+            if session_id not in self._rotated_away:
+                self._journal_end(session_id)
             return deleted
 
         return await self._serve(now, primary, fallback, write=True)
@@ -276,7 +289,7 @@ class ResilientBackend(SessionBackend):
         async def primary() -> list[SessionRecord]:
             return await self.primary.list_user(user_id, now)
 
-        async def fallback() -> list[SessionRecord]:
+        async def fallback(uncertain: bool) -> list[SessionRecord]:
             if self.breaker.is_closed:
                 cached = (self.near_cache.get(session_id) for session_id in self.near_cache.user_ids(user_id))
                 return [record for record in cached if record is not None and record.is_live(now)]
@@ -291,13 +304,12 @@ class ResilientBackend(SessionBackend):
             self._forget_cached([i for i in self.near_cache.user_ids(user_id) if i != except_id])
             return removed
 
-        async def fallback() -> list[str]:
+        async def fallback(uncertain: bool) -> list[str]:
             await self._adopt_user(user_id, now)
-            keep = frozenset(i for i in (except_id, self._origins.get(except_id or "")) if i is not None)
             removed = await self.fallback.delete_user(user_id, now, except_id=except_id)
             self._journal_end(*removed)
             # The primary may hold sessions of the user this process never saw: they end too.
-            self.journal.record_user(UserTombstone(user_id, now, keep))
+            self.journal.record_user(UserTombstone(user_id, now))
             return removed
 
         return await self._serve(now, primary, fallback, write=True)
@@ -308,7 +320,7 @@ class ResilientBackend(SessionBackend):
         async def primary() -> int:
             return await self.primary.count(now)
 
-        async def fallback() -> int:
+        async def fallback(uncertain: bool) -> int:
             if self.breaker.is_closed:
                 return sum(1 for record in self.near_cache.records() if record.is_live(now))
             return await self.fallback.count(now)
@@ -342,14 +354,14 @@ class ResilientBackend(SessionBackend):
                 record, now, data_changed=data_changed, replaces=replaces, if_replaced_live=if_replaced_live
             )
 
-        async def fallback() -> bool:
+        async def fallback(uncertain: bool) -> bool:
             # Restoring into a store that is down: keep it for the replay like any other write.
             await self._adopt(replaces, now)
             restored = await self.fallback.restore(
                 record, now, data_changed=data_changed, replaces=replaces, if_replaced_live=if_replaced_live
             )
             if restored:
-                self._held.add(record.id)
+                self._new_in_fallback(record.id, uncertain=True)
                 self._journal_restore(record, data_changed=data_changed)
             return restored
 
@@ -360,7 +372,7 @@ class ResilientBackend(SessionBackend):
             "breaker": self.breaker.state.value,
             "breaker_trips": self.breaker.trips,
             "probes": self.breaker.probes,
-            "primary_failures": self._counts["primary_failures"],
+            "failed_calls": self._counts["failed_calls"],
             "served_by_fallback": self._counts["served_by_fallback"],
             "adopted_from_near_cache": self._counts["adopted_from_near_cache"],
             "journal_length": len(self.journal),
@@ -374,20 +386,25 @@ class ResilientBackend(SessionBackend):
         self,
         now: int,
         primary: Callable[[], Awaitable[T]],
-        fallback: Callable[[], Awaitable[T]],
+        fallback: Callable[[bool], Awaitable[T]],
         *,
         write: bool,
     ) -> T:
         """One call: on the primary under the timeout while the breaker is closed, else (or if it fails) on the
         fallback. A diverted write opens the breaker at once: from then on the fallback holds state the primary
-        lacks, and only a replay may hand the primary back its calls."""
+        lacks, and only a replay may hand the primary back its calls. The fallback is told whether the primary was
+        tried: a call that timed out may have been carried out all the same."""
         self._now = max(self._now, now)
-        if self._poll():
+        if self._gate is not None:
+            await self._gate.wait()
+        tried = self._poll()
+        if tried:
             try:
                 async with asyncio.timeout(self.call_timeout):
                     result = await primary()
             except FAILURES as exc:
                 self._note_error(exc)
+                self._counts["failed_calls"] += 1
                 opened = self.breaker.record_failure()
                 if write and self.breaker.is_closed:
                     self.breaker.trip()
@@ -398,7 +415,7 @@ class ResilientBackend(SessionBackend):
                 self.breaker.record_success()
                 return result
         self._counts["served_by_fallback"] += 1
-        return await fallback()
+        return await fallback(tried)
 
     def _poll(self) -> bool:
         """True when calls may go to the primary; otherwise start the background probe if it is due."""
@@ -433,13 +450,23 @@ class ResilientBackend(SessionBackend):
         self.journal.record(record.id, Restore(copy_record(record), data_changed, self._origins.get(record.id)))
         self.near_cache.put(record)
 
+    def _new_in_fallback(self, session_id: str, uncertain: bool) -> None:
+        self._held.add(session_id)
+        if not uncertain:
+            self._born.add(session_id)
+
     def _journal_end(self, *session_ids: str) -> None:
         """Tombstones for sessions ended during the outage, naming also the id each had before it."""
         for session_id in session_ids:
-            origin = self._origins.pop(session_id, None)
-            ids = (session_id,) if origin in (None, session_id) else (session_id, origin)
-            self.journal.record(session_id, Tombstone(ids))
             self.near_cache.discard(session_id)
+            origin = self._origins.pop(session_id, None)
+            ids = [] if session_id in self._born else [session_id]
+            if origin is not None and origin != session_id:
+                ids.append(origin)
+            if ids:
+                self.journal.record(session_id, Tombstone(tuple(ids)))
+            else:
+                self.journal.forget(session_id)
 
     def _forget_cached(self, session_ids: list[str]) -> None:
         for session_id in session_ids:
@@ -453,7 +480,6 @@ class ResilientBackend(SessionBackend):
             self.last_error = f"{self.primary.name} did not answer within {self.call_timeout * 1000:g} ms"
         else:
             self.last_error = f"{self.primary.name} failed: {type(exc).__name__}"
-        self._counts["primary_failures"] += 1
 
     async def _primary_health(self) -> dict[str, Any]:
         try:
@@ -467,28 +493,38 @@ class ResilientBackend(SessionBackend):
     async def _recover(self) -> bool:
         """The half-open step: probe, write back, replay; close only when the journal is empty."""
         started = self.breaker.seconds_open()
+        written_before = self._counts["sessions_written_back"]
         try:
-            instance = await self._timed(self.primary.instance())
-            lost = instance != self._instance and await self._timed(self.primary.count(self._now)) == 0
-            written_back = await self._write_back() if lost else 0
-            replayed = await self._replay(lost)
-        except FAILURES as exc:
-            self._note_error(exc)
-            self.breaker.probe_failed()
-            logger.info("sessionhub: still unavailable (%s); next probe in %g s", self.last_error, self.breaker.backoff)
-            return False
+            try:
+                instance = await self._timed(self.primary.instance())
+                lost = instance != self._instance and await self._timed(self.primary.count(self._now)) == 0
+                if lost:
+                    await self._write_back()
+                replayed = await self._replay(lost)
+            except FAILURES as exc:
+                self._note_error(exc)
+                self.breaker.probe_failed()
+                logger.info(
+                    "sessionhub: still unavailable (%s); next probe in %g s", self.last_error, self.breaker.backoff
+                )
+                return False
+            # No await from the last replayed entry to here: nothing can slip into the journal in between.
+            self._instance = instance
+            held, self._held, self._origins, self._born, self._rotated_away = self._held, set(), {}, set(), set()
+            self.breaker.close()
         finally:
             self._recovery = None
-        # No await from the last replayed entry to here: nothing can slip into the journal in between.
-        self._instance = instance
-        held, self._held, self._origins = self._held, set(), {}
-        self.breaker.close()
+            if self._gate is not None:
+                self._gate.set()
+                self._gate = None
         logger.warning(
             "sessionhub: %s is back after %.1f s; replayed %d journal entries%s",
             self.primary.name,
             started,
             replayed,
-            f", wrote back {written_back} cached sessions it had lost" if lost else "",
+            f"; it had lost its sessions: {self._counts['sessions_written_back'] - written_before} written back"
+            if lost
+            else "",
         )
         for session_id in held:
             await self.fallback.delete(session_id, self._now)
@@ -498,32 +534,48 @@ class ResilientBackend(SessionBackend):
         async with asyncio.timeout(self.call_timeout):
             return await call
 
-    async def _write_back(self) -> int:
+    async def _write_back(self) -> None:
         """The primary restarted empty: hand it every session of the near cache (the journal follows)."""
         records = [record for record in self.near_cache.records() if self.journal.restores(record.id) is None]
-        written = 0
-        for start in range(0, len(records), WRITE_BACK_BATCH):
-            batch = records[start : start + WRITE_BACK_BATCH]
+        for start in range(0, len(records), REPLAY_BATCH):
+            batch = records[start : start + REPLAY_BATCH]
             restores = (
                 self.primary.restore(record, self._now, data_changed=True, replaces=None, if_replaced_live=False)
                 for record in batch
             )
             results = await asyncio.gather(*(self._timed(call) for call in restores), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-                written += result
-        self._counts["sessions_written_back"] += written
-        return written
+            _raise_first(results)
+            self._counts["sessions_written_back"] += sum(result is True for result in results)
 
     async def _replay(self, lost: bool) -> int:
+        """Replay the journal while calls keep being served (and journalled) by the fallback; if they journal faster
+        than the primary absorbs, hold new calls for the last stretch, so that the replay always ends."""
         replayed = 0
-        while (first := self.journal.first()) is not None:
-            key, entry = first
-            await self._apply(entry, lost)
-            self.journal.done(key, entry)
-            replayed += 1
-            self._counts["journal_replayed"] += 1
+        for _ in range(REPLAY_ROUNDS):
+            if not len(self.journal):
+                return replayed
+            replayed += await self._replay_entries(len(self.journal), lost)
+        if not len(self.journal):
+            return replayed
+        self._gate = asyncio.Event()  # opened by `_recover` once the breaker is closed (or the replay failed)
+        return replayed + await self._replay_entries(None, lost)
+
+    async def _replay_entries(self, limit: int | None, lost: bool) -> int:
+        replayed = 0
+        while limit is None or replayed < limit:
+            batch = self.journal.head(REPLAY_BATCH if limit is None else min(REPLAY_BATCH, limit - replayed))
+            if not batch:
+                break
+            for _, entry in batch:
+                if isinstance(entry, Restore):  # from now on it may be in the primary: ending it needs a tombstone
+                    self._born.discard(entry.record.id)
+            results = await asyncio.gather(*(self._apply(entry, lost) for _, entry in batch), return_exceptions=True)
+            for (key, entry), result in zip(batch, results, strict=True):
+                if result is None:
+                    self.journal.done(key, entry)
+            replayed += len(batch)
+            self._counts["journal_replayed"] += len(batch)
+            _raise_first(results)
         return replayed
 
     async def _apply(self, entry: Entry, lost: bool) -> None:
@@ -531,7 +583,7 @@ class ResilientBackend(SessionBackend):
         if isinstance(entry, Restore):
             # A session that existed before the outage comes back only if the primary still has it: otherwise it
             # was ended elsewhere meanwhile. Unless the primary lost everything, which is what the write-back is for.
-            await self._timed(
+            written = await self._timed(
                 self.primary.restore(
                     entry.record,
                     now,
@@ -540,10 +592,21 @@ class ResilientBackend(SessionBackend):
                     if_replaced_live=entry.origin is not None and not lost,
                 )
             )
+            if lost and written:
+                self._counts["sessions_written_back"] += 1
         elif isinstance(entry, Tombstone):
             for session_id in entry.ids:
                 await self._timed(self.primary.delete(session_id, now))
         else:
+            # Sessions this process held during the outage have entries of their own (a restore if they live on, a
+            # tombstone if they ended); the others end if they existed when the user signed out everywhere.
             for record in await self._timed(self.primary.list_user(entry.user_id, now)):
-                if record.created_at <= entry.at and record.id not in entry.keep:
+                if record.created_at <= entry.at and record.id not in self._held:
                     await self._timed(self.primary.delete(record.id, now))
+
+
+def _raise_first(results: list[Any]) -> None:
+    """Re-raise the first failure of a batch run with `gather(return_exceptions=True)`, once all of it finished."""
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
