@@ -353,3 +353,36 @@ async def test_concurrent_requests_while_hung_all_succeed(node: SessionManager, 
     assert await resilient(node).recover()
     for session in sessions:
         assert (await signed_in(node, session.token)).data == {"n": 1}
+
+
+async def test_the_old_id_of_a_session_rotated_during_the_outage_cannot_end_its_successor(
+    node: SessionManager, other_node: SessionManager
+) -> None:
+    first = await node.create(user_id="alice", data={"k": 1})
+    second = await node.create(user_id="bob", data={"k": 2})
+    for session in (first, second):
+        await signed_in(node, session.token)
+    resilient(node).breaker.trip()
+
+    rotated_first = await node.rotate(first.token)  # type: ignore[arg-type]
+    rotated_second = await node.rotate(second.token)  # type: ignore[arg-type]
+    assert await node.revoke(first.id) is False  # the old id is already gone
+    relogged = await node.login(second.token, "bob")  # an old token signs in afresh, carrying nothing
+    assert relogged.data == {}
+    assert await resilient(node).recover()
+
+    assert (await signed_in(other_node, rotated_first.token)).data == {"k": 1}
+    assert (await signed_in(other_node, rotated_second.token)).data == {"k": 2}
+    assert await other_node.get(first.token) is None
+    assert await other_node.get(second.token) is None
+    assert {s.id for s in await other_node.list_user_sessions("bob")} == {rotated_second.id, relogged.id}
+
+
+async def test_sessions_born_and_ended_during_the_outage_leave_nothing_to_replay(node: SessionManager) -> None:
+    resilient(node).breaker.trip()
+    for _ in range(50):
+        session = await node.create(data={"short": "lived"})
+        rotated = await node.rotate(session.token)  # type: ignore[arg-type]
+        signed = await node.login(rotated.token, "alice")
+        await node.delete(signed.token)
+    assert (await node.health())["journal_length"] == 0

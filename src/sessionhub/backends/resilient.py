@@ -279,8 +279,7 @@ class ResilientBackend(SessionBackend):
         async def fallback(uncertain: bool) -> bool:
             await self._adopt(session_id, now)
             deleted = await self.fallback.delete(session_id, now)
-            if session_id not in self._rotated_away:
-                self._journal_end(session_id)
+            self._journal_end(session_id)
             return deleted
 
         return await self._serve(now, primary, fallback, write=True)
@@ -459,6 +458,8 @@ class ResilientBackend(SessionBackend):
         """Tombstones for sessions ended during the outage, naming also the id each had before it."""
         for session_id in session_ids:
             self.near_cache.discard(session_id)
+            if session_id in self._rotated_away:
+                continue  # ended already; its successor's restore deletes it from the primary
             origin = self._origins.pop(session_id, None)
             ids = [] if session_id in self._born else [session_id]
             if origin is not None and origin != session_id:
@@ -507,6 +508,11 @@ class ResilientBackend(SessionBackend):
                 logger.info(
                     "sessionhub: still unavailable (%s); next probe in %g s", self.last_error, self.breaker.backoff
                 )
+                return False
+            except Exception:
+                # A bug must not leave the breaker half open (and the primary unused) for good: probe again later.
+                self.breaker.probe_failed()
+                logger.exception("sessionhub: recovery failed; next probe in %g s", self.breaker.backoff)
                 return False
             # No await from the last replayed entry to here: nothing can slip into the journal in between.
             self._instance = instance
@@ -592,7 +598,9 @@ class ResilientBackend(SessionBackend):
                     if_replaced_live=entry.origin is not None and not lost,
                 )
             )
-            if lost and written:
+            if not written:  # the primary's version won, or the session ended there: drop what this process holds
+                self.near_cache.discard(entry.record.id)
+            elif lost:
                 self._counts["sessions_written_back"] += 1
         elif isinstance(entry, Tombstone):
             for session_id in entry.ids:
