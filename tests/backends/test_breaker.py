@@ -5,22 +5,16 @@ from __future__ import annotations
 import pytest
 
 from sessionhub.backends.breaker import BreakerState, CircuitBreaker
-
-
-class Timer:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import FakeClock
 
 
 @pytest.fixture
-def timer() -> Timer:
-    return Timer()
+def timer() -> FakeClock:
+    """The breaker's monotonic timer."""
+    return FakeClock(100.0)
 
 
-def test_opens_after_threshold_consecutive_failures_only(timer: Timer) -> None:
+def test_opens_after_threshold_consecutive_failures_only(timer: FakeClock) -> None:
     breaker = CircuitBreaker(threshold=3, timer=timer)
     assert not breaker.record_failure()
     assert not breaker.record_failure()
@@ -36,7 +30,7 @@ def test_opens_after_threshold_consecutive_failures_only(timer: Timer) -> None:
     assert not breaker.record_failure()  # already open: no second trip
 
 
-def test_probes_back_off_exponentially_up_to_the_cap(timer: Timer) -> None:
+def test_probes_back_off_exponentially_up_to_the_cap(timer: FakeClock) -> None:
     breaker = CircuitBreaker(threshold=1, first_backoff=0.5, max_backoff=3.0, timer=timer)
     breaker.trip()
     waits = []
@@ -54,7 +48,7 @@ def test_probes_back_off_exponentially_up_to_the_cap(timer: Timer) -> None:
     assert breaker.probes == 6
 
 
-def test_close_resets_and_the_next_trip_starts_with_a_short_backoff(timer: Timer) -> None:
+def test_close_resets_and_the_next_trip_starts_with_a_short_backoff(timer: FakeClock) -> None:
     breaker = CircuitBreaker(threshold=2, first_backoff=0.25, max_backoff=4.0, timer=timer)
     breaker.trip()
     timer.now += 7
@@ -74,7 +68,7 @@ def test_close_resets_and_the_next_trip_starts_with_a_short_backoff(timer: Timer
     assert breaker.trips == 2
 
 
-def test_misuse_is_refused(timer: Timer) -> None:
+def test_misuse_is_refused(timer: FakeClock) -> None:
     with pytest.raises(ValueError, match="threshold"):
         CircuitBreaker(threshold=0)
     with pytest.raises(ValueError, match="backoff"):

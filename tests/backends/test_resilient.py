@@ -24,14 +24,6 @@ THRESHOLD = 2
 SETTINGS = {"session_ttl": 600, "absolute_ttl": 3600}
 
 
-class Timer:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class CountingRedisBackend(RedisBackend):
     """A real RedisBackend that counts the calls it makes to the server (scripts, probes and counts)."""
 
@@ -57,12 +49,15 @@ def server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def timer() -> Timer:
-    return Timer()
+def timer() -> FakeClock:
+    """The breaker's monotonic timer (the sessions' clock is `clock`)."""
+    return FakeClock(0.0)
 
 
 @pytest.fixture
-async def node(server: RedisServer, key_prefix: str, clock: FakeClock, timer: Timer) -> AsyncIterator[SessionManager]:
+async def node(
+    server: RedisServer, key_prefix: str, clock: FakeClock, timer: FakeClock
+) -> AsyncIterator[SessionManager]:
     """This application node: sessions in Redis through ResilientBackend."""
     async with make_node(server.url, key_prefix, clock, timer) as manager:
         yield manager
@@ -77,7 +72,7 @@ async def other_node(server: RedisServer, key_prefix: str, clock: FakeClock) -> 
 
 
 def make_node(
-    url: str, key_prefix: str, clock: FakeClock, timer: Timer, *, near_cache_size: int = 100
+    url: str, key_prefix: str, clock: FakeClock, timer: FakeClock, *, near_cache_size: int = 100
 ) -> SessionManager:
     primary = CountingRedisBackend.from_url(
         url, key_prefix=key_prefix, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT
@@ -149,7 +144,7 @@ async def test_a_hung_redis_keeps_users_signed_in_and_loses_nothing(
 
 
 async def test_a_restart_that_lost_everything_gets_the_near_cache_back(
-    key_prefix: str, clock: FakeClock, timer: Timer
+    key_prefix: str, clock: FakeClock, timer: FakeClock
 ) -> None:
     with RedisServer.start(persistence=False) as server:
         async with make_node(server.url, key_prefix, clock, timer) as node:
@@ -260,7 +255,7 @@ async def test_sign_out_everywhere_during_the_outage_reaches_sessions_this_node_
 
 
 async def test_an_outage_costs_one_timeout_then_one_call_per_probe(
-    node: SessionManager, server: RedisServer, timer: Timer
+    node: SessionManager, server: RedisServer, timer: FakeClock
 ) -> None:
     sessions = [await node.create(data={"i": i}) for i in range(20)]
     for session in sessions:
@@ -294,7 +289,7 @@ async def test_an_outage_costs_one_timeout_then_one_call_per_probe(
     assert (await node.health())["breaker"] == "closed"
 
 
-async def test_redis_down_at_start_then_up(key_prefix: str, clock: FakeClock, timer: Timer) -> None:
+async def test_redis_down_at_start_then_up(key_prefix: str, clock: FakeClock, timer: FakeClock) -> None:
     port = free_port()
     node = make_node(f"redis://127.0.0.1:{port}/0", key_prefix, clock, timer)
     async with node:
@@ -310,7 +305,7 @@ async def test_redis_down_at_start_then_up(key_prefix: str, clock: FakeClock, ti
 
 
 async def test_closing_during_an_outage_hands_the_journal_over_when_redis_is_back(
-    key_prefix: str, clock: FakeClock, timer: Timer, server: RedisServer, other_node: SessionManager
+    key_prefix: str, clock: FakeClock, timer: FakeClock, server: RedisServer, other_node: SessionManager
 ) -> None:
     async with make_node(server.url, key_prefix, clock, timer) as node:
         server.pause()
