@@ -36,7 +36,9 @@ def now(clock: FakeClock) -> int:
 async def test_restore_writes_a_session_the_store_lacks(target: SessionManager, clock: FakeClock) -> None:
     token, record = await kept_elsewhere(clock, user_id="alice", data={"cart": [1]})
 
-    written = await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_live=False)
+    written = await target.backend.restore(
+        record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False
+    )
 
     assert written is True
     loaded = await target.get(token)
@@ -45,7 +47,7 @@ async def test_restore_writes_a_session_the_store_lacks(target: SessionManager, 
     assert [s.id for s in await target.list_user_sessions("alice")] == [record.id]
     assert (await target.stats())["active_sessions"] == 1
     # Idempotent: the same write again leaves the same single session.
-    await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_live=False)
+    await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
     assert (await target.stats())["active_sessions"] == 1
     again = await target.get(token)
     assert again is not None
@@ -60,7 +62,7 @@ async def test_a_copy_at_least_as_recent_wins(target: SessionManager, clock: Fak
     record = await stale_record(target, stored, clock, data={"n": "stale"}, active_seconds_ago=2)
 
     assert (
-        await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_live=False)
+        await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
         is False
     )
     loaded = await target.get(stored.token)
@@ -77,7 +79,7 @@ async def test_a_newer_record_moves_the_deadline_and_brings_its_data_only_if_cha
     record = await stale_record(target, stored, clock, data={"n": 2}, active_seconds_ago=0)
 
     assert await target.backend.restore(
-        record, now(clock), data_changed=data_changed, replaces=None, if_replaced_live=False
+        record, now(clock), data_changed=data_changed, replaces=None, if_replaced_exists=False
     )
 
     clock.advance(550)  # past the old idle deadline (600 s after creation), within the restored one
@@ -93,7 +95,7 @@ async def test_restore_replaces_an_earlier_id_only_when_it_is_still_live(
     rotated_token, rotated = await rotated_elsewhere(target, before, clock)
 
     assert await target.backend.restore(
-        rotated, now(clock), data_changed=True, replaces=before.id, if_replaced_live=True
+        rotated, now(clock), data_changed=True, replaces=before.id, if_replaced_exists=True
     )
 
     assert await target.get(before.token) is None
@@ -109,7 +111,9 @@ async def test_restore_never_brings_back_a_session_ended_meanwhile(target: Sessi
     await target.revoke(before.id)  # ended here while the other store held its rotated copy
 
     assert (
-        await target.backend.restore(rotated, now(clock), data_changed=True, replaces=before.id, if_replaced_live=True)
+        await target.backend.restore(
+            rotated, now(clock), data_changed=True, replaces=before.id, if_replaced_exists=True
+        )
         is False
     )
     assert await target.get(rotated_token) is None
@@ -119,7 +123,9 @@ async def test_restore_never_brings_back_a_session_ended_meanwhile(target: Sessi
     record = await stale_record(target, same_id, clock, data={}, active_seconds_ago=-1)
     await target.delete(same_id.token)
     assert (
-        await target.backend.restore(record, now(clock), data_changed=True, replaces=same_id.id, if_replaced_live=True)
+        await target.backend.restore(
+            record, now(clock), data_changed=True, replaces=same_id.id, if_replaced_exists=True
+        )
         is False
     )
     assert await target.get(same_id.token) is None
@@ -129,7 +135,7 @@ async def test_an_expired_record_is_never_written(target: SessionManager, clock:
     token, record = await kept_elsewhere(clock, data={"x": 1})
     clock.advance(601)
     assert (
-        await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_live=False)
+        await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
         is False
     )
     assert await target.get(token) is None

@@ -107,15 +107,15 @@ class SessionBackend(abc.ABC):
 
     @abc.abstractmethod
     async def restore(
-        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_live: bool
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
     ) -> bool:
         """Write back a session kept elsewhere (during an outage) without undoing anything newer; idempotent.
 
-        When the store holds the session live and more recently active, it wins and nothing is written (a tie goes
-        to the record when `data_changed`: a write beats a read of the same millisecond). When it holds an older
-        live copy, the record replaces it if `data_changed`, else only the idle deadline
-        and last activity move forward (the store's data is kept). When it holds none, the record is written,
-        except with `if_replaced_live` when `replaces` is not live here: the session was ended meanwhile.
+        When the store holds a more recently active copy, it wins and nothing is written (a tie goes to the record
+        when `data_changed`: a write beats a read of the same millisecond). An older copy, even one whose deadline
+        passed (the outage kept the session alive elsewhere), gets the record's data if `data_changed`, and its
+        later idle deadline and last activity in any case. A session the store does not hold is written, except
+        with `if_replaced_exists` when the store no longer holds `replaces` either: it was ended meanwhile.
         `replaces` is an earlier id of the same session (before rotations, same bucket), deleted when the record
         is written. A record that is no longer live at `now` is never written. Returns True when written.
         """

@@ -61,9 +61,11 @@ class Journal:
         self._entries.pop(session_id, None)
         self._entries[session_id] = entry
 
-    def forget(self, session_id: str) -> None:
-        """Nothing is to be written back about this session any more (another entry now stands for it)."""
-        self._entries.pop(session_id, None)
+    def forget_restore(self, session_id: str) -> None:
+        """The session is not to be written back any more (it ended without ever reaching the store, or another
+        entry now stands for it). A tombstone stays."""
+        if isinstance(self._entries.get(session_id), Restore):
+            del self._entries[session_id]
 
     def record_user(self, entry: UserTombstone) -> None:
         self._entries[next(self._serials)] = entry
@@ -71,6 +73,9 @@ class Journal:
     def restores(self, session_id: str) -> Restore | None:
         entry = self._entries.get(session_id)
         return entry if isinstance(entry, Restore) else None
+
+    def ended(self, session_id: str) -> bool:
+        return isinstance(self._entries.get(session_id), Tombstone)
 
     def head(self, count: int) -> list[tuple[str | int, Entry]]:
         """The `count` oldest entries. Any two are about different sessions, so they can be replayed together."""

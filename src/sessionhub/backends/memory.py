@@ -123,23 +123,23 @@ class MemoryBackend(SessionBackend):
         return self._instance
 
     async def restore(
-        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_live: bool
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
     ) -> bool:
         with self._lock:
             if not record.is_live(now):
                 return False
-            existing = self._live(record.id, now)
+            # Not `_live`: a copy whose deadline passed here was not ended; the outage kept it alive elsewhere.
+            existing = self._sessions.get(record.id)
             if existing is not None:
-                if existing.last_active_at > record.last_active_at or (
-                    existing.last_active_at == record.last_active_at and not data_changed
-                ):
+                theirs = existing.last_active_at
+                if theirs > record.last_active_at or (theirs == record.last_active_at and not data_changed):
                     return False
                 if data_changed:
                     existing.kind, existing.client, existing.data = record.kind, record.client, dict(record.data)
                 # Never earlier: the session's heap entry must not be later than its deadline, or the sweep misses it.
                 existing.last_active_at = record.last_active_at
                 existing.expires_at = max(existing.expires_at, min(record.expires_at, existing.absolute_expires_at))
-            elif if_replaced_live and (replaces is None or self._live(replaces, now) is None):
+            elif if_replaced_exists and (replaces is None or replaces not in self._sessions):
                 return False
             else:
                 self._insert(copy_record(record))

@@ -297,12 +297,13 @@ return removed
 
 
 # Write back a session ResilientBackend kept in memory during an outage; idempotent, so a replay interrupted by
-# another failure can simply run again. A live copy more recently active wins (on a tie, ours wins if it changed
-# data: a write beats a read of the same millisecond); an older one gets our data (if it changed) and our deadline;
-# a missing one is written, unless ARGV[5] asks for the replaced session to be live and it is not (it was ended
-# elsewhere meanwhile, and must not come back under any id).
+# another failure can simply run again. A copy here that is more recently active wins (on a tie, ours wins if it
+# changed data: a write beats a read of the same millisecond). An older copy gets our data (if it changed) and our
+# deadline, even if its own deadline passed: it was not ended, the outage kept it alive. A missing one is written,
+# unless ARGV[5] asks for the replaced session to exist and it does not (it was ended elsewhere meanwhile, and must
+# not come back under any id).
 # KEYS: session, bucket index, replaced session (an earlier id in the same bucket, or the session itself)[, user
-# index]. ARGV: now, id, tag, replaced id, if replaced live ('1'/'0'), data changed ('1'/'0'), last active, idle
+# index]. ARGV: now, id, tag, replaced id, if replaced exists ('1'/'0'), data changed ('1'/'0'), last active, idle
 # deadline, absolute deadline, created, then the record's field/value pairs. Returns 1 when written, else 0.
 _RESTORE = (
     _HELPERS
@@ -311,10 +312,8 @@ local now = tonumber(ARGV[1])
 local active, deadline, absolute = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 if now >= deadline or now >= absolute then return 0 end
 local fields = redis.call('HGETALL', KEYS[1])
-local meta = meta_of(fields)
-local live = is_live(meta, now)
-if #fields > 0 and not live then forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2]) end
-if live then
+if #fields > 0 then
+  local meta = meta_of(fields)
   local theirs = tonumber(meta.a)
   if theirs > active or (theirs == active and ARGV[6] ~= '1') then return 0 end
   if ARGV[6] == '1' then
@@ -326,21 +325,17 @@ if live then
   end
   deadline = math.max(deadline, tonumber(meta.e))
   redis.call('HSET', KEYS[1], 'a', active, 'e', deadline)
-  redis.call('PEXPIRE', KEYS[1], deadline - now)
-  redis.call('ZADD', KEYS[2], deadline, ARGV[2])
+elseif ARGV[5] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then
+  return 0
 else
-  if ARGV[5] == '1' then
-    local replaced = redis.call('HMGET', KEYS[3], 'e', 'x')
-    if not is_live({e = replaced[1] or nil, x = replaced[2]}, now) then return 0 end
-  end
   hset_from(KEYS[1], ARGV, 11, #ARGV)
-  redis.call('PEXPIRE', KEYS[1], deadline - now)
-  redis.call('ZADD', KEYS[2], deadline, ARGV[2])
-  extend_ttl(KEYS[2], absolute - now)
-  if KEYS[4] then
-    redis.call('ZADD', KEYS[4], tonumber(ARGV[10]), ARGV[2])
-    extend_ttl(KEYS[4], absolute - now)
-  end
+end
+redis.call('PEXPIRE', KEYS[1], deadline - now)
+redis.call('ZADD', KEYS[2], deadline, ARGV[2])
+extend_ttl(KEYS[2], absolute - now)
+if KEYS[4] then
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[10]), ARGV[2])
+  extend_ttl(KEYS[4], absolute - now)
 end
 if ARGV[4] ~= ARGV[2] then
   local replaced_user = redis.call('HGET', KEYS[3], 'u')
@@ -594,7 +589,7 @@ class RedisBackend(SessionBackend):
         return str(info["run_id"])
 
     async def restore(
-        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_live: bool
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
     ) -> bool:
         replaced = replaces if replaces is not None else record.id
         bucket = bucket_of(record.id)
@@ -604,7 +599,7 @@ class RedisBackend(SessionBackend):
         if record.user_id is not None:
             keys.append(self.keys.user(record.user_id))
         args = [
-            now, record.id, self.keys.tag(bucket), replaced, int(if_replaced_live), int(data_changed),
+            now, record.id, self.keys.tag(bucket), replaced, int(if_replaced_exists), int(data_changed),
             record.last_active_at, record.expires_at, record.absolute_expires_at, record.created_at,
             *_fields(record),
         ]  # fmt: skip

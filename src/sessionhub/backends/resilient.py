@@ -236,10 +236,10 @@ class ResilientBackend(SessionBackend):
                 self._origins[new_session_id] = origin
             if origin == session_id:
                 # Writing back the new id deletes this one in the same step (`restore(replaces=...)`).
-                self.journal.forget(session_id)
+                self.journal.forget_restore(session_id)
                 self._rotated_away.add(session_id)
             elif session_id in self._born:
-                self.journal.forget(session_id)
+                self.journal.forget_restore(session_id)
             else:
                 self.journal.record(session_id, Tombstone((session_id,)))
             self._journal_restore(record, data_changed=True)
@@ -346,18 +346,18 @@ class ResilientBackend(SessionBackend):
         return await self.primary.instance()
 
     async def restore(
-        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_live: bool
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
     ) -> bool:
         async def primary() -> bool:
             return await self.primary.restore(
-                record, now, data_changed=data_changed, replaces=replaces, if_replaced_live=if_replaced_live
+                record, now, data_changed=data_changed, replaces=replaces, if_replaced_exists=if_replaced_exists
             )
 
         async def fallback(uncertain: bool) -> bool:
             # Restoring into a store that is down: keep it for the replay like any other write.
             await self._adopt(replaces, now)
             restored = await self.fallback.restore(
-                record, now, data_changed=data_changed, replaces=replaces, if_replaced_live=if_replaced_live
+                record, now, data_changed=data_changed, replaces=replaces, if_replaced_exists=if_replaced_exists
             )
             if restored:
                 self._new_in_fallback(record.id, uncertain=True)
@@ -458,8 +458,8 @@ class ResilientBackend(SessionBackend):
         """Tombstones for sessions ended during the outage, naming also the id each had before it."""
         for session_id in session_ids:
             self.near_cache.discard(session_id)
-            if session_id in self._rotated_away:
-                continue  # ended already; its successor's restore deletes it from the primary
+            if session_id in self._rotated_away or self.journal.ended(session_id):
+                continue  # ended already: a tombstone, or its successor's restore, deletes it from the primary
             origin = self._origins.pop(session_id, None)
             ids = [] if session_id in self._born else [session_id]
             if origin is not None and origin != session_id:
@@ -467,7 +467,7 @@ class ResilientBackend(SessionBackend):
             if ids:
                 self.journal.record(session_id, Tombstone(tuple(ids)))
             else:
-                self.journal.forget(session_id)
+                self.journal.forget_restore(session_id)
 
     def _forget_cached(self, session_ids: list[str]) -> None:
         for session_id in session_ids:
@@ -546,7 +546,7 @@ class ResilientBackend(SessionBackend):
         for start in range(0, len(records), REPLAY_BATCH):
             batch = records[start : start + REPLAY_BATCH]
             restores = (
-                self.primary.restore(record, self._now, data_changed=True, replaces=None, if_replaced_live=False)
+                self.primary.restore(record, self._now, data_changed=True, replaces=None, if_replaced_exists=False)
                 for record in batch
             )
             results = await asyncio.gather(*(self._timed(call) for call in restores), return_exceptions=True)
@@ -595,7 +595,7 @@ class ResilientBackend(SessionBackend):
                     now,
                     data_changed=entry.data_changed,
                     replaces=entry.origin,
-                    if_replaced_live=entry.origin is not None and not lost,
+                    if_replaced_exists=entry.origin is not None and not lost,
                 )
             )
             if not written:  # the primary's version won, or the session ended there: drop what this process holds
