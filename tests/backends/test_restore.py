@@ -180,3 +180,19 @@ async def rotated_elsewhere(manager: SessionManager, session: Session, clock: Fa
     assert new_id is not None
     record = await stale_record(manager, session, clock, data=dict(session.data), active_seconds_ago=0)
     return new_token, replace(record, id=new_id)
+
+
+async def test_a_copy_past_its_deadline_was_not_ended_and_takes_the_record(
+    target: SessionManager, clock: FakeClock
+) -> None:
+    stored = await target.create(data={"n": 1})
+    clock.advance(601)  # past the idle deadline here; elsewhere the outage kept the session in use
+    record = await stale_record(target, stored, clock, data={"n": 2}, active_seconds_ago=1)
+
+    assert await target.backend.restore(
+        record, now(clock), data_changed=True, replaces=stored.id, if_replaced_exists=True
+    )
+
+    loaded = await target.get(stored.token)
+    assert loaded is not None
+    assert loaded.data == {"n": 2}
