@@ -8,14 +8,16 @@ variable, and never echoes the value (a Redis URL may carry a password).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sessionhub.errors import ConfigurationError
 
 DAY = 86_400.0
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
 def _env(field: str, *legacy: str) -> AliasChoices:
@@ -121,6 +123,62 @@ class Settings(BaseSettings):
         validation_alias=_env("near_cache_size"),
         description="Recently used sessions kept in memory to serve their users through a Redis outage (0: none).",
     )
+
+    # -- session cookie (ASGI middleware) -------------------------------------------------------------------------
+    session_cookie_samesite: Literal["lax", "strict", "none"] = Field(
+        default="lax",
+        validation_alias=_env("session_cookie_samesite"),
+        description="SameSite attribute of the cookie; 'none' needs session_cookie_secure.",
+    )
+    session_cookie_domain: str | None = Field(
+        default=None,
+        pattern=r"^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$",
+        validation_alias=_env("session_cookie_domain"),
+        description="Domain attribute of the cookie; unset (the default) means this host only.",
+    )
+    session_cookie_path: str = Field(
+        default="/",
+        pattern=r"^/[\x21-\x3a\x3c-\x7e]*$",
+        validation_alias=_env("session_cookie_path"),
+        description="Path attribute of the cookie.",
+    )
+    session_cookie_host_prefix: bool = Field(
+        default=False,
+        validation_alias=_env("session_cookie_host_prefix"),
+        description="Name the cookie __Host-<name>: the browser then requires Secure, Path=/ and no Domain, which "
+        "keeps sibling subdomains from planting or overwriting it. Turns Secure on.",
+    )
+
+    @model_validator(mode="after")
+    def _cookie_attributes_agree(self) -> Self:
+        if self.session_cookie_host_prefix and (self.session_cookie_domain or self.session_cookie_path != "/"):
+            raise ValueError("session_cookie_host_prefix needs Path=/ and no session_cookie_domain")
+        secure = self.session_cookie_secure or self.session_cookie_host_prefix
+        if self.session_cookie_samesite == "none" and not secure:
+            raise ValueError("session_cookie_samesite='none' needs session_cookie_secure (browsers refuse it without)")
+        return self
+
+    # -- end of the session cookie block ----------------------------------------------------------------------------
+
+    # -- legacy cookies (sessionhub.legacy: sessions migrated from other session managers) ----------------------
+    legacy_cookie_names: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=_env("legacy_cookie_names"),
+        description="Cookie names of the session managers migrated from, comma-separated. A request that carries one "
+        "and no sessionhub cookie adopts its migrated session once, then the legacy cookie is cleared.",
+    )
+
+    @field_validator("legacy_cookie_names", mode="before")
+    @classmethod
+    def _split_cookie_names(cls, names: Any) -> Any:
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",") if name.strip()]
+        for name in names if isinstance(names, list | tuple) else ():
+            if not isinstance(name, str) or not _COOKIE_NAME.fullmatch(name):
+                raise ValueError("each name must be a cookie name (an RFC 6265 token of 1-64 characters)")
+        return names
+
+    # -- end of the legacy cookies block ------------------------------------------------------------------------
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -189,7 +189,25 @@ def _kill_leftovers() -> None:
             server.stop()
 
 
-class _ServerProcess:
+class _StopsOnExit:
+    """`with X.start() as x:` stops the deployment however the block ends."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class _ServerProcess(_StopsOnExit):
     """One redis-server process (plain or sentinel) with its temp dir, port and lifecycle.
 
     Subclasses say what goes into the config file; this class owns starting, readiness, signals,
@@ -334,17 +352,6 @@ class _ServerProcess:
             self._dir = None
         with _live_lock:
             _live.discard(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "paused" if self.is_paused() else "running" if self.is_running() else "down"
@@ -613,8 +620,12 @@ class RedisSentinel(_ServerProcess):
         ]
 
 
-class RedisCluster:
-    """N masters (default 3) with optional replicas each, joined by `redis-cli --cluster create`."""
+class RedisCluster(_StopsOnExit):
+    """N masters (default 3) with optional replicas each, joined by `redis-cli --cluster create`.
+
+    `nodes` lists the masters first, then the replicas: with every node on one host redis-cli makes the
+    first N addresses masters. Roles can change later (a killed master's replica takes over).
+    """
 
     def __init__(self, nodes: list[RedisServer]) -> None:
         self.nodes = nodes
@@ -659,17 +670,6 @@ class RedisCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _create(self, replicas: int) -> None:
         command = [
@@ -725,7 +725,7 @@ class RedisCluster:
         raise RedisHarnessError(f"port {port} is not a node of this cluster")
 
 
-class RedisSentinelGroup:
+class RedisSentinelGroup(_StopsOnExit):
     """A primary, one replica, and three sentinels (quorum 2) monitoring it under `service_name`.
 
     `primary` and `replica` are the servers as started; after a failover their roles are swapped in
@@ -844,17 +844,6 @@ class RedisSentinelGroup:
             sentinel.stop()
         self.replica.stop()
         self.primary.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _sentinel_ready(self, sentinel: RedisSentinel) -> bool:
         with _probe_client(sentinel.port) as probe:

@@ -12,9 +12,11 @@ the same clock, and tests can move that clock.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from sessionhub.legacy import ImportStatus
 from sessionhub.model import DataChanges, SessionRecord
 
 
@@ -25,6 +27,14 @@ class UserLimit:
     max_sessions: int
     evict_oldest: bool
     """True: sign out the least recently active sessions to make room. False: refuse with SessionLimitExceeded."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedSession:
+    """A legacy session ready to store: its record (id from `migrated_session_id`) and the alias that reaches it."""
+
+    record: SessionRecord
+    alias_id: str
 
 
 class SessionBackend(abc.ABC):
@@ -67,13 +77,22 @@ class SessionBackend(abc.ABC):
 
     @abc.abstractmethod
     async def login(
-        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+        self,
+        previous_id: str | None,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        *,
+        changes: DataChanges | None = None,
     ) -> tuple[SessionRecord, list[str]]:
         """Replace the previous session (if any) by `record`, a new session of a signed-in user.
 
         When the previous session is live and is anonymous or belongs to the same user, its data and kind carry over
-        into the new one; it is deleted in every case. Returns the stored new record and the evicted ids; raises
-        SessionLimitExceeded with nothing written when the limit refuses it.
+        into the new one; it is deleted in every case. `changes` (what the caller changed in the previous session's
+        data and has not saved, or the whole data when there is no previous session) are applied on top when the
+        data carries over or `previous_id` is None, and dropped otherwise, like the rest of that session's data.
+        Returns the stored new record and the evicted ids; raises SessionLimitExceeded with nothing written when the
+        limit refuses it.
         """
 
     @abc.abstractmethod
@@ -123,3 +142,32 @@ class SessionBackend(abc.ABC):
     def stats(self) -> dict[str, Any]:
         """Counters of this backend for `SessionManager.stats()`; none by default."""
         return {}
+
+    # -- admin reads and legacy sessions (sessionhub.legacy, sessionhub.migrate) ---------------------------------
+
+    @abc.abstractmethod
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        """The live session with this id as stored, without sliding its idle deadline (an admin look); else None."""
+
+    @abc.abstractmethod
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        """Store each legacy session with its alias and import marker, unless it was imported before (its marker
+        still exists, even if it has since been adopted or ended). True for each one stored now.
+
+        The alias and the marker expire with the session's idle and absolute deadlines. The user limit does not
+        apply: a migration must not sign anyone out.
+        """
+
+    @abc.abstractmethod
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        """What became of each imported session (see `ImportStatus`); None for one never imported."""
+
+    @abc.abstractmethod
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        """The session id a live legacy alias points at, or None."""
+
+    @abc.abstractmethod
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        """Move the imported session reached by `alias_id` to `new_session_id` (same bucket, touched) and retire the
+        alias, atomically and once: a second call, or one after the session ended, returns None and changes nothing.
+        """

@@ -13,11 +13,13 @@ from __future__ import annotations
 import heapq
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
 from sessionhub.errors import SessionLimitExceeded
+from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import DataChanges, SessionRecord
 
 SWEEP_BATCH = 64
@@ -37,6 +39,9 @@ class MemoryBackend(SessionBackend):
         self._sessions: dict[str, SessionRecord] = {}
         self._user_sessions: dict[str, set[str]] = {}
         self._deadlines: list[tuple[int, str]] = []
+        # Legacy imports: session id -> (alias id or ADOPTED, expiry), and alias id -> (session id, expiry).
+        self._import_markers: dict[str, tuple[str, int]] = {}
+        self._aliases: dict[str, tuple[str, int]] = {}
         self._instance = uuid.uuid4().hex
 
     # -- the contract -------------------------------------------------------------------------------------------
@@ -70,23 +75,26 @@ class MemoryBackend(SessionBackend):
 
     async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
         with self._lock:
-            record = self._live(session_id, now)
-            if record is None:
-                return None
-            self._remove(session_id)
-            rotated = replace(record, id=new_session_id)
-            rotated.touched(now)
-            self._insert(rotated)
-            return copy_record(rotated)
+            return self._move(session_id, new_session_id, now)
 
     async def login(
-        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+        self,
+        previous_id: str | None,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        *,
+        changes: DataChanges | None = None,
     ) -> tuple[SessionRecord, list[str]]:
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             previous = self._live(previous_id, now) if previous_id else None
             carried = previous is not None and previous.user_id in (None, record.user_id)
             new = replace(record, data=dict(previous.data), kind=previous.kind) if carried and previous else record
+            if changes and (carried or previous_id is None):
+                new = replace(new, data={**new.data, **changes.updated})
+                for key in changes.removed:
+                    new.data.pop(key, None)
             # The previous session goes whatever happens next, except when the limit refuses the login.
             evicted = self._make_room(record.user_id, limit, now, replacing=previous_id)
             if previous_id:
@@ -114,6 +122,9 @@ class MemoryBackend(SessionBackend):
     async def count(self, now: int) -> int:
         with self._lock:
             self._sweep(now, None)
+            for entries in (self._import_markers, self._aliases):
+                for key in [key for key, (_, expiry) in entries.items() if expiry <= now]:
+                    del entries[key]
             return len(self._sessions)
 
     async def health(self) -> dict[str, Any]:
@@ -147,7 +158,66 @@ class MemoryBackend(SessionBackend):
                 self._remove(replaces)
             return True
 
+    # -- admin reads and legacy sessions ------------------------------------------------------------------------
+
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        with self._lock:
+            record = self._live(session_id, now)
+            return copy_record(record) if record is not None else None
+
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        with self._lock:
+            self._sweep(now, SWEEP_BATCH)
+            stored = []
+            for item in imports:
+                record = item.record
+                if _unexpired(self._import_markers.get(record.id), now) is not None:
+                    stored.append(False)
+                    continue
+                self._insert(copy_record(record))
+                self._import_markers[record.id] = (item.alias_id, record.absolute_expires_at)
+                self._aliases[item.alias_id] = (record.id, record.expires_at)
+                stored.append(True)
+            return stored
+
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        with self._lock:
+            return [self._import_status(session_id, now) for session_id in session_ids]
+
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        with self._lock:
+            return _unexpired(self._aliases.get(alias_id), now)
+
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        with self._lock:
+            self._aliases.pop(alias_id, None)
+            marker = self._import_markers.get(session_id)
+            if _unexpired(marker, now) != alias_id:
+                return None
+            moved = self._move(session_id, new_session_id, now)
+            if moved is not None and marker is not None:
+                self._import_markers[session_id] = (ADOPTED, marker[1])
+            return moved
+
     # -- internals: callers hold the lock -----------------------------------------------------------------------
+
+    def _move(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        record = self._live(session_id, now)
+        if record is None:
+            return None
+        self._remove(session_id)
+        moved = replace(record, id=new_session_id)
+        moved.touched(now)
+        self._insert(moved)
+        return copy_record(moved)
+
+    def _import_status(self, session_id: str, now: int) -> ImportStatus | None:
+        marker = _unexpired(self._import_markers.get(session_id), now)
+        if marker is None:
+            return None
+        if marker == ADOPTED:
+            return "adopted"
+        return "pending" if self._live(session_id, now) is not None else "ended"
 
     def _live(self, session_id: str | None, now: int) -> SessionRecord | None:
         record = self._sessions.get(session_id) if session_id else None
@@ -207,3 +277,7 @@ class MemoryBackend(SessionBackend):
                 heapq.heappush(deadlines, (record.expires_at, session_id))
             else:
                 self._remove(session_id)
+
+
+def _unexpired(entry: tuple[str, int] | None, now: int) -> str | None:
+    return entry[0] if entry is not None and now < entry[1] else None

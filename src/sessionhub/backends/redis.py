@@ -8,6 +8,8 @@ bucket the Redis Cluster hash tag:
                       JSON document per top-level key, so a save writes only the keys that changed.
     <tag>u:<user id>  sorted set: ids of the user's sessions (the user's bucket holds all of them).
     <tag>all          sorted set: ids of the bucket's sessions scored by idle deadline, for counting without a scan.
+    <tag>m:<digest>   string: import marker of a migrated legacy session (sessionhub.legacy), in its bucket.
+    <tag>l:<digest>   string: legacy alias, the id of the session a legacy cookie reaches, in the alias's bucket.
 
 Every key carries a TTL: a session's is its idle deadline, an index's is the latest absolute deadline of its
 members. Times are milliseconds from the caller's clock, passed in, so that all backends judge expiry alike.
@@ -19,7 +21,8 @@ invariant (a user's sessions live in the user's bucket) guarantees it is in the 
 from __future__ import annotations
 
 import time
-from typing import Any, Self
+from collections.abc import Sequence
+from typing import Any, Self, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -29,8 +32,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
+from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import ClientInfo, DataChanges, SessionRecord
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
@@ -62,6 +66,18 @@ local function forget(key, index, user_key, id)
   if user_key then redis.call('ZREM', user_key, id) end
 end
 
+-- A live session's fields and metadata; nil for a missing one, and an expired one is forgotten on the way.
+local function read_live(key, index, tag, id, now)
+  local fields = redis.call('HGETALL', key)
+  if #fields == 0 then return nil end
+  local meta = meta_of(fields)
+  if not is_live(meta, now) then
+    forget(key, index, user_key_of(tag, meta.u), id)
+    return nil
+  end
+  return fields, meta
+end
+
 local function extend_ttl(key, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
@@ -72,6 +88,18 @@ local function touch(key, index, id, now, meta)
   redis.call('HSET', key, 'a', now, 'e', deadline)
   redis.call('PEXPIRE', key, deadline - now)
   redis.call('ZADD', index, deadline, id)
+end
+
+-- Rename a live session (rotate, adopt) within its bucket, re-indexed and touched.
+local function move_session(key, new_key, index, tag, id, new_id, now, meta)
+  local user_key = user_key_of(tag, meta.u)
+  redis.call('RENAME', key, new_key)
+  redis.call('ZREM', index, id)
+  if user_key then
+    redis.call('ZREM', user_key, id)
+    redis.call('ZADD', user_key, meta.c, new_id)
+  end
+  touch(new_key, index, new_id, now, meta)
 end
 
 -- HSET in chunks: unpack() of a very long argument list overflows Lua's stack.
@@ -138,13 +166,8 @@ _LOAD = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-local meta = meta_of(fields)
-if not is_live(meta, now) then
-  forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2])
-  return false
-end
+local fields, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not fields then return false end
 touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
 return fields
 """
@@ -198,21 +221,9 @@ _ROTATE = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-local meta = meta_of(fields)
-local user_key = user_key_of(ARGV[4], meta.u)
-if not is_live(meta, now) then
-  forget(KEYS[1], KEYS[2], user_key, ARGV[2])
-  return false
-end
-redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
-if user_key then
-  redis.call('ZREM', user_key, ARGV[2])
-  redis.call('ZADD', user_key, meta.c, ARGV[3])
-end
-touch(KEYS[2], KEYS[3], ARGV[3], now, meta)
+local fields, meta = read_live(KEYS[1], KEYS[3], ARGV[4], ARGV[2], now)
+if not fields then return false end
+move_session(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[2], ARGV[3], now, meta)
 return fields
 """
 )
@@ -221,21 +232,31 @@ return fields
 # when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
 # KEYS: new session, bucket index, user index[, previous session, previous bucket index]; on Redis Cluster the
 # previous keys may hash to another slot (docs/key-layout.md). ARGV: now, id, tag, limit, evict, idle deadline,
-# absolute deadline, user id, previous id, previous tag, then field/value pairs.
+# absolute deadline, user id, previous id, previous tag, count r of the new session's field/value entries, count c
+# of the caller's changed-data entries, then the r entries, the c entries (field/value pairs) and the removed data
+# fields. The changes apply where the previous data goes: into the new session when it carries over or when there is
+# no previous session, nowhere when it belongs to someone else or ended meanwhile.
 # Returns {fields of the new session, evicted ids}.
 _LOGIN = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
+local first_change = 13 + tonumber(ARGV[11])
+local first_removed = first_change + tonumber(ARGV[12])
 local values = {}
-for i = 11, #ARGV do values[#values + 1] = ARGV[i] end
+for i = 13, first_change - 1 do values[#values + 1] = ARGV[i] end
+local removed = {}
+for i = first_removed, #ARGV do removed[ARGV[i]] = true end
+-- With no previous session the caller's changes are the whole data; otherwise they go wherever its data goes.
+local carried = not KEYS[4]
 local previous_meta = nil
 if KEYS[4] then
   local previous = redis.call('HGETALL', KEYS[4])
   previous_meta = meta_of(previous)
   if is_live(previous_meta, now) and (previous_meta.u == nil or previous_meta.u == ARGV[8]) then
+    carried = true
     for i = 1, #previous, 2 do
-      if string.sub(previous[i], 1, 2) == 'd:' then
+      if string.sub(previous[i], 1, 2) == 'd:' and not removed[previous[i]] then
         values[#values + 1] = previous[i]
         values[#values + 1] = previous[i + 1]
       end
@@ -243,6 +264,10 @@ if KEYS[4] then
     values[#values + 1] = 'k'
     values[#values + 1] = previous_meta.k
   end
+end
+-- Appended last so that, field by field, the caller's change wins over the carried value (HSET applies in order).
+if carried then
+  for i = first_change, first_removed - 1 do values[#values + 1] = ARGV[i] end
 end
 local evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9])
 if not evicted then return redis.error_reply('"""
@@ -346,6 +371,44 @@ return 1
 )
 
 
+# -- legacy sessions (sessionhub.legacy): imports, aliases, adoption ----------------------------------------------
+
+# Store an imported legacy session unless its marker says it was imported before (then even an adopted or ended one
+# stays as it is: re-running a migration never brings a session back).
+# KEYS: session, bucket index, import marker[, user index]. ARGV: now, id, tag, alias id, idle deadline, absolute
+# deadline, then field/value pairs. Returns 1 when stored, 0 when imported before.
+_IMPORT = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local absolute = tonumber(ARGV[6])
+store(KEYS[1], KEYS[2], KEYS[4], ARGV[2], now, tonumber(ARGV[5]), absolute, ARGV, 7)
+redis.call('SET', KEYS[3], ARGV[4], 'PX', absolute - now)
+return 1
+"""
+)
+
+# Adopt an imported session through its legacy alias, once: the marker must still name the alias, and then says
+# "adopted" for the rest of its life. The session moves to the new id as in a rotation.
+# KEYS: session, new session, bucket index, import marker. ARGV: now, id, new id, tag, alias id.
+# Returns the fields before the move, or nil.
+_ADOPT = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+if redis.call('GET', KEYS[4]) ~= ARGV[5] then return false end
+local fields, meta = read_live(KEYS[1], KEYS[3], ARGV[4], ARGV[2], now)
+if not fields then return false end
+move_session(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[2], ARGV[3], now, meta)
+redis.call('SET', KEYS[4], '"""
+    + ADOPTED
+    + """', 'KEEPTTL')
+return fields
+"""
+)
+
+
 class KeyLayout:
     """Names of the Redis keys; the Lua scripts derive the same names from the tag they are given."""
 
@@ -365,6 +428,12 @@ class KeyLayout:
 
     def index(self, bucket: str) -> str:
         return f"{self.tag(bucket)}all"
+
+    def import_marker(self, session_id: str) -> str:
+        return f"{self.tag(bucket_of(session_id))}m:{session_id[2:]}"
+
+    def legacy_alias(self, alias_id: str) -> str:
+        return f"{self.tag(bucket_of(alias_id))}l:{alias_id[2:]}"
 
 
 def _fields(record: SessionRecord) -> list[str | bytes | int]:
@@ -416,6 +485,14 @@ def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
     )
 
 
+def _data_fields(changes: DataChanges) -> tuple[list[str | bytes], list[str]]:
+    """The hash fields a data change writes (field/value pairs) and deletes."""
+    changed: list[str | bytes] = []
+    for key, raw in changes.updated.items():
+        changed += [f"d:{key}", raw]
+    return changed, [f"d:{key}" for key in changes.removed]
+
+
 def _limit_args(limit: UserLimit | None) -> list[int]:
     if limit is None:
         return [0, 0]
@@ -440,6 +517,8 @@ class RedisBackend(SessionBackend):
         self._list_user = client.register_script(_LIST_USER)
         self._delete_user = client.register_script(_DELETE_USER)
         self._restore = client.register_script(_RESTORE)
+        self._import = client.register_script(_IMPORT)
+        self._adopt = client.register_script(_ADOPT)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
@@ -471,7 +550,8 @@ class RedisBackend(SessionBackend):
     def _scripts(self) -> list[AsyncScript]:
         return [
             self._load, self._create, self._update, self._rotate,
-            self._login, self._delete, self._list_user, self._delete_user, self._restore,
+            self._login, self._delete, self._list_user, self._delete_user,
+            self._import, self._adopt, self._restore,
         ]  # fmt: skip
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -514,10 +594,8 @@ class RedisBackend(SessionBackend):
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
         bucket = bucket_of(session_id)
-        args: list[Any] = [now, session_id, self.keys.tag(bucket), len(changes.updated)]
-        for key, raw in changes.updated.items():
-            args += [f"d:{key}", raw]
-        args += [f"d:{key}" for key in changes.removed]
+        changed, removed = _data_fields(changes)
+        args: list[Any] = [now, session_id, self.keys.tag(bucket), len(changes.updated), *changed, *removed]
         written = await self._run(self._update, [self.keys.session(session_id), self.keys.index(bucket)], args)
         return bool(written)
 
@@ -532,7 +610,13 @@ class RedisBackend(SessionBackend):
         return record
 
     async def login(
-        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+        self,
+        previous_id: str | None,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        *,
+        changes: DataChanges | None = None,
     ) -> tuple[SessionRecord, list[str]]:
         assert record.user_id is not None
         bucket = bucket_of(record.id)
@@ -541,10 +625,12 @@ class RedisBackend(SessionBackend):
         if previous_id is not None:
             keys += [self.keys.session(previous_id), self.keys.index(bucket_of(previous_id))]
             previous_tag = self.keys.tag(bucket_of(previous_id))
+        record_fields = _fields(record)
+        changed, removed = _data_fields(changes or DataChanges())
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
             record.expires_at, record.absolute_expires_at, record.user_id,
-            previous_id or "", previous_tag, *_fields(record),
+            previous_id or "", previous_tag, len(record_fields), len(changed), *record_fields, *changed, *removed,
         ]  # fmt: skip
         fields, evicted = await self._run(self._login, keys, args)
         return _record(record.id, fields), [session_id.decode() for session_id in evicted]
@@ -612,6 +698,92 @@ class RedisBackend(SessionBackend):
         except RedisError as exc:
             return {"status": "down", "backend": self.name, "error": type(exc).__name__}
         return {"status": "ok", "backend": self.name, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+    # -- admin reads and legacy sessions ------------------------------------------------------------------------
+
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        """A plain HGETALL: reading needs no script, and nothing is written (an expired session is left to its TTL)."""
+        try:
+            # decode_responses is off (checked in __init__), so replies are bytes.
+            fields = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.session(session_id)))
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        if b"e" not in fields:
+            return None
+        record = _record(session_id, [item for pair in fields.items() for item in pair])
+        return record if record.is_live(now) else None
+
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        """One pipelined round trip for the batch. The alias is written after the session, in its own bucket (on
+        Redis Cluster another slot): re-running an import that stopped in between writes the same alias again."""
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for item in imports:
+                    record = item.record
+                    bucket = bucket_of(record.id)
+                    keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.import_marker(record.id)]
+                    if record.user_id is not None:
+                        keys.append(self.keys.user(record.user_id))
+                    args = [
+                        now, record.id, self.keys.tag(bucket), item.alias_id,
+                        record.expires_at, record.absolute_expires_at, *_fields(record),
+                    ]  # fmt: skip
+                    await self._import(keys=keys, args=args, client=pipe)
+                    pipe.set(self.keys.legacy_alias(item.alias_id), record.id, px=record.expires_at - now)
+                replies = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return [bool(stored) for stored in replies[0::2]]
+
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for session_id in session_ids:
+                    pipe.get(self.keys.import_marker(session_id))
+                    pipe.hmget(self.keys.session(session_id), ["e", "x"])
+                replies = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        statuses: list[ImportStatus | None] = []
+        for marker, (idle_deadline, absolute_deadline) in zip(replies[0::2], replies[1::2], strict=True):
+            if marker is None:
+                statuses.append(None)
+            elif marker == ADOPTED.encode():
+                statuses.append("adopted")
+            elif idle_deadline is not None and now < int(idle_deadline) and now < int(absolute_deadline):
+                statuses.append("pending")
+            else:
+                statuses.append("ended")
+        return statuses
+
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        try:
+            session_id = cast(bytes | None, await self.client.get(self.keys.legacy_alias(alias_id)))
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return session_id.decode() if session_id is not None else None
+
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        """The adoption script in the session's bucket, and the alias deleted in its own, in one round trip."""
+        bucket = bucket_of(session_id)
+        keys = [
+            self.keys.session(session_id), self.keys.session(new_session_id),
+            self.keys.index(bucket), self.keys.import_marker(session_id),
+        ]  # fmt: skip
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                await self._adopt(
+                    keys=keys, args=[now, session_id, new_session_id, self.keys.tag(bucket), alias_id], client=pipe
+                )
+                pipe.delete(self.keys.legacy_alias(alias_id))
+                fields, _deleted = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        if fields is None:
+            return None
+        record = _record(new_session_id, fields)
+        record.touched(now)
+        return record
 
 
 def _unavailable(exc: RedisError) -> BackendUnavailable:

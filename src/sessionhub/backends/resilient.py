@@ -24,15 +24,16 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.breaker import CircuitBreaker
 from sessionhub.backends.journal import Entry, Journal, Restore, Tombstone, UserTombstone
 from sessionhub.backends.memory import MemoryBackend, copy_record
 from sessionhub.backends.near_cache import NearCache
 from sessionhub.errors import BackendUnavailable
+from sessionhub.legacy import ImportStatus
 from sessionhub.model import DataChanges, SessionRecord
 
 if TYPE_CHECKING:
@@ -248,10 +249,16 @@ class ResilientBackend(SessionBackend):
         return await self._serve(now, primary, fallback, write=True)
 
     async def login(
-        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+        self,
+        previous_id: str | None,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        *,
+        changes: DataChanges | None = None,
     ) -> tuple[SessionRecord, list[str]]:
         async def primary() -> tuple[SessionRecord, list[str]]:
-            stored, evicted = await self.primary.login(previous_id, record, limit, now)
+            stored, evicted = await self.primary.login(previous_id, record, limit, now, changes=changes)
             self._forget_cached([previous_id] if previous_id is not None else [])
             self._forget_cached(evicted)
             self.near_cache.put(stored)
@@ -260,7 +267,7 @@ class ResilientBackend(SessionBackend):
         async def fallback(uncertain: bool) -> tuple[SessionRecord, list[str]]:
             await self._adopt(previous_id, now)
             await self._adopt_user(record.user_id, now)
-            stored, evicted = await self.fallback.login(previous_id, record, limit, now)
+            stored, evicted = await self.fallback.login(previous_id, record, limit, now, changes=changes)
             self._new_in_fallback(stored.id, uncertain)
             if previous_id is not None:
                 self._journal_end(previous_id)
@@ -366,6 +373,46 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=True)
 
+    # -- admin reads and legacy sessions ------------------------------------------------------------------------
+
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        async def primary() -> SessionRecord | None:
+            return await self.primary.peek(session_id, now)
+
+        async def fallback(uncertain: bool) -> SessionRecord | None:
+            if session_id in self._held:
+                return await self.fallback.peek(session_id, now)
+            record = self.near_cache.get(session_id)
+            return record if record is not None and record.is_live(now) else None
+
+        return await self._serve(now, primary, fallback, write=False)
+
+    # Migrated legacy sessions live in the primary only: while it is out these raise BackendUnavailable, which keeps
+    # everything as it was (a legacy cookie answered "no session" would be cleared, and its session lost).
+
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        return await self._serve(now, lambda: self.primary.import_sessions(imports, now), self._unavailable, write=True)
+
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        return await self._serve(
+            now, lambda: self.primary.import_status(session_ids, now), self._unavailable, write=False
+        )
+
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        return await self._serve(now, lambda: self.primary.resolve_alias(alias_id, now), self._unavailable, write=False)
+
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        async def primary() -> SessionRecord | None:
+            record = await self.primary.adopt(alias_id, session_id, new_session_id, now)
+            if record is not None:
+                self.near_cache.put(record)
+            return record
+
+        return await self._serve(now, primary, self._unavailable, write=True)
+
+    async def _unavailable(self, uncertain: bool) -> Any:
+        raise BackendUnavailable(f"{self.primary.name} is unavailable, and migrated legacy sessions live only there")
+
     def stats(self) -> dict[str, Any]:
         return {
             "breaker": self.breaker.state.value,
@@ -413,8 +460,9 @@ class ResilientBackend(SessionBackend):
             else:
                 self.breaker.record_success()
                 return result
+        result = await fallback(tried)
         self._counts["served_by_fallback"] += 1
-        return await fallback(tried)
+        return result
 
     def _poll(self) -> bool:
         """True when calls may go to the primary; otherwise start the background probe if it is due."""
