@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sessionhub import Session, SessionManager, Settings
+from sessionhub import BackendUnavailable, Session, SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.breaker import CircuitBreaker
 from tests.conftest import FakeClock
@@ -381,3 +381,19 @@ async def test_sessions_born_and_ended_during_the_outage_leave_nothing_to_replay
         signed = await node.login(rotated.token, "alice")
         await node.delete(signed.token)
     assert (await node.health())["journal_length"] == 0
+
+
+async def test_admin_reads_work_through_an_outage_and_legacy_adoption_waits_for_redis(node: SessionManager) -> None:
+    session = await node.create(user_id="alice", data={"x": 1})
+    await signed_in(node, session.token)
+    resilient(node).breaker.trip()
+
+    peeked = await node.peek(session.id)
+    assert peeked is not None
+    assert peeked.data == {"x": 1}
+    # Migrated sessions live in Redis only: "no session" now would clear the browser's legacy cookie for good.
+    with pytest.raises(BackendUnavailable):
+        await node.adopt_legacy("legacy-cookie-value-1234")
+
+    assert await resilient(node).recover()
+    assert await node.adopt_legacy("legacy-cookie-value-1234") is None
