@@ -2,7 +2,7 @@
 
 While the circuit breaker is closed every call goes to the primary under a short timeout, and the sessions it
 returns are kept in a bounded near cache. When the primary fails (a write at once, reads after `threshold` failures
-in a row) the breaker opens, and calls are served by the fallback store, a `MemoryBackend`, with no call to the
+in a row) the breaker opens, and calls are served by the fallback store (a `MemoryBackend`), with no call to the
 primary at all: a session the fallback does not hold yet is adopted from the near cache on first use, so its user
 stays signed in. Everything the fallback does is journalled (journal.py).
 
