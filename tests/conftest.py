@@ -10,10 +10,10 @@ import pytest
 from redis.asyncio import Redis
 
 from sessionhub import SessionManager, Settings
-from sessionhub.backends import MemoryBackend, RedisBackend, SessionBackend
+from sessionhub.backends import MemoryBackend, RedisBackend, ResilientBackend, SessionBackend
 from tests.support.redis_servers import RedisCluster, RedisSentinelGroup, RedisServer
 
-BACKENDS = ["memory", "redis", "cluster", "sentinel"]
+BACKENDS = ["memory", "redis", "resilient", "cluster", "sentinel"]
 
 
 class FakeClock:
@@ -65,15 +65,18 @@ def sentinel_url(group: RedisSentinelGroup) -> str:
 
 
 def backend_factory(request: pytest.FixtureRequest, backend_name: str) -> Callable[[str], SessionBackend]:
-    """Backends of one kind by key prefix, starting the deployment the name stands for on first use."""
+    """Backends of one kind by key prefix, starting the deployment the name stands for on first use: memory, Redis,
+    Redis behind ResilientBackend, Redis Cluster, or a Sentinel-managed primary."""
     if backend_name == "memory":
         return lambda prefix: MemoryBackend()
-    if backend_name == "redis":
+    if backend_name in ("redis", "resilient"):
         url = request.getfixturevalue("redis_server").url
     elif backend_name == "cluster":
         url = cluster_url(request.getfixturevalue("redis_cluster"))
     else:
         url = sentinel_url(request.getfixturevalue("redis_sentinels"))
+    if backend_name == "resilient":
+        return lambda prefix: ResilientBackend(RedisBackend.from_url(url, key_prefix=prefix))
     return lambda prefix: RedisBackend.from_url(url, key_prefix=prefix)
 
 

@@ -20,7 +20,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.crc import key_slot
 
 from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, Settings
-from sessionhub.backends import RedisBackend
+from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.redis_connect import connect
 from sessionhub.tokens import BUCKETS, bucket_for_user
 from tests.conftest import FakeClock, cluster_url, sentinel_url
@@ -199,11 +199,15 @@ async def test_a_primary_short_of_replicas_is_unavailable_not_an_error(key_prefi
 # -- URLs and settings ----------------------------------------------------------------------------------------------
 
 
-async def test_settings_turn_a_plain_url_into_a_cluster_client(redis_cluster: RedisCluster, key_prefix: str) -> None:
-    settings = Settings(redis_url=redis_cluster.url, redis_cluster=True, key_prefix=key_prefix)
+@pytest.mark.parametrize("fallback", [False, True], ids=["redis", "resilient"])
+async def test_settings_turn_a_plain_url_into_a_cluster_client(
+    redis_cluster: RedisCluster, key_prefix: str, fallback: bool
+) -> None:
+    settings = Settings(redis_url=redis_cluster.url, redis_cluster=True, redis_fallback=fallback, key_prefix=key_prefix)
     async with SessionManager.from_settings(settings) as manager:
-        assert isinstance(manager.backend, RedisBackend)
-        assert isinstance(manager.backend.client, ClusterClient)
+        backend = manager.backend.primary if isinstance(manager.backend, ResilientBackend) else manager.backend
+        assert isinstance(backend, RedisBackend)
+        assert isinstance(backend.client, ClusterClient)
         session = await manager.create(user_id="alice")
         assert await manager.get(session.token) is not None
 

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from sessionhub import BackendUnavailable, SessionManager, SessionNotFound, Settings
-from sessionhub.backends import RedisBackend
+from sessionhub.backends import RedisBackend, ResilientBackend, SessionBackend
 from sessionhub.backends.redis import PRIMARY_CHECK_INTERVAL
 from tests.conftest import sentinel_url
 from tests.support.redis_servers import RedisSentinelGroup
@@ -127,19 +127,42 @@ def fail_over(group: RedisSentinelGroup, workload: Workload) -> Window:
     return Window(replicated_before, promoted_at, workload.demoted_at)
 
 
-@pytest.mark.parametrize("min_replicas", [0, 1], ids=["async-replication", "min-replicas-to-write"])
-async def test_failover_during_a_workload_loses_only_unreplicated_writes(key_prefix: str, min_replicas: int) -> None:
+@pytest.mark.parametrize(
+    ("min_replicas", "resilient"),
+    [
+        (0, False),
+        (1, False),
+        pytest.param(
+            0,
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="open issue: after the failover ResilientBackend's recovery probe times out at its 250 ms call "
+                "timeout ('redis did not answer within 250 ms'), so what memory served is never replayed",
+            ),
+        ),
+    ],
+    ids=["async-replication", "min-replicas-to-write", "through-ResilientBackend"],
+)
+async def test_failover_during_a_workload_loses_only_unreplicated_writes(
+    key_prefix: str, min_replicas: int, resilient: bool
+) -> None:
     """`min-replicas-to-write 1` (docs/operations.md) makes the replaced primary refuse writes once its replica left,
-    and the new one until the old one has resynced as its replica: fewer losses, more refusals."""
+    and the new one until the old one has resynced as its replica: fewer losses, more refusals. Through
+    ResilientBackend the refusals are served from memory and replayed into the new primary; what the old primary
+    acknowledged and lost stays lost. Whatever served the workload, the check reads Redis itself afterwards."""
     group = RedisSentinelGroup.start(service_name="failover")
     try:
         for server in (group.primary, group.replica):
             with server.client() as client:
                 client.config_set("min-replicas-to-write", min_replicas)
                 client.config_set("min-replicas-max-lag", 10)
-        backend = RedisBackend.from_url(
-            sentinel_url(group), key_prefix=key_prefix, socket_timeout=0.5, socket_connect_timeout=0.5
+        url = sentinel_url(group)
+        backend: SessionBackend = RedisBackend.from_url(
+            url, key_prefix=key_prefix, socket_timeout=0.5, socket_connect_timeout=0.5
         )
+        if resilient:
+            backend = ResilientBackend(backend)
         async with SessionManager(backend, Settings(key_prefix=key_prefix)) as manager:
             workload = Workload(manager)
             workers = [asyncio.create_task(workload.worker(number)) for number in range(WORKERS)]
@@ -149,14 +172,18 @@ async def test_failover_during_a_workload_loses_only_unreplicated_writes(key_pre
             finally:
                 workload.done.set()
                 await asyncio.gather(*workers)
-            lost_creates, lost_saves, beyond_guarantee = await check(manager, workload.written, window)
+            if isinstance(backend, ResilientBackend):  # what memory served is replayed into Redis before the check
+                assert await backend.recover(), backend.last_error
+        async with SessionManager(RedisBackend.from_url(url, key_prefix=key_prefix)) as redis_only:
+            lost_creates, lost_saves, beyond_guarantee = await check(redis_only, workload.written, window)
     finally:
         group.stop()
 
     print(
-        f"\nfailover, min-replicas-to-write {min_replicas}: {workload.acks} writes acknowledged, "
-        f"{workload.failures} refused during the switch; lost within the window: {lost_creates} creates, "
-        f"{lost_saves} saves (window {1000 * (window.demoted_at - window.replicated_before):.0f} ms)"
+        f"\nfailover, min-replicas-to-write {min_replicas}{', through ResilientBackend' if resilient else ''}: "
+        f"{workload.acks} writes acknowledged, {workload.failures} refused during the switch; lost within the "
+        f"window: {lost_creates} creates, {lost_saves} saves "
+        f"(window {1000 * (window.demoted_at - window.replicated_before):.0f} ms)"
     )
     assert beyond_guarantee == []
     assert workload.acks_after_demotion >= AFTER  # the backend found the new primary by itself
