@@ -1,0 +1,77 @@
+"""The one timed loop every section uses: workers running steps concurrently, each step's latency recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Completed steps, wall time and per-step latency percentiles (microseconds)."""
+
+    count: int
+    seconds: float
+    p50_us: float
+    p99_us: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+def percentile(sorted_values: Sequence[int], fraction: float) -> int:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = max(1, round(fraction * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+Step = Callable[[int, int], Awaitable[object]]
+"""``step(worker, index)``: the index-th step of a worker; each worker runs its steps one after another."""
+
+
+async def measure(
+    step: Step, workers: int, per_worker: int, time_budget_s: float | None = None
+) -> Throughput:
+    """Run ``workers`` concurrent workers of ``per_worker`` steps each.
+
+    With a time budget, workers stop starting new steps once it is spent (every worker completes at least one
+    step), so slow operations stay bounded; the result counts only completed steps.
+    """
+    if workers < 1 or per_worker < 1:
+        raise ValueError("need at least one worker and one step per worker")
+    durations: list[list[int]] = [[] for _ in range(workers)]
+    deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
+
+    async def worker(number: int) -> None:
+        record = durations[number].append
+        clock = time.perf_counter_ns
+        for index in range(per_worker):
+            started = clock()
+            await step(number, index)
+            record(clock() - started)
+            if deadline is not None and time.perf_counter() > deadline:
+                return
+
+    gc.collect()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(number) for number in range(workers)))
+    seconds = time.perf_counter() - started
+    latencies = sorted(duration for per_worker_durations in durations for duration in per_worker_durations)
+    return Throughput(
+        count=len(latencies),
+        seconds=seconds,
+        p50_us=percentile(latencies, 0.50) / 1000,
+        p99_us=percentile(latencies, 0.99) / 1000,
+    )
+
+
+def median_run(runs: Sequence[Throughput]) -> Throughput:
+    """The run with the median throughput (the lower one of an even count), latencies from that same run."""
+    ordered = sorted(runs, key=lambda run: run.per_second)
+    return ordered[(len(ordered) - 1) // 2]
