@@ -55,7 +55,8 @@ class BenchContext:
             port=self.server.port,
             **redis_kwargs,
         )
-        return Redis(connection_pool=pool, auto_close_connection_pool=True)
+        # from_pool: the client owns the pool, so closing the client closes every connection it opened.
+        return Redis.from_pool(pool)
 
     async def command_calls(self) -> Counter[str]:
         """Calls per command the server has executed so far, leaving out the bench's own INFO calls."""
