@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -132,64 +133,81 @@ def _selected(items: Sequence[NamedT], names: tuple[str, ...] | None) -> list[Na
     return [item for item in items if names is None or item.name in names]
 
 
-async def measure_all(ctx: BenchContext, settings: Settings, results: RunResults, console: Console) -> None:
-    budget = settings.time_budget_s
-    contenders = _selected(registry.CONTENDERS, settings.contenders)
-    op_suites = _selected(registry.OP_SUITES, settings.suites)
-    scale_suites = _selected(registry.SCALE_SUITES, settings.suites)
-
-    if "ops" in settings.sections:
-        for suite in op_suites:
-            async with suite.build(ctx) as specs:
-                for spec in specs:
-                    for concurrency in settings.concurrency:
-                        op = await measure_op(
-                            ctx, suite.name, spec, settings.ops, concurrency, settings.repeats, budget
-                        )
-                        results.ops.append(op)
-                        console.print(
-                            f"ops    {suite.name} {spec.name}, {plural(concurrency, 'task')}: "
-                            f"{op.throughput.per_second:,.0f} ops/s"
-                        )
-
-    if "asgi" in settings.sections:
-        for contender in contenders:
-            async with contender.build(ctx) as app:
-                for scenario in SCENARIOS:
-                    for concurrency in settings.concurrency:
-                        request = await run_scenario(
-                            ctx,
-                            contender,
-                            app,
-                            scenario,
-                            concurrency,
-                            settings.requests,
-                            settings.repeats,
-                            budget,
-                        )
-                        results.requests.append(request)
-                        console.print(
-                            f"asgi   {contender.name} {scenario.name}, {plural(concurrency, 'client')}: "
-                            f"{request.throughput.per_second:,.0f} req/s"
-                        )
-
-    if "memory" in settings.sections:
-        for contender in contenders:
-            if contender.has_session:
-                memory = await measure_memory(ctx, contender, settings.memory_sessions)
-                results.memory.append(memory)
-                console.print(f"memory {contender.name}: done")
-
-    if "scale" in settings.sections:
-        for scale_suite in scale_suites:
-            for scaled in await run_scale_suite(
-                ctx, scale_suite, settings.scale_sessions, settings.scale_calls, settings.repeats, budget
-            ):
-                results.scale.append(scaled)
-                console.print(
-                    f"scale  {scale_suite.name} {scaled.op.op} with {scaled.sessions:,} sessions: "
-                    f"p50 {scaled.op.throughput.p50_us:,.0f} µs"
+async def measure_ops(ctx: BenchContext, settings: Settings, results: RunResults, console: Console) -> None:
+    for suite in _selected(registry.OP_SUITES, settings.suites):
+        async with suite.build(ctx) as specs:
+            for spec, concurrency in product(specs, settings.concurrency):
+                op = await measure_op(
+                    ctx, suite.name, spec, settings.ops, concurrency, settings.repeats, settings.time_budget_s
                 )
+                results.ops.append(op)
+                console.print(
+                    f"ops    {suite.name} {spec.name}, {plural(concurrency, 'task')}: "
+                    f"{op.throughput.per_second:,.0f} ops/s"
+                )
+        await ctx.check_released(f"operation suite {suite.name}")
+
+
+async def measure_requests(
+    ctx: BenchContext, settings: Settings, results: RunResults, console: Console
+) -> None:
+    for contender in _selected(registry.CONTENDERS, settings.contenders):
+        async with contender.build(ctx) as app:
+            for scenario, concurrency in product(SCENARIOS, settings.concurrency):
+                request = await run_scenario(
+                    ctx,
+                    contender,
+                    app,
+                    scenario,
+                    concurrency,
+                    settings.requests,
+                    settings.repeats,
+                    settings.time_budget_s,
+                )
+                results.requests.append(request)
+                console.print(
+                    f"asgi   {contender.name} {scenario.name}, {plural(concurrency, 'client')}: "
+                    f"{request.throughput.per_second:,.0f} req/s"
+                )
+        await ctx.check_released(f"contender {contender.name}")
+
+
+async def measure_memories(
+    ctx: BenchContext, settings: Settings, results: RunResults, console: Console
+) -> None:
+    for contender in _selected(registry.CONTENDERS, settings.contenders):
+        if contender.has_session:
+            memory = await measure_memory(ctx, contender, settings.memory_sessions)
+            await ctx.check_released(f"contender {contender.name}")
+            results.memory.append(memory)
+            console.print(f"memory {contender.name}: {memory.sessions:,} sessions measured")
+
+
+async def measure_scale(ctx: BenchContext, settings: Settings, results: RunResults, console: Console) -> None:
+    for suite in _selected(registry.SCALE_SUITES, settings.suites):
+        scaled = await run_scale_suite(
+            ctx,
+            suite,
+            settings.scale_sessions,
+            settings.scale_calls,
+            settings.repeats,
+            settings.time_budget_s,
+        )
+        await ctx.check_released(f"scale suite {suite.name}")
+        results.scale += scaled
+        for result in scaled:
+            console.print(
+                f"scale  {suite.name} {result.op.op} with {result.sessions:,} sessions: "
+                f"p50 {result.op.throughput.p50_us:,.0f} µs"
+            )
+
+
+SECTION_RUNNERS = {
+    "ops": measure_ops,
+    "asgi": measure_requests,
+    "memory": measure_memories,
+    "scale": measure_scale,
+}
 
 
 async def run(server: RedisServer, settings: Settings, console: Console) -> RunResults:
@@ -209,7 +227,9 @@ async def run(server: RedisServer, settings: Settings, console: Console) -> RunR
                 **{suite.name: suite.label for suite in registry.SCALE_SUITES},
             },
         )
-        await measure_all(ctx, settings, results, console)
+        for section in SECTIONS:
+            if section in settings.sections:
+                await SECTION_RUNNERS[section](ctx, settings, results, console)
     finally:
         await ctx.aclose()
     return results

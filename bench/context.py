@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,6 +13,8 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection
 
 from bench.redis_server import RedisServer
+
+RELEASE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -67,6 +71,19 @@ class BenchContext:
             if command != "info":
                 calls[command] = int(values["calls"])
         return calls
+
+    async def check_released(self, owner: str) -> None:
+        """Fail if ``owner`` left connections open: idle clients hold server memory and skew later figures."""
+        deadline = time.monotonic() + RELEASE_TIMEOUT_S
+        while True:
+            # The admin connection is the only one that should remain; the server may take a moment to
+            # notice connections that were just closed.
+            others = int((await self.admin.info("clients"))["connected_clients"]) - 1
+            if others == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{owner} left {others} Redis connection(s) open; close clients on exit")
+            await asyncio.sleep(0.01)
 
     async def aclose(self) -> None:
         await self.admin.aclose()
