@@ -36,7 +36,7 @@ async def starlette_signed_cookie(_ctx: BenchContext) -> AsyncIterator[ASGIApp]:
     yield session_app([Middleware(SignedCookieMiddleware, secret_key=secret, max_age=LIFETIME_S)])
 
 
-def _starsessions_app(store: SessionStore) -> ASGIApp:
+def starsessions_app(store: SessionStore) -> ASGIApp:
     return session_app(
         [
             Middleware(StarsessionsMiddleware, store=store, lifetime=LIFETIME_S, cookie_https_only=False),
@@ -49,14 +49,14 @@ def _starsessions_app(store: SessionStore) -> ASGIApp:
 async def starsessions_redis(ctx: BenchContext) -> AsyncIterator[ASGIApp]:
     client = ctx.connect()
     try:
-        yield _starsessions_app(RedisStore(connection=client))
+        yield starsessions_app(RedisStore(connection=client))
     finally:
         await client.aclose()
 
 
 @asynccontextmanager
 async def starsessions_memory(_ctx: BenchContext) -> AsyncIterator[ASGIApp]:
-    yield _starsessions_app(InMemoryStore())
+    yield starsessions_app(InMemoryStore())
 
 
 CONTENDERS = (
