@@ -227,9 +227,11 @@ async def run(server: RedisServer, settings: Settings, console: Console) -> RunR
                 **{suite.name: suite.label for suite in registry.SCALE_SUITES},
             },
         )
+        results.machine["load average at start"] = environment.load_average()
         for section in SECTIONS:
             if section in settings.sections:
                 await SECTION_RUNNERS[section](ctx, settings, results, console)
+        results.machine["load average at end"] = environment.load_average()
     finally:
         await ctx.aclose()
     return results
@@ -240,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Wide enough for the tables when stdout is a pipe or a CI log rather than a terminal.
     console = Console(width=None if sys.stdout.isatty() else 220)
     started = time.perf_counter()
+    load = environment.load_average()
+    if load != "unknown" and float(load) > 0.5:
+        console.print(f"warning: load average {load} before the run; other work on the machine adds noise")
     with RedisServer() as server:
         console.print(f"redis-server on {server.host}:{server.port} (no persistence)")
         results = asyncio.run(run(server, settings, console))

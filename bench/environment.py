@@ -55,6 +55,14 @@ def machine() -> dict[str, str]:
     }
 
 
+def load_average() -> str:
+    """The 1-minute load average: other work on the machine makes every figure of the run noisier."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
+
+
 def versions(redis_server_version: str) -> dict[str, str]:
     found = {
         "python": platform.python_version(),
