@@ -62,6 +62,13 @@ def _names(value: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("expected a positive integer")
+    return number
+
+
 def _counts(value: str) -> tuple[int, ...]:
     counts = tuple(int(name) for name in _names(value))
     if not counts or min(counts) < 1:
@@ -74,16 +81,22 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser.add_argument(
         "--quick", action="store_true", help="tiny counts for CI's smoke run (well under 60 s)"
     )
-    parser.add_argument("--requests", type=int, help="ASGI requests per contender, scenario and concurrency")
-    parser.add_argument("--ops", type=int, help="calls per core operation and concurrency")
-    parser.add_argument("--repeats", type=int, help="timed runs per measurement; the median run is reported")
+    parser.add_argument(
+        "--requests", type=_positive, help="ASGI requests per contender, scenario and concurrency"
+    )
+    parser.add_argument("--ops", type=_positive, help="calls per core operation and concurrency")
+    parser.add_argument(
+        "--repeats", type=_positive, help="timed runs per measurement; the median run is reported"
+    )
     parser.add_argument(
         "--concurrency", type=_counts, help="comma-separated task/client counts (default 1,50)"
     )
     parser.add_argument(
         "--memory-sessions", type=int, help="sessions signed in to measure memory per session"
     )
-    parser.add_argument("--scale-sessions", type=int, help="sessions put in Redis for the scale section")
+    parser.add_argument(
+        "--scale-sessions", type=_positive, help="sessions put in Redis for the scale section"
+    )
     parser.add_argument("--sections", type=_names, default=SECTIONS, help=f"subset of {','.join(SECTIONS)}")
     parser.add_argument(
         "--contenders", type=_names, help="only these ASGI contenders (names as in the tables)"
