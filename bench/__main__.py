@@ -92,7 +92,7 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
         "--concurrency", type=_counts, help="comma-separated task/client counts (default 1,50)"
     )
     parser.add_argument(
-        "--memory-sessions", type=int, help="sessions signed in to measure memory per session"
+        "--memory-sessions", type=_positive, help="sessions signed in to measure memory per session"
     )
     parser.add_argument(
         "--scale-sessions", type=_positive, help="sessions put in Redis for the scale section"
