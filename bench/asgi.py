@@ -17,7 +17,7 @@ from typing import Any, Literal
 from starlette.types import ASGIApp, Message
 
 from bench.context import BenchContext
-from bench.timing import Throughput, measure, fastest_run
+from bench.timing import Throughput, fastest_run, measure
 from bench.workload import Scenario
 
 Storage = Literal["none", "cookie", "memory", "redis"]

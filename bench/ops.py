@@ -9,7 +9,7 @@ from itertools import cycle, islice
 from typing import Any, Generic, TypeVar
 
 from bench.context import BenchContext
-from bench.timing import Throughput, measure, fastest_run
+from bench.timing import Throughput, fastest_run, measure
 
 T = TypeVar("T")
 
