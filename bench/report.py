@@ -339,7 +339,11 @@ def write_chart(results: RunResults, path: Path) -> None:
             bars = axis.bar(positions, values, width, label=name)
             axis.bar_label(bars, [_short(value) for value in values], fontsize=7, rotation=90, padding=2)
         axis.set_xticks(range(len(groups)), groups, rotation=12, ha="right", fontsize=8)
-        axis.set_yscale("log")
+        measured = [value for values in series.values() for value in values if value > 0]
+        # A log scale only where values span decades; otherwise bars from zero compare truthfully.
+        if measured and max(measured) / min(measured) > LOG_SCALE_SPAN:
+            axis.set_yscale("log")
+            title += " (log scale)"
         axis.margins(y=0.15)
         axis.set_title(title)
         axis.grid(axis="y", which="both", alpha=0.3)
@@ -348,6 +352,9 @@ def write_chart(results: RunResults, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+LOG_SCALE_SPAN = 20
 
 
 def _short(value: float) -> str:
@@ -365,7 +372,7 @@ def _request_series(results: RunResults) -> Series:
         for scenario in dict.fromkeys(r.scenario for r in results.requests)
         for c in _concurrencies(results.requests)
     }
-    return "In-process ASGI requests/s (log scale)", groups, series
+    return "In-process ASGI requests/s", groups, series
 
 
 def _op_series(results: RunResults) -> Series:
@@ -375,4 +382,4 @@ def _op_series(results: RunResults) -> Series:
         plural(c, "task"): [by_key.get((suite, op, c), 0.0) for suite, op in keys]
         for c in _concurrencies(results.ops)
     }
-    return "Core operations, ops/s (log scale)", [f"{suite} {op}" for suite, op in keys], series
+    return "Core operations, ops/s", [f"{suite} {op}" for suite, op in keys], series
