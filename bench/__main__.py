@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import tempfile
 import time
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
+from types import FrameType
 from typing import Protocol, TypeVar
 
 from rich.console import Console
@@ -250,8 +252,14 @@ async def run(server: RedisServer, settings: Settings, console: Console) -> RunR
     return results
 
 
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Unwinds through the `with RedisServer()` block, so a CI timeout does not leave redis-server behind.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # Wide enough for the tables when stdout is a pipe or a CI log rather than a terminal.
     console = Console(width=None if sys.stdout.isatty() else 220)
     started = time.perf_counter()
