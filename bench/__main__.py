@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -18,13 +19,14 @@ from typing import Protocol, TypeVar
 from rich.console import Console
 
 from bench import environment, registry
-from bench.asgi import run_scenario
+from bench.asgi import ScenarioLoop
 from bench.context import BenchContext
 from bench.memory import measure_memory
-from bench.ops import measure_op
+from bench.ops import OpLoop
 from bench.redis_server import RedisServer
 from bench.report import RunResults, markdown, plural, print_tables, tables, write_chart
 from bench.scale import run_scale_suite
+from bench.timing import interleave
 from bench.workload import SCENARIOS
 
 SECTIONS = ("ops", "asgi", "memory", "scale")
@@ -149,42 +151,47 @@ def _selected(items: Sequence[NamedT], names: tuple[str, ...] | None) -> list[Na
 
 
 async def measure_ops(ctx: BenchContext, settings: Settings, results: RunResults, console: Console) -> None:
-    for suite in _selected(registry.OP_SUITES, settings.suites):
-        async with suite.build(ctx) as specs:
-            for spec, concurrency in product(specs, settings.concurrency):
-                op = await measure_op(
-                    ctx, suite.name, spec, settings.ops, concurrency, settings.repeats, settings.time_budget_s
-                )
-                results.ops.append(op)
-                console.print(
-                    f"ops    {suite.name} {spec.name}, {plural(concurrency, 'task')}: "
-                    f"{op.throughput.per_second:,.0f} ops/s"
-                )
-        await ctx.check_released(f"operation suite {suite.name}")
+    async with AsyncExitStack() as stack:
+        loops = [
+            OpLoop(ctx, suite.name, spec, settings.ops, concurrency, settings.time_budget_s)
+            for suite in _selected(registry.OP_SUITES, settings.suites)
+            for spec in await stack.enter_async_context(suite.build(ctx))
+            for concurrency in settings.concurrency
+        ]
+        console.print(f"ops    {len(loops)} measurements x {settings.repeats} interleaved rounds ...")
+        await interleave(loops, settings.repeats)
+    await ctx.check_released("the operation suites")
+    for loop in loops:
+        op = loop.result()
+        results.ops.append(op)
+        console.print(
+            f"ops    {op.suite} {op.op}, {plural(op.concurrency, 'task')}: "
+            f"{op.throughput.per_second:,.0f} ops/s"
+        )
 
 
 async def measure_requests(
     ctx: BenchContext, settings: Settings, results: RunResults, console: Console
 ) -> None:
-    for contender in _selected(registry.CONTENDERS, settings.contenders):
-        async with contender.build(ctx) as app:
-            for scenario, concurrency in product(SCENARIOS, settings.concurrency):
-                request = await run_scenario(
-                    ctx,
-                    contender,
-                    app,
-                    scenario,
-                    concurrency,
-                    settings.requests,
-                    settings.repeats,
-                    settings.time_budget_s,
-                )
-                results.requests.append(request)
-                console.print(
-                    f"asgi   {contender.name} {scenario.name}, {plural(concurrency, 'client')}: "
-                    f"{request.throughput.per_second:,.0f} req/s"
-                )
-        await ctx.check_released(f"contender {contender.name}")
+    async with AsyncExitStack() as stack:
+        loops = [
+            ScenarioLoop(
+                ctx, contender, app, scenario, concurrency, settings.requests, settings.time_budget_s
+            )
+            for contender in _selected(registry.CONTENDERS, settings.contenders)
+            for app in [await stack.enter_async_context(contender.build(ctx))]
+            for scenario, concurrency in product(SCENARIOS, settings.concurrency)
+        ]
+        console.print(f"asgi   {len(loops)} measurements x {settings.repeats} interleaved rounds ...")
+        await interleave(loops, settings.repeats)
+    await ctx.check_released("the contenders")
+    for loop in loops:
+        request = loop.result()
+        results.requests.append(request)
+        console.print(
+            f"asgi   {request.contender} {request.scenario}, {plural(request.concurrency, 'client')}: "
+            f"{request.throughput.per_second:,.0f} req/s"
+        )
 
 
 async def measure_memories(

@@ -7,6 +7,7 @@ Each browser keeps the cookies it is given and sends them back on its next reque
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -165,47 +166,65 @@ async def sign_in(browsers: list[Browser], expect_cookie: bool) -> None:
     await asyncio.gather(*(sign_in_one(index + 1, browser) for index, browser in enumerate(browsers)))
 
 
-async def run_scenario(
-    ctx: BenchContext,
-    contender: Contender,
-    app: ASGIApp,
-    scenario: Scenario,
-    concurrency: int,
-    requests: int,
-    repeats: int,
-    time_budget_s: float,
-) -> RequestResult:
+class ScenarioLoop:
     """``requests`` requests (rounded up to a multiple of ``concurrency``) from as many signed-in browsers.
 
     Every response is checked, so a contender cannot be fast by losing its session; round trips and server
-    commands are counted over all repeats.
+    commands are counted over all runs.
     """
-    browsers = [Browser(app, number) for number in range(concurrency)]
-    await sign_in(browsers, expect_cookie=contender.has_session)
-    sent = [0] * concurrency
 
-    async def step(worker: int, _index: int) -> None:
-        sent[worker] += 1
-        response = await browsers[worker].get(scenario.path)
+    def __init__(
+        self,
+        ctx: BenchContext,
+        contender: Contender,
+        app: ASGIApp,
+        scenario: Scenario,
+        concurrency: int,
+        requests: int,
+        time_budget_s: float | None,
+    ) -> None:
+        self.ctx = ctx
+        self.contender = contender
+        self.scenario = scenario
+        self.concurrency = concurrency
+        self.per_worker = -(-requests // concurrency)
+        self.time_budget_s = time_budget_s
+        self.browsers = [Browser(app, number) for number in range(concurrency)]
+        self.sent = [0] * concurrency
+        self.runs: list[Throughput] = []
+        self.round_trips = 0
+        self.commands: Counter[str] = Counter()
+
+    async def _step(self, worker: int, _index: int) -> None:
+        self.sent[worker] += 1
+        response = await self.browsers[worker].get(self.scenario.path)
+        where = f"{self.contender.name} {self.scenario.path}"
         if response.status != 200:
-            raise BrowserError(f"{contender.name} {scenario.path}: status {response.status}")
-        if contender.has_session and response.body != scenario.expected_body(worker + 1, sent[worker]):
-            raise BrowserError(f"{contender.name} {scenario.path}: unexpected body {response.body!r}")
+            raise BrowserError(f"{where}: status {response.status}")
+        expected = self.scenario.expected_body(worker + 1, self.sent[worker])
+        if self.contender.has_session and response.body != expected:
+            raise BrowserError(f"{where}: unexpected body {response.body!r}, expected {expected!r}")
 
-    per_worker = -(-requests // concurrency)
-    # Warm-up: connection pools fill, lazy imports and caches settle.
-    await measure(step, concurrency, max(1, min(per_worker // 10, 50)))
-    round_trips_before = ctx.round_trips.count
-    commands_before = await ctx.command_calls()
-    runs = [await measure(step, concurrency, per_worker, time_budget_s) for _ in range(repeats)]
-    total = sum(run.count for run in runs)
-    commands = await ctx.command_calls()
-    commands.subtract(commands_before)
-    return RequestResult(
-        contender=contender.name,
-        scenario=scenario.name,
-        concurrency=concurrency,
-        throughput=fastest_run(runs),
-        round_trips_per_request=(ctx.round_trips.count - round_trips_before) / total,
-        commands_per_request={name: calls / total for name, calls in (+commands).items()},
-    )
+    async def start(self) -> None:
+        await sign_in(self.browsers, expect_cookie=self.contender.has_session)
+        # Warm-up: connection pools fill, lazy imports and caches settle.
+        await measure(self._step, self.concurrency, max(1, min(self.per_worker // 10, 50)))
+
+    async def run(self) -> None:
+        round_trips_before = self.ctx.round_trips.count
+        commands_before = await self.ctx.command_calls()
+        self.runs.append(await measure(self._step, self.concurrency, self.per_worker, self.time_budget_s))
+        self.round_trips += self.ctx.round_trips.count - round_trips_before
+        self.commands.update(await self.ctx.command_calls())
+        self.commands.subtract(commands_before)
+
+    def result(self) -> RequestResult:
+        total = sum(run.count for run in self.runs)
+        return RequestResult(
+            contender=self.contender.name,
+            scenario=self.scenario.name,
+            concurrency=self.concurrency,
+            throughput=fastest_run(self.runs),
+            round_trips_per_request=self.round_trips / total,
+            commands_per_request={name: calls / total for name, calls in (+self.commands).items()},
+        )

@@ -50,40 +50,50 @@ def cycle_to(items: Sequence[T], count: int) -> list[T]:
     return list(islice(cycle(items), count))
 
 
-async def _timed_run(
-    spec: OpSpec[Any], concurrency: int, per_worker: int, time_budget_s: float | None
-) -> Throughput:
-    arguments = await spec.prepare(per_worker * concurrency)
+class OpLoop:
+    """``count`` calls of an operation (rounded up to a multiple of ``concurrency``) over as many tasks."""
 
-    async def step(worker: int, index: int) -> None:
-        await spec.call(arguments[index * concurrency + worker])
+    def __init__(
+        self,
+        ctx: BenchContext,
+        suite: str,
+        spec: OpSpec[Any],
+        count: int,
+        concurrency: int,
+        time_budget_s: float | None,
+    ) -> None:
+        self.ctx = ctx
+        self.suite = suite
+        self.spec = spec
+        self.concurrency = concurrency
+        self.per_worker = -(-count // concurrency)
+        self.time_budget_s = time_budget_s
+        self.runs: list[Throughput] = []
+        self.round_trips = 0
 
-    return await measure(step, concurrency, per_worker, time_budget_s)
+    async def _timed(self, per_worker: int) -> Throughput:
+        arguments = await self.spec.prepare(per_worker * self.concurrency)
+        concurrency, call = self.concurrency, self.spec.call
 
+        async def step(worker: int, index: int) -> None:
+            await call(arguments[index * concurrency + worker])
 
-async def measure_op(
-    ctx: BenchContext,
-    suite: str,
-    spec: OpSpec[Any],
-    count: int,
-    concurrency: int,
-    repeats: int,
-    time_budget_s: float,
-) -> OpResult:
-    """``count`` calls (rounded up to a multiple of ``concurrency``) spread over as many tasks, repeated."""
-    per_worker = -(-count // concurrency)
-    # Warm-up at the measured concurrency, so the connection pool has grown before the clock runs.
-    await _timed_run(spec, concurrency, max(1, min(per_worker, WARM_UP_CALLS // concurrency)), time_budget_s)
-    runs: list[Throughput] = []
-    round_trips = 0
-    for _ in range(repeats):
-        before = ctx.round_trips.count
-        runs.append(await _timed_run(spec, concurrency, per_worker, time_budget_s))
-        round_trips += ctx.round_trips.count - before
-    return OpResult(
-        suite=suite,
-        op=spec.name,
-        concurrency=concurrency,
-        throughput=fastest_run(runs),
-        round_trips_per_op=round_trips / sum(run.count for run in runs),
-    )
+        return await measure(step, concurrency, per_worker, self.time_budget_s)
+
+    async def start(self) -> None:
+        # Warm-up at the measured concurrency, so the connection pool has grown before the clock runs.
+        await self._timed(max(1, min(self.per_worker, WARM_UP_CALLS // self.concurrency)))
+
+    async def run(self) -> None:
+        before = self.ctx.round_trips.count
+        self.runs.append(await self._timed(self.per_worker))
+        self.round_trips += self.ctx.round_trips.count - before
+
+    def result(self) -> OpResult:
+        return OpResult(
+            suite=self.suite,
+            op=self.spec.name,
+            concurrency=self.concurrency,
+            throughput=fastest_run(self.runs),
+            round_trips_per_op=self.round_trips / sum(run.count for run in self.runs),
+        )

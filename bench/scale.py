@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.context import BenchContext
-from bench.ops import OpResult, OpSpec, measure_op
+from bench.ops import OpLoop, OpResult, OpSpec
+from bench.timing import interleave
 
 ScaleSuiteFactory = Callable[[BenchContext, int], AbstractAsyncContextManager[Sequence[OpSpec[Any]]]]
 """Fills Redis with the given number of sessions on entry, yields the operations to time on them."""
@@ -81,9 +82,11 @@ async def run_scale_suite(
         async with suite.build(ctx, sessions) as ops:
             populate_s = time.perf_counter() - started
             used_memory = int((await ctx.admin.info("memory"))["used_memory"])
-            for spec in ops:
-                op = await measure_op(ctx, suite.name, spec, calls, 1, repeats, time_budget_s)
-                results.append(ScaleResult(suite.name, sessions, populate_s, used_memory, op))
+            loops = [OpLoop(ctx, suite.name, spec, calls, 1, time_budget_s) for spec in ops]
+            await interleave(loops, repeats)
+            results += [
+                ScaleResult(suite.name, sessions, populate_s, used_memory, loop.result()) for loop in loops
+            ]
     finally:
         await ctx.admin.flushall()
     return results

@@ -7,6 +7,7 @@ import gc
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,24 @@ def fastest_run(runs: Sequence[Throughput]) -> Throughput:
     code itself costs (the convention of ``timeit``).
     """
     return max(runs, key=lambda run: run.per_second)
+
+
+class RepeatedLoop(Protocol):
+    """A measurement taken several times: ``start()`` once (untimed set-up, warm-up), ``run()`` per repeat."""
+
+    async def start(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
+async def interleave(loops: Sequence[RepeatedLoop], repeats: int) -> None:
+    """Run every loop once per round, ``repeats`` rounds.
+
+    A burst of other work on the machine then slows one run of many loops rather than every run of one loop,
+    and the fastest run of each loop stays comparable with the others'.
+    """
+    for loop in loops:
+        await loop.start()
+    for _ in range(repeats):
+        for loop in loops:
+            await loop.run()

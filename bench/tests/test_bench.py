@@ -16,11 +16,11 @@ from starlette.types import ASGIApp
 from starsessions import InMemoryStore
 
 from bench.__main__ import main
-from bench.asgi import Browser, BrowserError, Contender, run_scenario
+from bench.asgi import Browser, BrowserError, Contender, ScenarioLoop
 from bench.context import BenchContext
 from bench.peers import starsessions_app
 from bench.redis_server import RedisServer
-from bench.timing import measure, percentile
+from bench.timing import interleave, measure, percentile
 from bench.workload import SCENARIOS, session_app
 
 
@@ -139,7 +139,7 @@ async def test_a_contender_that_loses_sessions_or_changes_fails_instead_of_looki
         contender = Contender("broken", "broken", build, "memory")
         async with contender.build(ctx) as app:
             with pytest.raises(BrowserError, match=message):
-                await run_scenario(ctx, contender, app, scenario, 2, 10, 1, 5.0)
+                await interleave([ScenarioLoop(ctx, contender, app, scenario, 2, 10, 5.0)], 1)
 
 
 @pytest.mark.redis
