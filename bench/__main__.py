@@ -82,29 +82,15 @@ def _counts(value: str) -> tuple[int, ...]:
 
 def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny counts for CI's smoke run (well under 60 s)"
-    )
-    parser.add_argument(
-        "--requests", type=_positive, help="ASGI requests per contender, scenario and concurrency"
-    )
+    parser.add_argument("--quick", action="store_true", help="tiny counts for CI's smoke run (well under 60 s)")
+    parser.add_argument("--requests", type=_positive, help="ASGI requests per contender, scenario and concurrency")
     parser.add_argument("--ops", type=_positive, help="calls per core operation and concurrency")
-    parser.add_argument(
-        "--repeats", type=_positive, help="timed runs per measurement; the fastest is reported"
-    )
-    parser.add_argument(
-        "--concurrency", type=_counts, help="comma-separated task/client counts (default 1,50)"
-    )
-    parser.add_argument(
-        "--memory-sessions", type=_positive, help="sessions signed in to measure memory per session"
-    )
-    parser.add_argument(
-        "--scale-sessions", type=_positive, help="sessions put in Redis for the scale section"
-    )
+    parser.add_argument("--repeats", type=_positive, help="timed runs per measurement; the fastest is reported")
+    parser.add_argument("--concurrency", type=_counts, help="comma-separated task/client counts (default 1,50)")
+    parser.add_argument("--memory-sessions", type=_positive, help="sessions signed in to measure memory per session")
+    parser.add_argument("--scale-sessions", type=_positive, help="sessions put in Redis for the scale section")
     parser.add_argument("--sections", type=_names, default=SECTIONS, help=f"subset of {','.join(SECTIONS)}")
-    parser.add_argument(
-        "--contenders", type=_names, help="only these ASGI contenders (names as in the tables)"
-    )
+    parser.add_argument("--contenders", type=_names, help="only these ASGI contenders (names as in the tables)")
     parser.add_argument("--suites", type=_names, help="only these operation and scale suites")
     parser.add_argument(
         "--out",
@@ -165,19 +151,14 @@ async def measure_ops(ctx: BenchContext, settings: Settings, results: RunResults
         op = loop.result()
         results.ops.append(op)
         console.print(
-            f"ops    {op.suite} {op.op}, {plural(op.concurrency, 'task')}: "
-            f"{op.throughput.per_second:,.0f} ops/s"
+            f"ops    {op.suite} {op.op}, {plural(op.concurrency, 'task')}: {op.throughput.per_second:,.0f} ops/s"
         )
 
 
-async def measure_requests(
-    ctx: BenchContext, settings: Settings, results: RunResults, console: Console
-) -> None:
+async def measure_requests(ctx: BenchContext, settings: Settings, results: RunResults, console: Console) -> None:
     async with AsyncExitStack() as stack:
         loops = [
-            ScenarioLoop(
-                ctx, contender, app, scenario, concurrency, settings.requests, settings.time_budget_s
-            )
+            ScenarioLoop(ctx, contender, app, scenario, concurrency, settings.requests, settings.time_budget_s)
             for contender in _selected(registry.CONTENDERS, settings.contenders)
             for app in [await stack.enter_async_context(contender.build(ctx))]
             for scenario, concurrency in product(SCENARIOS, settings.concurrency)
@@ -194,9 +175,7 @@ async def measure_requests(
         )
 
 
-async def measure_memories(
-    ctx: BenchContext, settings: Settings, results: RunResults, console: Console
-) -> None:
+async def measure_memories(ctx: BenchContext, settings: Settings, results: RunResults, console: Console) -> None:
     for contender in _selected(registry.CONTENDERS, settings.contenders):
         if contender.has_session:
             memory = await measure_memory(ctx, contender, settings.memory_sessions)

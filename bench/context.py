@@ -26,9 +26,7 @@ class RoundTripCounter:
 
 def counting_connection_class(counter: RoundTripCounter) -> type[Connection]:
     class CountingConnection(Connection):
-        async def send_packed_command(
-            self, command: bytes | str | Iterable[bytes], check_health: bool = True
-        ) -> None:
+        async def send_packed_command(self, command: bytes | str | Iterable[bytes], check_health: bool = True) -> None:
             counter.count += 1
             await super().send_packed_command(command, check_health)
 

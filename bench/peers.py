@@ -61,9 +61,7 @@ async def starsessions_memory(_ctx: BenchContext) -> AsyncIterator[ASGIApp]:
 
 CONTENDERS = (
     Contender("bare", "bare Starlette app (no sessions)", bare, "none"),
-    Contender(
-        "starlette-cookie", "Starlette SessionMiddleware (signed cookie)", starlette_signed_cookie, "cookie"
-    ),
+    Contender("starlette-cookie", "Starlette SessionMiddleware (signed cookie)", starlette_signed_cookie, "cookie"),
     Contender("starsessions-memory", "starsessions + InMemoryStore", starsessions_memory, "memory"),
     Contender("starsessions-redis", "starsessions + RedisStore", starsessions_redis, "redis"),
 )
@@ -91,9 +89,7 @@ async def starsessions_store_ops(ctx: BenchContext) -> AsyncIterator[Sequence[Op
         ids = [generate_session_id() for _ in range(count)]
         async with client.pipeline(transaction=False) as pipe:
             for number, session_id in enumerate(ids):
-                pipe.set(
-                    store.prefix(session_id), serializer.serialize(_stored_session(number)), ex=LIFETIME_S
-                )
+                pipe.set(store.prefix(session_id), serializer.serialize(_stored_session(number)), ex=LIFETIME_S)
             await pipe.execute()
         return ids
 
@@ -152,6 +148,4 @@ async def starsessions_at_scale(ctx: BenchContext, sessions: int) -> AsyncIterat
         await client.aclose()
 
 
-SCALE_SUITES = (
-    ScaleSuite("starsessions", "starsessions RedisStore + JsonSerializer", starsessions_at_scale),
-)
+SCALE_SUITES = (ScaleSuite("starsessions", "starsessions RedisStore + JsonSerializer", starsessions_at_scale),)

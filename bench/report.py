@@ -103,9 +103,7 @@ def ops_table(results: RunResults) -> Table:
             ]
             round_trips = result.round_trips_per_op
         rows.append([*row, _number(round_trips)])
-    notes = [
-        f"Ratios divide ops/s by redis-py's {results.floor[1]} at the same concurrency (1.00x = the floor)."
-    ]
+    notes = [f"Ratios divide ops/s by redis-py's {results.floor[1]} at the same concurrency (1.00x = the floor)."]
     return Table("1. Core operations", columns, rows, notes)
 
 
@@ -206,9 +204,7 @@ def memory_table(results: RunResults) -> Table:
             [
                 results.contender(result.contender).label,
                 _optional(stored),
-                _ratio(stored, None if peer is None else _stored_bytes(peer, storage))
-                if stored is not None
-                else "-",
+                _ratio(stored, None if peer is None else _stored_bytes(peer, storage)) if stored is not None else "-",
                 _optional(result.redis_key_bytes),
                 _optional(result.redis_used_memory_bytes),
                 _optional(result.redis_keys),
@@ -254,9 +250,7 @@ def scale_table(results: RunResults) -> Table:
                 _number(result.op.throughput.p50_us),
                 _number(result.op.throughput.p99_us),
                 _number(result.op.throughput.per_second),
-                _ratio(
-                    result.op.throughput.per_second, None if floor is None else floor.op.throughput.per_second
-                ),
+                _ratio(result.op.throughput.per_second, None if floor is None else floor.op.throughput.per_second),
             ]
         )
     notes = ["One task, keys drawn at random over the whole keyspace; Redis is emptied between suites."]
@@ -379,7 +373,6 @@ def _op_series(results: RunResults) -> Series:
     keys = list(dict.fromkeys((r.suite, r.op) for r in results.ops))
     by_key = {(r.suite, r.op, r.concurrency): r.throughput.per_second for r in results.ops}
     series = {
-        plural(c, "task"): [by_key.get((suite, op, c), 0.0) for suite, op in keys]
-        for c in _concurrencies(results.ops)
+        plural(c, "task"): [by_key.get((suite, op, c), 0.0) for suite, op in keys] for c in _concurrencies(results.ops)
     }
     return "Core operations, ops/s", [f"{suite} {op}" for suite, op in keys], series

@@ -84,9 +84,7 @@ async def run_scale_suite(
             used_memory = int((await ctx.admin.info("memory"))["used_memory"])
             loops = [OpLoop(ctx, suite.name, spec, calls, 1, time_budget_s) for spec in ops]
             await interleave(loops, repeats)
-            results += [
-                ScaleResult(suite.name, sessions, populate_s, used_memory, loop.result()) for loop in loops
-            ]
+            results += [ScaleResult(suite.name, sessions, populate_s, used_memory, loop.result()) for loop in loops]
     finally:
         await ctx.admin.flushall()
     return results

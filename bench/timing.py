@@ -36,9 +36,7 @@ Step = Callable[[int, int], Awaitable[object]]
 """``step(worker, index)``: the index-th step of a worker; each worker runs its steps one after another."""
 
 
-async def measure(
-    step: Step, workers: int, per_worker: int, time_budget_s: float | None = None
-) -> Throughput:
+async def measure(step: Step, workers: int, per_worker: int, time_budget_s: float | None = None) -> Throughput:
     """Run ``workers`` concurrent workers of ``per_worker`` steps each.
 
     With a time budget, workers stop starting new steps once it is spent (every worker completes at least one

@@ -65,9 +65,7 @@ async def test_browser_keeps_replaces_and_forgets_cookies() -> None:
         response.headers.append("set-cookie", "sid=''; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT")
         return response
 
-    app = Starlette(
-        routes=[Route("/set", set_cookie), Route("/max-age", expire_max_age), Route("/date", expire_date)]
-    )
+    app = Starlette(routes=[Route("/set", set_cookie), Route("/max-age", expire_max_age), Route("/date", expire_date)])
     browser = Browser(app, 0)
     first = await browser.get("/set?v=a")
     assert (first.status, first.body, browser.cookies) == (200, b"", {"sid": "a"})
