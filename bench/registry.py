@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bench import floors, peers
+from bench import floors, peers, sessionhub_suites
 from bench.asgi import Contender, Storage
 from bench.ops import OpSuite
 from bench.scale import ScaleSuite
 
-CONTENDERS: tuple[Contender, ...] = (*peers.CONTENDERS,)
-OP_SUITES: tuple[OpSuite, ...] = (*floors.OP_SUITES, *peers.OP_SUITES)
-SCALE_SUITES: tuple[ScaleSuite, ...] = (*floors.SCALE_SUITES, *peers.SCALE_SUITES)
+CONTENDERS: tuple[Contender, ...] = (*peers.CONTENDERS, *sessionhub_suites.CONTENDERS)
+OP_SUITES: tuple[OpSuite, ...] = (*floors.OP_SUITES, *peers.OP_SUITES, *sessionhub_suites.OP_SUITES)
+SCALE_SUITES: tuple[ScaleSuite, ...] = (*floors.SCALE_SUITES, *peers.SCALE_SUITES, *sessionhub_suites.SCALE_SUITES)
 
 REFERENCE_PEERS: dict[Storage, str] = {
     "none": "bare",
