@@ -36,7 +36,9 @@ def encode_value(key: str, value: Any, *, stored: bytes | None = None) -> bytes:
             f"session data key {key!r} would not come back unchanged from JSON "
             "(store lists rather than tuples, str dict keys, finite floats)"
         )
-    return encoded
+    # orjson's bytes keep its whole write buffer (4 KiB) however short the document; the memory store, the near
+    # cache and loaded sessions keep these, so an exact-size copy is what leaves (4 KiB -> ~100 B per key kept).
+    return bytes(memoryview(encoded))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,18 +139,7 @@ class Session:
     returned by create, get, rotate and login, never on listed ones. Change `data` like a dict, then `save`.
     """
 
-    __slots__ = (
-        "absolute_expires_at",
-        "client",
-        "created_at",
-        "data",
-        "expires_at",
-        "id",
-        "kind",
-        "last_active_at",
-        "token",
-        "user_id",
-    )
+    __slots__ = ("_times", "client", "data", "id", "kind", "token", "user_id")
 
     def __init__(self, record: SessionRecord, token: str | None) -> None:
         self.id = record.id
@@ -157,10 +148,25 @@ class Session:
         self.kind = record.kind
         self.data = SessionData(record.data)
         self.client = record.client
-        self.created_at = _utc(record.created_at)
-        self.last_active_at = _utc(record.last_active_at)
-        self.expires_at = _utc(record.expires_at)
-        self.absolute_expires_at = _utc(record.absolute_expires_at)
+        # Milliseconds, turned into datetimes only when asked for: most requests never look at them.
+        self._times = (record.created_at, record.last_active_at, record.expires_at, record.absolute_expires_at)
+
+    @property
+    def created_at(self) -> datetime:
+        return _utc(self._times[0])
+
+    @property
+    def last_active_at(self) -> datetime:
+        return _utc(self._times[1])
+
+    @property
+    def expires_at(self) -> datetime:
+        """Idle deadline: moves forward on every use, never past `absolute_expires_at`."""
+        return _utc(self._times[2])
+
+    @property
+    def absolute_expires_at(self) -> datetime:
+        return _utc(self._times[3])
 
     @property
     def is_authenticated(self) -> bool:
