@@ -31,7 +31,9 @@ def encode_value(key: str, value: Any, *, stored: bytes | None = None) -> bytes:
         encoded = orjson.dumps(value, option=_JSON_OPTIONS)
     except TypeError as exc:
         raise SessionDataError(f"session data key {key!r} cannot be stored as JSON: {exc}") from None
-    if encoded != stored and orjson.loads(encoded) != value:
+    if encoded == stored:
+        return stored
+    if orjson.loads(encoded) != value:
         raise SessionDataError(
             f"session data key {key!r} would not come back unchanged from JSON "
             "(store lists rather than tuples, str dict keys, finite floats)"
