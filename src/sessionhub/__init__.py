@@ -1,5 +1,6 @@
 """sessionhub: one canonical session manager for Python web applications."""
 
+from sessionhub.conversation import DemoStatus, Message
 from sessionhub.errors import (
     BackendUnavailable,
     ConfigurationError,
@@ -16,6 +17,8 @@ __all__ = [
     "BackendUnavailable",
     "ClientInfo",
     "ConfigurationError",
+    "DemoStatus",
+    "Message",
     "Session",
     "SessionDataError",
     "SessionHubError",

@@ -15,7 +15,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from sessionhub.model import DataChanges, SessionRecord
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class SessionBackend(abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, session_id: str, now: int) -> bool:
-        """Delete a session; True when a live one was removed."""
+        """Delete a session (and its messages); True when a live one was removed."""
 
     @abc.abstractmethod
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
@@ -87,6 +87,18 @@ class SessionBackend(abc.ABC):
     @abc.abstractmethod
     async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
         """Delete all of the user's live sessions but `except_id`; return the ids removed."""
+
+    # A session's messages share its life: rotate and login (when data carries over) move them to the new id; every
+    # way a session ends (delete, delete_user, eviction, expiry, a login that does not carry data) removes them.
+
+    @abc.abstractmethod
+    async def append_message(self, session_id: str, message: bytes, cap: int, now: int) -> int | None:
+        """Append one encoded message to a live session's list, keep the newest `cap`, and slide the session's idle
+        deadline. Returns how many messages the session now holds, or None (nothing written) if it is not live."""
+
+    @abc.abstractmethod
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        """A live session, touched like `load`, with its newest `last` messages (all when None); else None."""
 
     @abc.abstractmethod
     async def count(self, now: int) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sessionhub.backends.base import SessionBackend, UserLimit
 from sessionhub.errors import SessionLimitExceeded
-from sessionhub.model import DataChanges, SessionRecord
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 
 SWEEP_BATCH = 64
 """Most deadlines examined by the sweep that runs on each write, bounding its cost."""
@@ -35,6 +35,7 @@ class MemoryBackend(SessionBackend):
         self._sessions: dict[str, SessionRecord] = {}
         self._user_sessions: dict[str, set[str]] = {}
         self._deadlines: list[tuple[int, str]] = []
+        self._messages: dict[str, list[bytes]] = {}
 
     # -- the contract -------------------------------------------------------------------------------------------
 
@@ -70,10 +71,13 @@ class MemoryBackend(SessionBackend):
             record = self._live(session_id, now)
             if record is None:
                 return None
+            messages = self._messages.get(session_id)
             self._remove(session_id)
             rotated = replace(record, id=new_session_id)
             rotated.touched(now)
             self._insert(rotated)
+            if messages is not None:
+                self._messages[new_session_id] = messages
             return _copy(rotated)
 
     async def login(
@@ -86,9 +90,12 @@ class MemoryBackend(SessionBackend):
             new = replace(record, data=dict(previous.data), kind=previous.kind) if carried and previous else record
             # The previous session goes whatever happens next, except when the limit refuses the login.
             evicted = self._make_room(record.user_id, limit, now, replacing=previous_id)
+            messages = self._messages.get(previous_id) if carried and previous_id else None
             if previous_id:
                 self._remove(previous_id)
             self._insert(_copy(new))
+            if messages is not None:
+                self._messages[new.id] = messages
             return _copy(new), evicted
 
     async def delete(self, session_id: str, now: int) -> bool:
@@ -107,6 +114,28 @@ class MemoryBackend(SessionBackend):
             for session_id in removed:
                 self._remove(session_id)
             return removed
+
+    async def append_message(self, session_id: str, message: bytes, cap: int, now: int) -> int | None:
+        with self._lock:
+            self._sweep(now, SWEEP_BATCH)
+            record = self._live(session_id, now)
+            if record is None:
+                return None
+            messages = self._messages.setdefault(session_id, [])
+            messages.append(message)
+            del messages[:-cap]
+            record.touched(now)
+            return len(messages)
+
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        with self._lock:
+            record = self._live(session_id, now)
+            if record is None:
+                return None
+            record.touched(now)
+            messages = self._messages.get(session_id, [])
+            first = 0 if last is None else max(len(messages) - last, 0)
+            return ConversationRecord(_copy(record), messages[first:], len(messages))
 
     async def count(self, now: int) -> int:
         with self._lock:
@@ -132,6 +161,7 @@ class MemoryBackend(SessionBackend):
         heapq.heappush(self._deadlines, (record.expires_at, record.id))
 
     def _remove(self, session_id: str) -> None:
+        self._messages.pop(session_id, None)
         record = self._sessions.pop(session_id, None)
         if record is None or record.user_id is None:
             return

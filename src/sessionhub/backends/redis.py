@@ -6,11 +6,13 @@ bucket the Redis Cluster hash tag:
     <tag>s:<digest>   hash: the session. Metadata fields u (user id), k (kind), c (created), a (last active),
                       e (idle deadline), x (absolute deadline), t (idle timeout), ip, ua; data fields d:<key>, one
                       JSON document per top-level key, so a save writes only the keys that changed.
+    <tag>m:<digest>   list: the session's messages, oldest first, one JSON document each (only once it has one).
     <tag>u:<user id>  sorted set: ids of the user's sessions (the user's bucket holds all of them).
     <tag>all          sorted set: ids of the bucket's sessions scored by idle deadline, for counting without a scan.
 
-Every key carries a TTL: a session's is its idle deadline, an index's is the latest absolute deadline of its
-members. Times are milliseconds from the caller's clock, passed in, so that all backends judge expiry alike.
+Every key carries a TTL: a session's (and its messages') is its idle deadline, an index's is the latest absolute
+deadline of its members. Times are milliseconds from the caller's clock, passed in, so that all backends judge
+expiry alike.
 
 A script that reaches another key of the same session derives its name from the tag it was given; the bucket
 invariant (a user's sessions live in the user's bucket) guarantees it is in the same slot.
@@ -29,7 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionhub.backends.base import SessionBackend, UserLimit
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
-from sessionhub.model import ClientInfo, DataChanges, SessionRecord
+from sessionhub.model import ClientInfo, ConversationRecord, DataChanges, SessionRecord
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
 LIMIT_REFUSED = "SESSIONHUB_LIMIT"
@@ -39,6 +41,9 @@ _HELPERS = """
 local function session_key(tag, id) return tag .. 's:' .. string.sub(id, 3) end
 
 local function user_key_of(tag, user) if user then return tag .. 'u:' .. user end end
+
+-- The messages list next to a session key: the same name with 'm:' for 's:' before the 32-character digest.
+local function messages_key_of(key) return string.sub(key, 1, -35) .. 'm:' .. string.sub(key, -32) end
 
 -- Metadata fields of a HGETALL reply (data fields start with 'd:').
 local function meta_of(fields)
@@ -55,7 +60,7 @@ local function is_live(meta, now)
 end
 
 local function forget(key, index, user_key, id)
-  redis.call('DEL', key)
+  redis.call('DEL', key, messages_key_of(key))
   redis.call('ZREM', index, id)
   if user_key then redis.call('ZREM', user_key, id) end
 end
@@ -69,7 +74,30 @@ local function touch(key, index, id, now, meta)
   local deadline = math.min(now + tonumber(meta.t), tonumber(meta.x))
   redis.call('HSET', key, 'a', now, 'e', deadline)
   redis.call('PEXPIRE', key, deadline - now)
+  redis.call('PEXPIRE', messages_key_of(key), deadline - now)
   redis.call('ZADD', index, deadline, id)
+end
+
+-- The fields of a session if it is live, after sliding its deadline; nil when it is not (forgetting what is left).
+local function load_live(key, index, tag, id, now)
+  local fields = redis.call('HGETALL', key)
+  if #fields == 0 then return nil end
+  local meta = meta_of(fields)
+  if not is_live(meta, now) then
+    forget(key, index, user_key_of(tag, meta.u), id)
+    return nil
+  end
+  touch(key, index, id, now, meta)
+  return fields
+end
+
+-- The metadata a write needs (deadlines, timeout, user) if the session is live; nil when it is not.
+local function live_meta(key, index, tag, id, now)
+  local m = redis.call('HMGET', key, 'e', 'x', 't', 'u')
+  local meta = {e = m[1] or nil, x = m[2], t = m[3], u = m[4] or nil}
+  if is_live(meta, now) then return meta end
+  if meta.e then forget(key, index, user_key_of(tag, meta.u), id) end
+  return nil
 end
 
 -- HSET in chunks: unpack() of a very long argument list overflows Lua's stack.
@@ -135,16 +163,7 @@ end
 _LOAD = (
     _HELPERS
     + """
-local now = tonumber(ARGV[1])
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-local meta = meta_of(fields)
-if not is_live(meta, now) then
-  forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2])
-  return false
-end
-touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
-return fields
+return load_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1])) or false
 """
 )
 
@@ -174,12 +193,8 @@ _UPDATE = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local m = redis.call('HMGET', KEYS[1], 'e', 'x', 't', 'u')
-local meta = {e = m[1] or nil, x = m[2], t = m[3], u = m[4] or nil}
-if not is_live(meta, now) then
-  if meta.e then forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2]) end
-  return 0
-end
+local meta = live_meta(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not meta then return 0 end
 local last_set = 4 + 2 * tonumber(ARGV[4])
 hset_from(KEYS[1], ARGV, 5, last_set)
 for i = last_set + 1, #ARGV, 200 do
@@ -205,6 +220,9 @@ if not is_live(meta, now) then
   return false
 end
 redis.call('RENAME', KEYS[1], KEYS[2])
+if redis.call('EXISTS', messages_key_of(KEYS[1])) == 1 then
+  redis.call('RENAME', messages_key_of(KEYS[1]), messages_key_of(KEYS[2]))
+end
 redis.call('ZREM', KEYS[3], ARGV[2])
 if user_key then
   redis.call('ZREM', user_key, ARGV[2])
@@ -216,7 +234,8 @@ return fields
 )
 
 # Sign a user in: a new session in the user's bucket replaces the previous one, whose data and kind carry over
-# when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
+# when it is anonymous or the same user's, and so do its messages. The previous session is deleted unless the limit
+# refuses the login.
 # KEYS: new session, bucket index, user index[, previous session, previous bucket index]; on Redis Cluster the
 # previous keys may hash to another slot (docs/key-layout.md). ARGV: now, id, tag, limit, evict, idle deadline,
 # absolute deadline, user id, previous id, previous tag, then field/value pairs.
@@ -228,6 +247,7 @@ local now = tonumber(ARGV[1])
 local values = {}
 for i = 11, #ARGV do values[#values + 1] = ARGV[i] end
 local previous_meta = nil
+local carried = false
 if KEYS[4] then
   local previous = redis.call('HGETALL', KEYS[4])
   previous_meta = meta_of(previous)
@@ -240,14 +260,20 @@ if KEYS[4] then
     end
     values[#values + 1] = 'k'
     values[#values + 1] = previous_meta.k
+    carried = true
   end
 end
 local evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9])
 if not evicted then return redis.error_reply('"""
     + LIMIT_REFUSED
     + """') end
+local messages = messages_key_of(KEYS[1])
+if carried and redis.call('EXISTS', messages_key_of(KEYS[4])) == 1 then
+  redis.call('RENAME', messages_key_of(KEYS[4]), messages)
+end
 if KEYS[4] then forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_meta.u), ARGV[9]) end
 store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), values, 1)
+redis.call('PEXPIRE', messages, tonumber(ARGV[6]) - now)
 return {redis.call('HGETALL', KEYS[1]), evicted}
 """
 )
@@ -294,6 +320,42 @@ return removed
 )
 
 
+# Append a message to a live session and keep the newest `cap`; the list shares the session's deadline, which slides.
+# KEYS: session, bucket index, messages. ARGV: now, id, tag, message, cap. Returns the new length, or nil (nothing
+# written) when the session is not live.
+_APPEND_MESSAGE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local meta = live_meta(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not meta then return false end
+redis.call('RPUSH', KEYS[3], ARGV[4])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
+return redis.call('LLEN', KEYS[3])
+"""
+)
+
+# Read a live session with its newest messages, sliding its deadline like _LOAD.
+# KEYS: session, bucket index, messages. ARGV: now, id, tag, how many of the newest messages (-1: all).
+# Returns {fields before the touch, messages, message count}, or nil.
+_LOAD_CONVERSATION = (
+    _HELPERS
+    + """
+local fields = load_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]))
+if not fields then return false end
+local last = tonumber(ARGV[4])
+local messages = {}
+if last < 0 then
+  messages = redis.call('LRANGE', KEYS[3], 0, -1)
+elseif last > 0 then
+  messages = redis.call('LRANGE', KEYS[3], -last, -1)
+end
+return {fields, messages, redis.call('LLEN', KEYS[3])}
+"""
+)
+
+
 class KeyLayout:
     """Names of the Redis keys; the Lua scripts derive the same names from the tag they are given."""
 
@@ -307,6 +369,9 @@ class KeyLayout:
 
     def session(self, session_id: str) -> str:
         return f"{self.tag(bucket_of(session_id))}s:{session_id[2:]}"
+
+    def messages(self, session_id: str) -> str:
+        return f"{self.tag(bucket_of(session_id))}m:{session_id[2:]}"
 
     def user(self, user_id: str) -> str:
         return f"{self.tag(bucket_for_user(user_id))}u:{user_id}"
@@ -387,6 +452,8 @@ class RedisBackend(SessionBackend):
         self._delete = client.register_script(_DELETE)
         self._list_user = client.register_script(_LIST_USER)
         self._delete_user = client.register_script(_DELETE_USER)
+        self._append_message = client.register_script(_APPEND_MESSAGE)
+        self._load_conversation = client.register_script(_LOAD_CONVERSATION)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
@@ -412,6 +479,7 @@ class RedisBackend(SessionBackend):
         return [
             self._load, self._create, self._update, self._rotate,
             self._login, self._delete, self._list_user, self._delete_user,
+            self._append_message, self._load_conversation,
         ]  # fmt: skip
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -505,6 +573,26 @@ class RedisBackend(SessionBackend):
         keys = [self.keys.user(user_id), self.keys.index(bucket)]
         removed = await self._run(self._delete_user, keys, [now, self.keys.tag(bucket), except_id or ""])
         return [session_id.decode() for session_id in removed]
+
+    async def append_message(self, session_id: str, message: bytes, cap: int, now: int) -> int | None:
+        bucket = bucket_of(session_id)
+        keys = [self.keys.session(session_id), self.keys.index(bucket), self.keys.messages(session_id)]
+        length: int | None = await self._run(
+            self._append_message, keys, [now, session_id, self.keys.tag(bucket), message, cap]
+        )
+        return length
+
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        bucket = bucket_of(session_id)
+        keys = [self.keys.session(session_id), self.keys.index(bucket), self.keys.messages(session_id)]
+        args = [now, session_id, self.keys.tag(bucket), -1 if last is None else last]
+        reply = await self._run(self._load_conversation, keys, args)
+        if reply is None:
+            return None
+        fields, messages, count = reply
+        record = _record(session_id, fields)
+        record.touched(now)
+        return ConversationRecord(record, messages, count)
 
     async def count(self, now: int) -> int:
         """Prune and count every bucket index in one pipelined round trip: O(buckets), never a keyspace scan."""
