@@ -158,6 +158,25 @@ def test_key_prefix_with_braces_is_refused() -> None:
         RedisBackend(Redis(), key_prefix="app{x}")
 
 
+async def test_touching_an_expired_session_cleans_every_index(
+    counted: SessionManager, redis_client: Redis, clock: FakeClock
+) -> None:
+    backend = counted.backend
+    assert isinstance(backend, RedisBackend)
+    sessions = [await counted.create(user_id="alice") for _ in range(3)]
+    clock.advance(counted.settings.session_ttl + 1)
+
+    assert await counted.get(sessions[0].token) is None
+    with pytest.raises(SessionNotFound):
+        await counted.rotate(sessions[1].token)  # type: ignore[arg-type]
+    assert await counted.delete(sessions[2].token) is False
+
+    bucket = sessions[0].id[:2]
+    assert await redis_client.zcard(backend.keys.index(bucket)) == 0
+    assert await redis_client.zcard(backend.keys.user("alice")) == 0
+    assert await redis_client.exists(*(backend.keys.session(s.id) for s in sessions)) == 0
+
+
 # -- conversations -------------------------------------------------------------------------------------------------
 
 

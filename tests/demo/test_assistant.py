@@ -46,6 +46,8 @@ def test_every_suggested_question_is_answered_by_its_own_topic(key: str) -> None
         ("Is it hot?", "weather"),
         ("Sleeper train from Cairo to Aswan", "transport"),
         ("Ça va? Saqqara?", "saqqara"),
+        ("The best beaches?", "hurghada"),
+        ("Where should I go?", "itinerary"),
     ],
 )
 def test_questions_find_their_topic(question: str, key: str) -> None:

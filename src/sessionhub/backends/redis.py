@@ -65,6 +65,18 @@ local function forget(key, index, user_key, id)
   if user_key then redis.call('ZREM', user_key, id) end
 end
 
+-- A live session's fields and metadata; nil for a missing one, and an expired one is forgotten on the way.
+local function read_live(key, index, tag, id, now)
+  local fields = redis.call('HGETALL', key)
+  if #fields == 0 then return nil end
+  local meta = meta_of(fields)
+  if not is_live(meta, now) then
+    forget(key, index, user_key_of(tag, meta.u), id)
+    return nil
+  end
+  return fields, meta
+end
+
 local function extend_ttl(key, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
@@ -76,19 +88,6 @@ local function touch(key, index, id, now, meta)
   redis.call('PEXPIRE', key, deadline - now)
   redis.call('PEXPIRE', messages_key_of(key), deadline - now)
   redis.call('ZADD', index, deadline, id)
-end
-
--- The fields of a session if it is live, after sliding its deadline; nil when it is not (forgetting what is left).
-local function load_live(key, index, tag, id, now)
-  local fields = redis.call('HGETALL', key)
-  if #fields == 0 then return nil end
-  local meta = meta_of(fields)
-  if not is_live(meta, now) then
-    forget(key, index, user_key_of(tag, meta.u), id)
-    return nil
-  end
-  touch(key, index, id, now, meta)
-  return fields
 end
 
 -- The metadata a write needs (deadlines, timeout, user) if the session is live; nil when it is not.
@@ -160,12 +159,13 @@ end
 
 # Read a session and slide its idle deadline: the one round trip of a request that only reads.
 # KEYS: session, bucket index. ARGV: now, id, tag. Returns the fields as they were before the touch, or nil.
-_LOAD = (
-    _HELPERS
-    + """
-return load_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1])) or false
+_READ_AND_TOUCH = """
+local now = tonumber(ARGV[1])
+local fields, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not fields then return false end
+touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
 """
-)
+_LOAD = _HELPERS + _READ_AND_TOUCH + "return fields\n"
 
 # Store a new session, making room under the user's limit first.
 # KEYS: session, bucket index[, user index]. ARGV: now, id, tag, limit (0: none), evict ('1') or reject ('0'),
@@ -211,14 +211,9 @@ _ROTATE = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-local meta = meta_of(fields)
+local fields, meta = read_live(KEYS[1], KEYS[3], ARGV[4], ARGV[2], now)
+if not fields then return false end
 local user_key = user_key_of(ARGV[4], meta.u)
-if not is_live(meta, now) then
-  forget(KEYS[1], KEYS[2], user_key, ARGV[2])
-  return false
-end
 redis.call('RENAME', KEYS[1], KEYS[2])
 if redis.call('EXISTS', messages_key_of(KEYS[1])) == 1 then
   redis.call('RENAME', messages_key_of(KEYS[1]), messages_key_of(KEYS[2]))
@@ -336,14 +331,13 @@ return redis.call('LLEN', KEYS[3])
 """
 )
 
-# Read a live session with its newest messages, sliding its deadline like _LOAD.
+# _LOAD, and the session's newest messages.
 # KEYS: session, bucket index, messages. ARGV: now, id, tag, how many of the newest messages (-1: all).
 # Returns {fields before the touch, messages, message count}, or nil.
 _LOAD_CONVERSATION = (
     _HELPERS
+    + _READ_AND_TOUCH
     + """
-local fields = load_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]))
-if not fields then return false end
 local last = tonumber(ARGV[4])
 local messages = {}
 if last < 0 then

@@ -58,6 +58,8 @@ def _words(text: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
