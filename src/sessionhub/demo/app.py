@@ -83,6 +83,11 @@ class DemoSessions:
             return None
         return session, Viewer(user_id=session.user_id, csrf=self.csrf_for(token))
 
+    def clip(self, reply: str) -> str:
+        """An assistant's reply cut to the message length the store accepts (a setting the operator may lower)."""
+        limit = self.manager.settings.max_message_length
+        return reply if len(reply) <= limit else reply[: limit - 1] + "…"
+
     def set_cookie(self, response: Response, session: Session) -> None:
         assert session.token is not None
         lifetime = (session.absolute_expires_at - session.created_at).total_seconds()
@@ -227,7 +232,7 @@ async def pick_industry(request: Request, sessions: Sessions, current: SignedIn,
         return HTMLResponse(pages.industry_page(viewer, None, error="Please pick one of these."), status_code=400)
     client = client_of(request)
     demo = await sessions.manager.create_demo_session(industry=chosen, user_id=viewer.user_id, client=client)
-    await sessions.manager.add_message(token_of(demo), "assistant", welcome(chosen).text)
+    await sessions.manager.add_message(token_of(demo), "assistant", sessions.clip(welcome(chosen).text))
     await sessions.manager.set_progress(token_of(demo), step=1, total=len(STEPS), status="in_progress")
     # The new demo session replaces the one this browser had, so the device list stays one row per browser.
     await sessions.manager.delete(session.token)
@@ -274,7 +279,7 @@ async def ask(sessions: Sessions, current: SignedIn, fields: CheckedForm) -> Res
         raise SignedOut from None
     status = await demo_of(sessions, session)
     reply = respond(question, history=history, industry=status.industry)
-    await sessions.manager.add_message(token, "assistant", reply.text)
+    await sessions.manager.add_message(token, "assistant", sessions.clip(reply.text))
     await advance(sessions, session, status, 3 if history else 2)
     return redirect("/chat#message")
 
