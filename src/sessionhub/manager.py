@@ -159,17 +159,30 @@ class SessionManager:
             raise SessionNotFound(f"cannot rotate session {session_id}: it no longer exists")
         return Session(record, rotated_token)
 
-    async def login(self, token: str | None, user_id: str, *, client: ClientInfo | None = None) -> Session:
+    async def login(
+        self,
+        token: str | None,
+        user_id: str,
+        *,
+        client: ClientInfo | None = None,
+        data: SessionData | None = None,
+    ) -> Session:
         """Sign `user_id` in with a brand-new token (never the one the client had: session fixation protection).
 
         The previous session, if any, is ended; its data carries over when it was anonymous or already this
         user's. The absolute timeout starts again, and the user's session limit applies.
+
+        `data` is the data the application holds for the previous session (`session.data`), or a fresh `SessionData`
+        when there is none: its unsaved changes are written in the same atomic step, wherever the previous data
+        goes (into the new session, or nowhere when that session belongs to someone else or ended meanwhile).
         """
         user_id = _check_user_id(user_id)
+        changes = data.pending_changes(self.settings.max_data_bytes) if data is not None else None
         previous_id = session_id_for(token) if token is not None else None
         new = new_token(bucket_for_user(user_id))
         record = self._new_record(new, user_id, "user", client, self._now())
-        stored, _evicted = await self.backend.login(previous_id, record, self._limit_for(user_id), record.created_at)
+        limit = self._limit_for(user_id)
+        stored, _evicted = await self.backend.login(previous_id, record, limit, record.created_at, changes=changes)
         return Session(stored, new)
 
     async def delete(self, token: str | None) -> bool:

@@ -81,13 +81,23 @@ class MemoryBackend(SessionBackend):
             return _copy(rotated)
 
     async def login(
-        self, previous_id: str | None, record: SessionRecord, limit: UserLimit | None, now: int
+        self,
+        previous_id: str | None,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        *,
+        changes: DataChanges | None = None,
     ) -> tuple[SessionRecord, list[str]]:
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             previous = self._live(previous_id, now) if previous_id else None
             carried = previous is not None and previous.user_id in (None, record.user_id)
             new = replace(record, data=dict(previous.data), kind=previous.kind) if carried and previous else record
+            if changes and (carried or previous_id is None):
+                new = replace(new, data={**new.data, **changes.updated})
+                for key in changes.removed:
+                    new.data.pop(key, None)
             # The previous session goes whatever happens next, except when the limit refuses the login.
             evicted = self._make_room(record.user_id, limit, now, replacing=previous_id)
             messages = self._messages.get(previous_id) if carried and previous_id else None
