@@ -11,7 +11,7 @@ async def sign_in(request):
 """
 
 from sessionhub.asgi.auth import RequireAuthentication, SessionAuthBackend, SessionUser, add_auth_middleware
-from sessionhub.asgi.helpers import get_session, login, logout, rotate
+from sessionhub.asgi.helpers import get_session, login, logout, rotate, switch_to
 from sessionhub.asgi.middleware import SessionMiddleware
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "login",
     "logout",
     "rotate",
+    "switch_to",
 ]

@@ -24,7 +24,12 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
+from sessionhub.asgi import SessionMiddleware, get_session, login, logout, switch_to
+from sessionhub.asgi.cookies import CookiePolicy
+from sessionhub.asgi.middleware import client_info
 from sessionhub.conversation import DEMO_KIND, INDUSTRY_KEY, DemoStatus
 from sessionhub.demo import pages
 from sessionhub.demo.assistant import respond, welcome
@@ -32,7 +37,8 @@ from sessionhub.demo.knowledge import INDUSTRIES
 from sessionhub.demo.pages import Viewer
 from sessionhub.errors import BackendUnavailable, SessionDataError, SessionLimitExceeded, SessionNotFound
 from sessionhub.manager import SessionManager
-from sessionhub.model import ClientInfo, Session
+from sessionhub.model import Session
+from sessionhub.tokens import session_id_for
 
 STEPS = (
     "Sign in and pick an industry",
@@ -63,57 +69,36 @@ class Forbidden(Exception):
 
 
 class DemoSessions:
-    """The session side of the demo: reading the cookie, setting and clearing it, and the CSRF tokens."""
+    """What the demo keeps beside its manager: the name of the session cookie and the key of its CSRF tokens."""
 
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
-        self.cookie_name = manager.settings.session_cookie_name
+        self.cookie_name = CookiePolicy.from_settings(manager.settings).name
         self._csrf_key = secrets.token_bytes(32)
 
-    def token(self, request: Request) -> str | None:
-        return request.cookies.get(self.cookie_name)
+    def sent_a_session_cookie(self, request: Request) -> bool:
+        return session_id_for(request.cookies.get(self.cookie_name)) is not None
 
-    def csrf_for(self, token: str) -> str:
-        return hmac.new(self._csrf_key, token.encode(), hashlib.sha256).hexdigest()
+    def csrf_for(self, session: Session) -> str:
+        return hmac.new(self._csrf_key, token_of(session).encode(), hashlib.sha256).hexdigest()
 
-    async def current(self, request: Request) -> tuple[Session, Viewer] | None:
-        token = self.token(request)
-        session = await self.manager.get(token)
-        if session is None or session.user_id is None or token is None:
+    def current(self, request: Request) -> tuple[Session, Viewer] | None:
+        """The signed-in session the middleware loaded for this request, and its viewer; None for visitors."""
+        session = get_session(request)
+        if session is None or session.user_id is None:
             return None
-        return session, Viewer(user_id=session.user_id, csrf=self.csrf_for(token))
+        return session, Viewer(user_id=session.user_id, csrf=self.csrf_for(session))
 
     def clip(self, reply: str) -> str:
         """An assistant's reply cut to the message length the store accepts (a setting the operator may lower)."""
         limit = self.manager.settings.max_message_length
         return reply if len(reply) <= limit else reply[: limit - 1] + "…"
 
-    def set_cookie(self, response: Response, session: Session) -> None:
-        assert session.token is not None
-        lifetime = (session.absolute_expires_at - session.created_at).total_seconds()
-        response.set_cookie(
-            self.cookie_name,
-            session.token,
-            max_age=int(lifetime),
-            httponly=True,
-            samesite="lax",
-            secure=self.manager.settings.session_cookie_secure,
-        )
-
-    def clear_cookie(self, response: Response) -> None:
-        response.delete_cookie(
-            self.cookie_name, httponly=True, samesite="lax", secure=self.manager.settings.session_cookie_secure
-        )
-
 
 def token_of(session: Session) -> str:
     """The token of a session this request loaded or created (listed sessions have none)."""
     assert session.token is not None
     return session.token
-
-
-def client_of(request: Request) -> ClientInfo:
-    return ClientInfo(ip=request.client.host if request.client else None, user_agent=request.headers.get("user-agent"))
 
 
 def redirect(path: str) -> RedirectResponse:
@@ -132,7 +117,7 @@ Sessions = Annotated[DemoSessions, Depends(demo_sessions)]
 
 
 async def signed_in(request: Request, sessions: Sessions) -> tuple[Session, Viewer]:
-    current = await sessions.current(request)
+    current = sessions.current(request)
     if current is None:
         raise SignedOut
     return current
@@ -183,7 +168,7 @@ router = APIRouter()
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, sessions: Sessions) -> Response:
-    if await sessions.current(request) is not None:
+    if sessions.current(request) is not None:
         return redirect("/chat")
     message = (
         "Your session has ended: you signed out, it was revoked from another device, or it expired."
@@ -200,21 +185,17 @@ async def sign_in(request: Request, sessions: Sessions, fields: PostedForm) -> R
         error = f"Please enter a name of 1 to {MAX_NAME_LENGTH} printable characters."
         return HTMLResponse(pages.sign_in_page(error=error, name=name[:MAX_NAME_LENGTH]), status_code=400)
     try:
-        session = await sessions.manager.login(sessions.token(request), name, client=client_of(request))
+        await login(request, name)
     except SessionLimitExceeded:
         error = "You are signed in on too many devices: sign out on one of them first."
         return HTMLResponse(pages.sign_in_page(error=error, name=name), status_code=409)
-    response = redirect("/industry")
-    sessions.set_cookie(response, session)
-    return response
+    return redirect("/industry")
 
 
 @router.post("/signout")
-async def sign_out(request: Request, sessions: Sessions, _: CheckedForm) -> Response:
-    await sessions.manager.delete(sessions.token(request))
-    response = redirect("/")
-    sessions.clear_cookie(response)
-    return response
+async def sign_out(request: Request, _: CheckedForm) -> Response:
+    await logout(request)
+    return redirect("/")
 
 
 @router.get("/industry", response_class=HTMLResponse)
@@ -226,19 +207,17 @@ async def industry(current: SignedIn) -> Response:
 
 @router.post("/industry")
 async def pick_industry(request: Request, sessions: Sessions, current: SignedIn, fields: CheckedForm) -> Response:
-    session, viewer = current
+    _, viewer = current
     chosen = fields.get("industry", "")
     if chosen not in INDUSTRIES:
         return HTMLResponse(pages.industry_page(viewer, None, error="Please pick one of these."), status_code=400)
-    client = client_of(request)
+    client = client_info(request.scope, trusted_proxy_hops=0)
     demo = await sessions.manager.create_demo_session(industry=chosen, user_id=viewer.user_id, client=client)
     await sessions.manager.add_message(token_of(demo), "assistant", sessions.clip(welcome(chosen).text))
     await sessions.manager.set_progress(token_of(demo), step=1, total=len(STEPS), status="in_progress")
-    # The new demo session replaces the one this browser had, so the device list stays one row per browser.
-    await sessions.manager.delete(session.token)
-    response = redirect("/chat")
-    sessions.set_cookie(response, demo)
-    return response
+    # The demo session replaces the one this browser had (ended), so the device list stays one row per browser.
+    await switch_to(request, demo)
+    return redirect("/chat")
 
 
 @router.get("/chat", response_class=HTMLResponse)
@@ -333,7 +312,7 @@ async def revoke_others(sessions: Sessions, current: SignedIn, _: CheckedForm) -
 
 @router.get("/operator", response_class=HTMLResponse)
 async def operator(request: Request, sessions: Sessions) -> Response:
-    current = await sessions.current(request)
+    current = sessions.current(request)
     stats, health = await operator_numbers(request, sessions)
     return HTMLResponse(pages.operator_page(current[1] if current else None, stats, health, OPERATOR_REFRESH_SECONDS))
 
@@ -377,10 +356,8 @@ async def security_headers(request: Request, call_next: Callable[[Request], Awai
 
 
 async def signed_out(request: Request, _: Exception) -> Response:
-    sessions = demo_sessions(request)
-    response = redirect("/?ended=1" if sessions.token(request) else "/")
-    sessions.clear_cookie(response)
-    return response
+    """To the sign-in page; the middleware clears the cookie of a session that has ended."""
+    return redirect("/?ended=1" if demo_sessions(request).sent_a_session_cookie(request) else "/")
 
 
 async def forbidden(_: Request, exc: Exception) -> Response:
@@ -401,7 +378,17 @@ def create_app(manager: SessionManager | None = None) -> FastAPI:
         async with sessions.manager:
             yield
 
-    app = FastAPI(title="sessionhub demo", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    def with_sessions(app: ASGIApp) -> ASGIApp:
+        return SessionMiddleware(app, manager=sessions.manager, exclude_paths=["/healthz", "/operator.json"])
+
+    app = FastAPI(
+        title="sessionhub demo",
+        lifespan=lifespan,
+        middleware=[Middleware(with_sessions)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.sessions = sessions
     app.state.started = time.monotonic()
     app.middleware("http")(security_headers)
