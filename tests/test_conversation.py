@@ -21,7 +21,7 @@ async def stored_message_lists(manager: SessionManager) -> int:
     if isinstance(backend, MemoryBackend):
         return len(backend._messages)
     assert isinstance(backend, RedisBackend)
-    return len(await backend.client.keys(f"{backend.keys.prefix}:*:m:*"))
+    return len(await backend.client.keys(f"{backend.keys.prefix}:*:c:*"))
 
 
 async def contents(manager: SessionManager, token: str | None, **options: Any) -> list[str]:

@@ -193,7 +193,7 @@ async def test_messages_live_next_to_the_session_and_share_its_ttl(
         assert session.token is not None
         await manager.add_message(session.token, "user", "hello")
         messages_key = backend.keys.messages(session.id)
-        assert messages_key == f"{key_prefix}:{{{bucket_for_user('amira')}}}:m:{session.id[2:]}"
+        assert messages_key == f"{key_prefix}:{{{bucket_for_user('amira')}}}:c:{session.id[2:]}"
         assert await redis_client.lrange(messages_key, 0, -1) != []
         assert 1500 < await redis_client.pttl(messages_key) <= 2000
 

@@ -13,14 +13,15 @@ def demo(
 ) -> None:
     """Serve the demo app: sign in, chat with an Egypt travel assistant, manage your sessions, watch the store.
 
-    Sessions live in memory, or in Redis when REDIS_URL is set.
+    Sessions live in memory, or in Redis when REDIS_URL (or --redis-url) is set.
     """
     import uvicorn
 
+    from sessionhub.cli._common import settings
     from sessionhub.demo.app import create_app
     from sessionhub.manager import SessionManager
 
-    manager = SessionManager.from_settings()
+    manager = SessionManager.from_settings(settings())
     store = "memory" if manager.backend.name == "memory" else "Redis"
     typer.echo(f"sessionhub demo on http://{host}:{port}/ (sessions in {store})")
     uvicorn.run(create_app(manager), host=host, port=port, log_level="info", proxy_headers=False)
