@@ -1,10 +1,12 @@
 """The demo app in a real browser (Debian's chromium through Playwright), on both backends.
 
-Screenshots of each page are written to docs/screenshots/ by the memory-backend runs.
+Each page is screenshotted by the memory-backend runs: into docs/screenshots/ when SESSIONHUB_SCREENSHOTS=1 (to
+refresh the ones the README shows), else into a temporary folder, so that a test run leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,17 +17,26 @@ from tests.demo.conftest import DemoServer
 
 pytestmark = pytest.mark.slow
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/17.4 Mobile/15E148 Safari/604.1"
 )
 
 
-def screenshot(page: Page, server: DemoServer, request: pytest.FixtureRequest, name: str) -> None:
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("SESSIONHUB_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def screenshot(page: Page, request: pytest.FixtureRequest, name: str) -> None:
     if "memory" in request.node.callspec.id:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        folder: Path = request.getfixturevalue("screenshots")
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+        assert (folder / f"{name}.png").stat().st_size > 10_000  # a rendered page, not a blank one
 
 
 def sign_in(context: BrowserContext, server: DemoServer, name: str, industry: str = "Tour operator") -> Page:
@@ -49,12 +60,12 @@ def test_sign_in_chat_and_progress(browser: Browser, demo_server: DemoServer, re
     page = context.new_page()
     page.goto(demo_server.url)
     expect(page.get_by_text("This is a demo: there is no password.")).to_be_visible()
-    screenshot(page, demo_server, request, "1-sign-in")
+    screenshot(page, request, "1-sign-in")
 
     page.get_by_label("Your name").fill("Amira")
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{demo_server.url}/industry")
-    screenshot(page, demo_server, request, "2-industry")
+    screenshot(page, request, "2-industry")
     page.get_by_role("button", name="Nile cruise line").click()
 
     expect(page).to_have_url(f"{demo_server.url}/chat")
@@ -66,7 +77,7 @@ def test_sign_in_chat_and_progress(browser: Browser, demo_server: DemoServer, re
     ask(page, "What's the weather like in February?")
     expect(page.locator(".msg.assistant").last).to_contain_text("In February")
     expect(page.locator(".msg")).to_have_count(7)  # the welcome, then three questions and three answers
-    screenshot(page, demo_server, request, "3-chat")
+    screenshot(page, request, "3-chat")
 
     page.get_by_role("link", name="Progress").click()
     expect(page.locator(".steps li.done")).to_have_count(3)
@@ -78,7 +89,7 @@ def test_sign_in_chat_and_progress(browser: Browser, demo_server: DemoServer, re
     expect(page.locator(".steps li.done")).to_have_count(5)
     expect(page.get_by_text("completed").first).to_be_visible()
     expect(page.get_by_text("Messages")).to_be_visible()
-    screenshot(page, demo_server, request, "4-progress")
+    screenshot(page, request, "4-progress")
 
     page.reload()  # the conversation and progress are in the store, not in the page
     expect(page.locator(".steps li.done")).to_have_count(5)
@@ -101,7 +112,7 @@ def test_one_device_revokes_another_which_is_signed_out_on_its_next_click(
     rows = on_laptop.locator("table tr")
     expect(rows).to_have_count(3)  # the header and two devices
     expect(on_laptop.get_by_text("Safari on iPhone")).to_be_visible()
-    screenshot(on_laptop, demo_server, request, "5-my-sessions")
+    screenshot(on_laptop, request, "5-my-sessions")
     on_laptop.locator("tr", has_text="Safari on iPhone").get_by_role("button", name="Revoke").click()
     expect(on_laptop.get_by_text("Session revoked.")).to_be_visible()
     expect(rows).to_have_count(2)
@@ -111,7 +122,7 @@ def test_one_device_revokes_another_which_is_signed_out_on_its_next_click(
     expect(on_phone).to_have_url(f"{demo_server.url}/?ended=1")
     expect(on_phone.get_by_text("it was revoked from another device")).to_be_visible()
     assert [c for c in phone.cookies() if c["name"] == "session_token"] == []
-    screenshot(on_phone, demo_server, request, "6-signed-out")
+    screenshot(on_phone, request, "6-signed-out")
     on_laptop.get_by_role("link", name="Chat").click()
     expect(on_laptop).to_have_url(f"{demo_server.url}/chat")
     laptop.close()
@@ -145,7 +156,7 @@ def test_operator_page_shows_live_stats_and_health(
     expect(page.locator(".stat", has_text="active sessions").locator("b")).to_have_text("1")
     expect(page.locator(".badge").first).to_have_text("ok")
     assert page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "5"
-    screenshot(page, demo_server, request, "7-operator")
+    screenshot(page, request, "7-operator")
 
     other = sign_in(browser.new_context(), demo_server, "visitor")
     page.reload()
