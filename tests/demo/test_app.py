@@ -152,6 +152,14 @@ async def test_posts_from_another_origin_are_refused(new_client: MakeClient, app
     assert allowed.status_code == 303
 
 
+async def test_oversized_forms_are_refused_unread(new_client: MakeClient, app_manager: SessionManager) -> None:
+    client = await new_client()
+    refused = await client.post("/signin", data={"name": "amira", "padding": "x" * 20_000})
+    assert refused.status_code == 403
+    assert "too large" in refused.text
+    assert (await app_manager.stats())["active_sessions"] == 0
+
+
 async def test_chat_answers_and_keeps_the_conversation(new_client: MakeClient, app_manager: SessionManager) -> None:
     client = await new_client()
     csrf = await start_demo(client, "amira", industry="diving")

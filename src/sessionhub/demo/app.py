@@ -128,8 +128,11 @@ async def posted_form(request: Request) -> dict[str, str]:
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         raise Forbidden("This form was sent from another site.")
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+        raise Forbidden("This form is too large.")
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    if len(body) > MAX_FORM_BYTES:  # sent chunked, with no length declared
         raise Forbidden("This form is too large.")
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
