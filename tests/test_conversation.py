@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sessionhub import SessionDataError, SessionManager, SessionNotFound
-from sessionhub.backends import MemoryBackend, RedisBackend
+from sessionhub.backends import MemoryBackend, RedisBackend, ResilientBackend, SessionBackend
 from tests.conftest import FakeClock, MakeManager
 
 IDLE = 600
@@ -17,7 +17,12 @@ IDLE = 600
 
 async def stored_message_lists(manager: SessionManager) -> int:
     """How many message lists the store holds, whatever their session's state: nothing may linger."""
-    backend = manager.backend
+    return await message_lists_in(manager.backend)
+
+
+async def message_lists_in(backend: SessionBackend) -> int:
+    if isinstance(backend, ResilientBackend):
+        return await message_lists_in(backend.primary) + await message_lists_in(backend.fallback)
     if isinstance(backend, MemoryBackend):
         return len(backend._messages)
     assert isinstance(backend, RedisBackend)
@@ -314,3 +319,22 @@ async def test_bad_industries_are_refused(manager: SessionManager, industry: Any
     with pytest.raises(SessionDataError):
         await manager.create_demo_session(industry=industry)
     assert (await manager.stats())["active_sessions"] == 0
+
+
+async def test_a_replayed_append_is_made_once_and_is_no_activity(manager: SessionManager, clock: FakeClock) -> None:
+    """What makes handing messages over after an outage idempotent (the backend contract, below the manager)."""
+    session = await manager.create_demo_session(industry="hotel")
+    assert session.token is not None
+    await manager.add_message(session.token, "user", "first")
+    message = b'{"r":"user","c":"replayed","t":%d}' % int(clock.now * 1000)
+    clock.advance(60)
+    now = int(clock.now * 1000)
+
+    lengths = [await manager.backend.append_message(session.id, message, 10, now, replay=True) for _ in range(3)]
+
+    assert lengths == [2, 2, 2]
+    loaded = await manager.backend.peek(session.id, now)
+    assert loaded is not None
+    assert loaded.last_active_at == now - 60_000  # the replay did not count as activity
+    assert await contents(manager, session.token) == ["first", "replayed"]
+    assert await manager.backend.append_message(session.id, message, 10, now) == 3  # not a replay: appended

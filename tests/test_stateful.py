@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
 
 from sessionhub import SessionLimitExceeded, SessionManager, SessionNotFound, Settings
-from sessionhub.backends import MemoryBackend, RedisBackend, SessionBackend
-from tests.conftest import BACKENDS, FakeClock
+from sessionhub.backends import SessionBackend
+from tests.conftest import BACKENDS, FakeClock, backend_for
 
 IDLE_MS = 10_000
 ABSOLUTE_MS = 25_000
@@ -36,6 +36,12 @@ class ModelSession:
     absolute_deadline: int
     data: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    since_outage: list[str] | None = None
+    """The messages added since an outage began, while one lasts (ResilientBackend shows only those meanwhile)."""
+
+    @property
+    def visible_messages(self) -> list[str]:
+        return self.messages if self.since_outage is None else self.since_outage
 
     def live(self, now: int) -> bool:
         return now < self.idle_deadline and now < self.absolute_deadline
@@ -94,11 +100,30 @@ class SessionsMachine(RuleBasedStateMachine):
         for token, _ in mine[: max(0, len(mine) - LIMIT + 1)]:
             del self.model[token]
 
+    def outage_messages(self) -> list[str] | None:
+        """What a new session's `since_outage` starts as: None, as there are no outages here (see the subclass)."""
+        return None
+
     def add(
-        self, token: str, session_id: str, user: str | None, now: int, data: dict[str, Any], messages: list[str]
+        self,
+        token: str,
+        session_id: str,
+        user: str | None,
+        now: int,
+        data: dict[str, Any],
+        messages: list[str],
+        since_outage: list[str] | None,
     ) -> None:
         self.model[token] = ModelSession(
-            session_id, user, now, now, now + min(IDLE_MS, ABSOLUTE_MS), now + ABSOLUTE_MS, dict(data), list(messages)
+            session_id,
+            user,
+            now,
+            now,
+            now + min(IDLE_MS, ABSOLUTE_MS),
+            now + ABSOLUTE_MS,
+            dict(data),
+            list(messages),
+            None if since_outage is None else list(since_outage),
         )
 
     @rule(target=tokens, user=st.none() | USERS, data=st.dictionaries(KEYS, VALUES, max_size=2))
@@ -107,7 +132,7 @@ class SessionsMachine(RuleBasedStateMachine):
         session = self.run(self.manager.create(user_id=user, data=data))
         if user is not None:
             self.make_room(user, now)
-        self.add(session.token, session.id, user, now, data, [])
+        self.add(session.token, session.id, user, now, data, [], self.outage_messages())
         return str(session.token)
 
     @rule(token=tokens)
@@ -146,8 +171,10 @@ class SessionsMachine(RuleBasedStateMachine):
             return
         assert expected is not None
         expected.messages = [*expected.messages, text][-MAX_MESSAGES:]
+        if expected.since_outage is not None:
+            expected.since_outage = [*expected.since_outage, text][-MAX_MESSAGES:]
         expected.touch(now)
-        assert length == len(expected.messages)
+        assert length == len(expected.visible_messages)
 
     @rule(token=tokens, limit=st.none() | st.integers(0, MAX_MESSAGES + 1))
     def read_messages(self, token: str, limit: int | None) -> None:
@@ -160,8 +187,9 @@ class SessionsMachine(RuleBasedStateMachine):
             return
         assert expected is not None
         expected.touch(now)
-        first = 0 if limit is None else max(len(expected.messages) - limit, 0)
-        wanted = expected.messages[first:]
+        visible = expected.visible_messages
+        first = 0 if limit is None else max(len(visible) - limit, 0)
+        wanted = visible[first:]
         assert [message.content for message in messages] == wanted
 
     @rule(target=tokens, token=consumes(tokens))
@@ -190,10 +218,11 @@ class SessionsMachine(RuleBasedStateMachine):
         previous = self.live_model(token, now) if token else None
         carried = previous is not None and previous.user in (None, user)
         data, messages = (previous.data, previous.messages) if carried and previous is not None else ({}, [])
+        since_outage = previous.since_outage if carried and previous is not None else self.outage_messages()
         if token is not None:
             self.model.pop(token, None)
         self.make_room(user, now)
-        self.add(str(session.token), session.id, user, now, data, messages)
+        self.add(str(session.token), session.id, user, now, data, messages, since_outage)
         return str(session.token)
 
     @rule(token=tokens)
@@ -231,15 +260,10 @@ class SessionsMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_backend_behaves_like_the_model(backend_name: str, request: pytest.FixtureRequest) -> None:
-    if backend_name == "redis":
-        url = request.getfixturevalue("redis_server").url
+    url = request.getfixturevalue("redis_server").url if backend_name != "memory" else ""
 
-        def factory(prefix: str) -> SessionBackend:
-            return RedisBackend.from_url(url, key_prefix=prefix)
-    else:
-
-        def factory(prefix: str) -> SessionBackend:
-            return MemoryBackend()
+    def factory(prefix: str) -> SessionBackend:
+        return backend_for(backend_name, url, prefix)
 
     machine = type(f"{backend_name.title()}Machine", (SessionsMachine,), {"backend_factory": staticmethod(factory)})
     run_state_machine_as_test(

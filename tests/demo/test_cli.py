@@ -56,7 +56,8 @@ def test_demo_uses_redis_when_redis_url_is_set(redis_server: RedisServer, key_pr
         signed_in = httpx.post(f"{url}/signin", data={"name": "amira"})
         numbers = httpx.get(f"{url}/operator.json").json()
     assert signed_in.status_code == 303
-    assert numbers["stats"]["backend"] == "redis"
+    assert numbers["stats"]["backend"] == "resilient"  # Redis first, memory through outages: the default
+    assert numbers["health"]["primary"]["backend"] == "redis"
     assert numbers["stats"]["active_sessions"] == 1
 
 

@@ -111,9 +111,16 @@ class SessionBackend(abc.ABC):
     # way a session ends (delete, delete_user, eviction, expiry, a login that does not carry data) removes them.
 
     @abc.abstractmethod
-    async def append_message(self, session_id: str, message: bytes, cap: int, now: int) -> int | None:
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
         """Append one encoded message to a live session's list, keep the newest `cap`, and slide the session's idle
-        deadline. Returns how many messages the session now holds, or None (nothing written) if it is not live."""
+        deadline. Returns how many messages the session now holds, or None (nothing written) if it is not live.
+
+        `replay` is for handing over a message appended elsewhere (ResilientBackend after an outage): it is not
+        appended if the list already holds it (the same bytes: role, content and time), so replays are idempotent,
+        and the session's deadline does not move (replaying is not activity; the list gets the session's TTL).
+        """
 
     @abc.abstractmethod
     async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
@@ -126,6 +133,34 @@ class SessionBackend(abc.ABC):
     @abc.abstractmethod
     async def health(self) -> dict[str, Any]:
         """At least `status` ("ok" or "down") and `backend`; never raises."""
+
+    # -- for ResilientBackend: probing and writing back what was served during an outage ----------------------
+
+    @abc.abstractmethod
+    async def instance(self) -> str:
+        """An id of the running store that changes when it restarts (and may have lost its sessions).
+
+        Raises BackendUnavailable when the store cannot be reached: ResilientBackend probes with it.
+        """
+
+    @abc.abstractmethod
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
+    ) -> bool:
+        """Write back a session kept elsewhere (during an outage) without undoing anything newer; idempotent.
+
+        When the store holds a more recently active copy, it wins and nothing is written (a tie goes to the record
+        when `data_changed`: a write beats a read of the same millisecond). An older copy, even one whose deadline
+        passed (the outage kept the session alive elsewhere), gets the record's data if `data_changed`, and its
+        later idle deadline and last activity in any case. A session the store does not hold is written, except
+        with `if_replaced_exists` when the store no longer holds `replaces` either: it was ended meanwhile.
+        `replaces` is an earlier id of the same session (before rotations, same bucket), deleted when the record
+        is written. A record that is no longer live at `now` is never written. Returns True when written.
+        """
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this backend for `SessionManager.stats()`; none by default."""
+        return {}
 
     # -- admin reads and legacy sessions (sessionhub.legacy, sessionhub.migrate) ---------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -25,7 +26,8 @@ SWEEP_BATCH = 64
 """Most deadlines examined by the sweep that runs on each write, bounding its cost."""
 
 
-def _copy(record: SessionRecord) -> SessionRecord:
+def copy_record(record: SessionRecord) -> SessionRecord:
+    """A copy that shares nothing mutable with `record`."""
     return replace(record, data=dict(record.data))
 
 
@@ -41,6 +43,7 @@ class MemoryBackend(SessionBackend):
         # Legacy imports: session id -> (alias id or ADOPTED, expiry), and alias id -> (session id, expiry).
         self._import_markers: dict[str, tuple[str, int]] = {}
         self._aliases: dict[str, tuple[str, int]] = {}
+        self._instance = uuid.uuid4().hex
 
     # -- the contract -------------------------------------------------------------------------------------------
 
@@ -50,13 +53,13 @@ class MemoryBackend(SessionBackend):
             if record is None:
                 return None
             record.touched(now)
-            return _copy(record)
+            return copy_record(record)
 
     async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             evicted = self._make_room(record.user_id, limit, now)
-            self._insert(_copy(record))
+            self._insert(copy_record(record))
             return evicted
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
@@ -98,10 +101,10 @@ class MemoryBackend(SessionBackend):
             messages = self._messages.get(previous_id) if carried and previous_id else None
             if previous_id:
                 self._remove(previous_id)
-            self._insert(_copy(new))
+            self._insert(copy_record(new))
             if messages is not None:
                 self._messages[new.id] = messages
-            return _copy(new), evicted
+            return copy_record(new), evicted
 
     async def delete(self, session_id: str, now: int) -> bool:
         with self._lock:
@@ -111,7 +114,7 @@ class MemoryBackend(SessionBackend):
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
         with self._lock:
-            return [_copy(record) for record in self._live_user_sessions(user_id, now)]
+            return [copy_record(record) for record in self._live_user_sessions(user_id, now)]
 
     async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
         with self._lock:
@@ -120,16 +123,20 @@ class MemoryBackend(SessionBackend):
                 self._remove(session_id)
             return removed
 
-    async def append_message(self, session_id: str, message: bytes, cap: int, now: int) -> int | None:
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             record = self._live(session_id, now)
             if record is None:
                 return None
             messages = self._messages.setdefault(session_id, [])
-            messages.append(message)
-            del messages[:-cap]
-            record.touched(now)
+            if not (replay and message in messages):
+                messages.append(message)
+                del messages[:-cap]
+            if not replay:
+                record.touched(now)
             return len(messages)
 
     async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
@@ -140,7 +147,7 @@ class MemoryBackend(SessionBackend):
             record.touched(now)
             messages = self._messages.get(session_id, [])
             first = 0 if last is None else max(len(messages) - last, 0)
-            return ConversationRecord(_copy(record), messages[first:], len(messages))
+            return ConversationRecord(copy_record(record), messages[first:], len(messages))
 
     async def count(self, now: int) -> int:
         with self._lock:
@@ -153,12 +160,43 @@ class MemoryBackend(SessionBackend):
     async def health(self) -> dict[str, Any]:
         return {"status": "ok", "backend": self.name}
 
+    async def instance(self) -> str:
+        return self._instance
+
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
+    ) -> bool:
+        with self._lock:
+            if not record.is_live(now):
+                return False
+            # Not `_live`: a copy whose deadline passed here was not ended; the outage kept it alive elsewhere.
+            existing = self._sessions.get(record.id)
+            if existing is not None:
+                theirs = existing.last_active_at
+                if theirs > record.last_active_at or (theirs == record.last_active_at and not data_changed):
+                    return False
+                if data_changed:
+                    existing.kind, existing.client, existing.data = record.kind, record.client, dict(record.data)
+                # Never earlier: the session's heap entry must not be later than its deadline, or the sweep misses it.
+                existing.last_active_at = record.last_active_at
+                existing.expires_at = max(existing.expires_at, min(record.expires_at, existing.absolute_expires_at))
+            elif if_replaced_exists and (replaces is None or replaces not in self._sessions):
+                return False
+            else:
+                self._insert(copy_record(record))
+            if replaces is not None and replaces != record.id:
+                messages = self._messages.get(replaces)
+                self._remove(replaces)
+                if messages is not None:  # an earlier id of the same session: its conversation moves with it
+                    self._messages.setdefault(record.id, messages)
+            return True
+
     # -- admin reads and legacy sessions ------------------------------------------------------------------------
 
     async def peek(self, session_id: str, now: int) -> SessionRecord | None:
         with self._lock:
             record = self._live(session_id, now)
-            return _copy(record) if record is not None else None
+            return copy_record(record) if record is not None else None
 
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
         with self._lock:
@@ -169,7 +207,7 @@ class MemoryBackend(SessionBackend):
                 if _unexpired(self._import_markers.get(record.id), now) is not None:
                     stored.append(False)
                     continue
-                self._insert(_copy(record))
+                self._insert(copy_record(record))
                 self._import_markers[record.id] = (item.alias_id, record.absolute_expires_at)
                 self._aliases[item.alias_id] = (record.id, record.expires_at)
                 stored.append(True)
@@ -207,7 +245,7 @@ class MemoryBackend(SessionBackend):
         self._insert(moved)
         if messages is not None:
             self._messages[new_session_id] = messages
-        return _copy(moved)
+        return copy_record(moved)
 
     def _import_status(self, session_id: str, now: int) -> ImportStatus | None:
         marker = _unexpired(self._import_markers.get(session_id), now)

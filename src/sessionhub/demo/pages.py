@@ -307,7 +307,7 @@ def operator_page(viewer: Viewer | None, stats: dict[str, Any], health: dict[str
     cards = [
         (str(stats.get("active_sessions", "?")), "active sessions"),
         (str(stats.get("backend", "?")), "backend"),
-        (f"{health['latency_ms']} ms" if "latency_ms" in health else "in process", "store latency"),
+        (_latency(health), "store latency"),
         (_duration(stats.get("demo_ttl")), "demo session idle timeout"),
     ]
     tiles = "".join(
@@ -324,6 +324,15 @@ def operator_page(viewer: Viewer | None, stats: dict[str, Any], health: dict[str
 <h2>Settings and counters</h2><div class="card" style="padding:0"><table>{_rows(stats)}</table></div>
 <h2>Health</h2><div class="card" style="padding:0"><table>{_rows(health)}</table></div>"""
     return layout("Operator", body, viewer=viewer, here="/operator", refresh=refresh)
+
+
+def _latency(health: dict[str, Any]) -> str:
+    """Redis's round trip, whether Redis is the backend or the primary behind ResilientBackend."""
+    primary = health.get("primary")
+    latency = health.get("latency_ms", primary.get("latency_ms") if isinstance(primary, dict) else None)
+    if latency is not None:
+        return f"{latency} ms"
+    return "in process" if health.get("backend") == "memory" else "unknown"
 
 
 def _rows(values: dict[str, Any]) -> str:
