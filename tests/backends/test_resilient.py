@@ -463,3 +463,33 @@ async def test_a_conversation_started_during_an_outage_is_written_back(
     status = await other_node.demo_status(signed_in.token)
     assert status is not None
     assert (status.user_id, status.industry, status.messages) == ("amira", "hotel", 1)
+
+
+async def test_the_middleware_keeps_legacy_cookies_while_adoption_waits_for_redis(
+    server: RedisServer, key_prefix: str, clock: FakeClock, timer: FakeClock
+) -> None:
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from sessionhub.asgi import SessionMiddleware, get_session
+
+    async def whoami(request: Request) -> JSONResponse:
+        session = get_session(request)
+        return JSONResponse({"user": session.user_id if session else None})
+
+    config = Settings(key_prefix=key_prefix, legacy_cookie_names=["legacy_sid"], **SETTINGS)
+    async with make_node(server.url, key_prefix, clock, timer) as node:
+        node.settings = config
+        app = Starlette(routes=[Route("/whoami", whoami)])
+        app.add_middleware(SessionMiddleware, manager=node)
+        resilient(node).breaker.trip()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as browser:
+            response = await browser.get("/whoami", headers={"cookie": "legacy_sid=legacy-cookie-value-1234"})
+
+    assert response.status_code == 200
+    assert response.json() == {"user": None}
+    assert "legacy_sid" not in response.headers.get("set-cookie", "")
