@@ -26,7 +26,7 @@ async def message_lists_in(backend: SessionBackend) -> int:
     if isinstance(backend, MemoryBackend):
         return len(backend._messages)
     assert isinstance(backend, RedisBackend)
-    return len(await backend.client.keys(f"{backend.keys.prefix}:*:c:*"))
+    return len([key async for key in backend.client.scan_iter(match=f"{backend.keys.prefix}:*:c:*")])
 
 
 async def contents(manager: SessionManager, token: str | None, **options: Any) -> list[str]:
