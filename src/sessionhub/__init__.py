@@ -7,7 +7,9 @@ from sessionhub.errors import (
     SessionHubError,
     SessionLimitExceeded,
     SessionNotFound,
+    TokenThrottled,
 )
+from sessionhub.events import SecurityEvent
 from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo, Session
 from sessionhub.settings import Settings
@@ -16,6 +18,7 @@ __all__ = [
     "BackendUnavailable",
     "ClientInfo",
     "ConfigurationError",
+    "SecurityEvent",
     "Session",
     "SessionDataError",
     "SessionHubError",
@@ -23,6 +26,7 @@ __all__ = [
     "SessionManager",
     "SessionNotFound",
     "Settings",
+    "TokenThrottled",
 ]
 
 __version__ = "0.1.0"

@@ -75,6 +75,7 @@ async def test_keys_follow_the_documented_layout(counted: SessionManager, redis_
         f"{key_prefix}:{{{bucket}}}:s:{session.id[2:]}",
         f"{key_prefix}:{{{bucket}}}:u:alice",
         f"{key_prefix}:{{{bucket}}}:all",
+        f"{key_prefix}:{{{bucket}}}:ev:alice",
         f"{key_prefix}:{{{anonymous.id[:2]}}}:s:{anonymous.id[2:]}",
         f"{key_prefix}:{{{anonymous.id[:2]}}}:all",
     }
@@ -99,6 +100,10 @@ async def test_every_key_has_a_ttl_and_no_token_is_stored(
         kind = await redis_client.type(key)
         if kind == b"hash":
             dump += [v for pair in (await redis_client.hgetall(key)).items() for v in pair]
+        elif kind == b"stream":
+            dump += [v for _, entry in await redis_client.xrange(key) for pair in entry.items() for v in pair]
+        elif kind == b"string":
+            dump.append(await redis_client.get(key))
         else:
             dump += await redis_client.zrange(key, 0, -1)
     blob = b"\n".join(dump)
