@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Connection, ConnectionPool, Redis
 
-from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, Settings
+from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.tokens import bucket_for_user
 from tests.conftest import FakeClock
@@ -160,3 +160,22 @@ async def test_clients_that_decode_responses_are_refused() -> None:
 def test_key_prefix_with_braces_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         RedisBackend(Redis(), key_prefix="app{x}")
+
+
+async def test_touching_an_expired_session_cleans_every_index(
+    counted: SessionManager, redis_client: Redis, clock: FakeClock
+) -> None:
+    backend = counted.backend
+    assert isinstance(backend, RedisBackend)
+    sessions = [await counted.create(user_id="alice") for _ in range(3)]
+    clock.advance(counted.settings.session_ttl + 1)
+
+    assert await counted.get(sessions[0].token) is None
+    with pytest.raises(SessionNotFound):
+        await counted.rotate(sessions[1].token)  # type: ignore[arg-type]
+    assert await counted.delete(sessions[2].token) is False
+
+    bucket = sessions[0].id[:2]
+    assert await redis_client.zcard(backend.keys.index(bucket)) == 0
+    assert await redis_client.zcard(backend.keys.user("alice")) == 0
+    assert await redis_client.exists(*(backend.keys.session(s.id) for s in sessions)) == 0

@@ -65,6 +65,18 @@ local function forget(key, index, user_key, id)
   if user_key then redis.call('ZREM', user_key, id) end
 end
 
+-- A live session's fields and metadata; nil for a missing one, and an expired one is forgotten on the way.
+local function read_live(key, index, tag, id, now)
+  local fields = redis.call('HGETALL', key)
+  if #fields == 0 then return nil end
+  local meta = meta_of(fields)
+  if not is_live(meta, now) then
+    forget(key, index, user_key_of(tag, meta.u), id)
+    return nil
+  end
+  return fields, meta
+end
+
 local function extend_ttl(key, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
@@ -174,13 +186,8 @@ _LOAD = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-local meta = meta_of(fields)
-if not is_live(meta, now) then
-  forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2])
-  return false
-end
+local fields, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not fields then return false end
 touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
 return fields
 """
@@ -240,14 +247,9 @@ _ROTATE = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-local meta = meta_of(fields)
+local fields, meta = read_live(KEYS[1], KEYS[3], ARGV[4], ARGV[2], now)
+if not fields then return false end
 local user_key = user_key_of(ARGV[4], meta.u)
-if not is_live(meta, now) then
-  forget(KEYS[1], KEYS[2], user_key, ARGV[2])
-  return false
-end
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 if user_key then
