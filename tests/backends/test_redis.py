@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Connection, ConnectionPool, Redis
 
-from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, SessionNotFound, Settings
+from sessionhub import BackendUnavailable, ClientInfo, ConfigurationError, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.tokens import bucket_for_user
 from tests.conftest import FakeClock
@@ -179,3 +179,45 @@ async def test_touching_an_expired_session_cleans_every_index(
     assert await redis_client.zcard(backend.keys.index(bucket)) == 0
     assert await redis_client.zcard(backend.keys.user("alice")) == 0
     assert await redis_client.exists(*(backend.keys.session(s.id) for s in sessions)) == 0
+
+
+# -- security monitoring: what it costs in round trips, and the keys it leaves ---------------------------------------
+
+
+async def test_security_monitoring_adds_no_round_trip_to_a_read(counted: SessionManager) -> None:
+    manager = counted
+    laptop = ClientInfo(ip="198.51.100.20", user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
+    session = await manager.create(user_id="alice", client=laptop)
+    assert await round_trips(manager.get(session.token, client=laptop)) == 1
+    same_network = ClientInfo(ip="198.51.100.21", user_agent=laptop.user_agent)
+    assert await round_trips(manager.get(session.token, client=same_network)) == 1  # low: below the threshold
+    assert await round_trips(manager.get("malformed", client=laptop)) == 0
+    # Rare cases pay one more: a miss asks whether the token was rotated away, and a newly flagged client is
+    # recorded once (the same client again costs nothing).
+    other_device = ClientInfo(ip=laptop.ip, user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/126.0 Safari/537.36")
+    assert await round_trips(manager.get(session.token, client=other_device)) == 2
+    assert await round_trips(manager.get(session.token, client=other_device)) == 1
+    unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]  # type: ignore[index]
+    assert await round_trips(manager.get(unknown, client=laptop)) == 2
+    assert await round_trips(manager.security_events("alice")) == 1
+
+
+async def test_security_log_and_rotation_marker_keys(
+    redis_server: RedisServer, redis_client: Redis, key_prefix: str, clock: FakeClock
+) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    settings = Settings(key_prefix=key_prefix, security_log_max_events=3, security_log_ttl=50, absolute_ttl=100)
+    async with SessionManager(backend, settings, clock=clock) as manager:
+        for _ in range(300):
+            await manager.create(user_id="alice")
+        log_key = backend.keys.events("alice")
+        # Trimming is approximate in Redis (whole stream nodes), reading exact.
+        assert 3 <= await redis_client.xlen(log_key) < 300
+        assert len(await manager.security_events("alice")) == 3
+        assert 49_000 < await redis_client.pttl(log_key) <= 50_000
+
+        session = await manager.create()
+        clock.advance(10)
+        await manager.rotate(session.token)  # type: ignore[arg-type]
+        marker = backend.keys.rotated_from(session.id)
+        assert 89_000 < await redis_client.pttl(marker) <= 90_000  # until the session's absolute deadline
