@@ -225,7 +225,7 @@ class SessionManager:
         session_id = session_id_for(token)
         if session_id is None:
             return False
-        return await self._end(session_id, self._audit(events.USER, "logout", client))
+        return await self._end(session_id, self._audit(events.USER, "logout", client), "logout")
 
     async def revoke(
         self, session_id: str, *, actor: str = events.USER, reason: str = "revoked", client: ClientInfo | None = None
@@ -233,7 +233,7 @@ class SessionManager:
         """End a session by its public id (from a "my sessions" list, or the admin CLI with `actor="admin"`)."""
         if not is_session_id(session_id):
             return False
-        return await self._end(session_id, self._audit(actor, reason, client))
+        return await self._end(session_id, self._audit(actor, reason, client), "revoked")
 
     async def list_user_sessions(self, user_id: str) -> list[Session]:
         """The user's live sessions, most recently active first, without tokens."""
@@ -252,12 +252,11 @@ class SessionManager:
     ) -> int:
         """End every session of the user ("sign out everywhere"), or every one but `except_session_id` ("sign out
         my other devices"). Returns how many were ended."""
-        if reason is None:
-            reason = "sign_out_everywhere" if except_session_id is None else "sign_out_other_devices"
-        audit = self._audit(actor, reason, client)
+        scope = "sign_out_everywhere" if except_session_id is None else "sign_out_other_devices"
+        audit = self._audit(actor, reason or scope, client)
         call = self.backend.delete_user(_check_user_id(user_id), self._now(), except_id=except_session_id, audit=audit)
         removed = await self._timed("revoke_user_sessions", call)
-        self._notify(observers.REVOKED, reason, len(removed))
+        self._notify(observers.REVOKED, scope, len(removed))
         return len(removed)
 
     # -- security monitoring (docs/security.md) -----------------------------------------------------------------
@@ -309,10 +308,11 @@ class SessionManager:
             ttl=int(self.settings.security_log_ttl * 1000),
         )
 
-    async def _end(self, session_id: str, audit: Audit) -> bool:
+    async def _end(self, session_id: str, audit: Audit, label: str) -> bool:
+        """Delete a session; `label` is the observers' word for why (the audit's reason may be free text)."""
         ended = await self._timed("delete", self.backend.delete(session_id, self._now(), audit=audit))
         if ended:
-            self._notify(observers.REVOKED, audit.reason)
+            self._notify(observers.REVOKED, label)
         return ended
 
     def _reject_token(self, why: str, client: ClientInfo | None) -> None:
@@ -339,6 +339,8 @@ class SessionManager:
             self._reject_token("unknown", client)
             return
         self._notify(observers.TOKEN_REUSED, self.settings.rotated_token_policy)
+        if revoke:
+            self._notify(observers.REVOKED, "token_reused")
         security_logger.warning(
             "sessionhub: the token of session %s was rotated into %s and is presented again (possible theft)%s",
             session_id,
@@ -356,7 +358,7 @@ class SessionManager:
         self._notify(observers.RISK_FLAGGED, risk.level)
         reasons = ", ".join(risk.reasons)
         if self.settings.risk_policy == "revoke":
-            await self._end(session.id, self._audit(events.SYSTEM, f"risk {risk.level}: {reasons}", client))
+            await self._end(session.id, self._audit(events.SYSTEM, f"risk {risk.level}: {reasons}", client), "risk")
             security_logger.warning("sessionhub: session %s revoked: %s risk (%s)", session.id, risk.level, reasons)
             return None
         if record.flagged_client != risk.signature:
