@@ -76,13 +76,17 @@ class SessionMetrics:
             registry=self.registry,
             buckets=LATENCY_BUCKETS,
         )
+        self._latency_of: dict[tuple[str, str], Histogram] = {}
         self.registry.register(self._state)
         manager.observers.append(self)
 
     # -- the observer -------------------------------------------------------------------------------------------
 
     def operation_finished(self, operation: str, backend: str, seconds: float) -> None:
-        self._latency.labels(operation, backend).observe(seconds)
+        histogram = self._latency_of.get((operation, backend))
+        if histogram is None:  # label lookups cost more than the observation: keep each child once
+            histogram = self._latency_of[(operation, backend)] = self._latency.labels(operation, backend)
+        histogram.observe(seconds)
 
     def session_event(self, event: str, label: str, count: int) -> None:
         counter = self._counters.get(event)

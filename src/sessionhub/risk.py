@@ -20,12 +20,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 from sessionhub.model import ClientInfo
 
 RiskLevel = Literal["none", "low", "medium", "high"]
 LEVELS: Final[tuple[RiskLevel, ...]] = ("none", "low", "medium", "high")
+
+# Parsing is cached (bounded): the same few user agents and addresses come back on every request.
 
 # Order matters: many user agents name several engines ("Chrome ... Safari", "Edg ... Chrome").
 _BROWSERS: Final = (
@@ -48,6 +51,7 @@ _SYSTEMS: Final = (
 )
 
 
+@lru_cache(maxsize=4096)
 def device_family(user_agent: str | None) -> str | None:
     """The browser and OS family of a user agent ("Firefox on Linux"), stable across version updates."""
     if not user_agent:
@@ -57,6 +61,7 @@ def device_family(user_agent: str | None) -> str | None:
     return f"{browser} on {system}"
 
 
+@lru_cache(maxsize=4096)
 def network_of(ip: str | None) -> str | None:
     """The /24 (IPv4) or /64 (IPv6) network of an address, or the text itself when it is not an IP address."""
     if not ip:
@@ -88,6 +93,8 @@ NO_RISK: Final = Risk(level="none", reasons=(), signature="")
 
 def assess(bound: ClientInfo, current: ClientInfo) -> Risk:
     """Compare the client a session was bound to with the request's client (rules in the module docstring)."""
+    if bound == current:
+        return NO_RISK  # the common case, first: a request from the client the session was made for
     signals: list[tuple[RiskLevel, str]] = []
     if bound.ip and current.ip and bound.ip != current.ip:
         same_network = network_of(bound.ip) == network_of(current.ip)
