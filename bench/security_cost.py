@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
+from tests.support.counting import CountingConnection
+from tests.support.redis_servers import RedisServer
 
 from sessionhub import ClientInfo, SessionManager, Settings
 from sessionhub.backends import MemoryBackend, RedisBackend, SessionBackend
 from sessionhub.metrics import SessionMetrics
-from tests.support.counting import CountingConnection
-from tests.support.redis_servers import RedisServer
 
 LAPTOP = ClientInfo(ip="198.51.100.20", user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0")
 SAME_NETWORK = ClientInfo(ip="198.51.100.21", user_agent=LAPTOP.user_agent)
