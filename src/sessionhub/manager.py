@@ -201,21 +201,32 @@ class SessionManager:
         self._notify(observers.ROTATED, record.kind)
         return Session(record, rotated_token)
 
-    async def login(self, token: str | None, user_id: str, *, client: ClientInfo | None = None) -> Session:
+    async def login(
+        self,
+        token: str | None,
+        user_id: str,
+        *,
+        client: ClientInfo | None = None,
+        data: SessionData | None = None,
+    ) -> Session:
         """Sign `user_id` in with a brand-new token (never the one the client had: session fixation protection).
 
         The previous session, if any, is ended; its data carries over when it was anonymous or already this
         user's. The absolute timeout starts again, and the user's session limit applies.
+
+        `data` is the data the application holds for the previous session (`session.data`), or a fresh `SessionData`
+        when there is none: its unsaved changes are written in the same atomic step, wherever the previous data
+        goes (into the new session, or nowhere when that session belongs to someone else or ended meanwhile).
         """
         user_id = _check_user_id(user_id)
+        changes = data.pending_changes(self.settings.max_data_bytes) if data is not None else None
         previous_id = session_id_for(token) if token is not None else None
         new = new_token(bucket_for_user(user_id))
         record = self._new_record(new, user_id, "user", client, self._now())
         audit = self._audit(events.USER, "", record.client)
         limit = self._limit_for(user_id)
-        stored, evicted = await self._limited(
-            "login", self.backend.login(previous_id, record, limit, record.created_at, audit=audit)
-        )
+        call = self.backend.login(previous_id, record, limit, record.created_at, changes=changes, audit=audit)
+        stored, evicted = await self._limited("login", call)
         self._notify(observers.CREATED, stored.kind)
         self._notify(observers.EVICTED, "limit", len(evicted))
         return Session(stored, new)

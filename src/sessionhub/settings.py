@@ -8,9 +8,9 @@ variable, and never echoes the value (a Redis URL may carry a password).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sessionhub.errors import ConfigurationError
@@ -88,6 +88,42 @@ class Settings(BaseSettings):
         validation_alias=_env("key_prefix"),
         description="Prefix of every Redis key (no braces: the hash tag that follows must be the first).",
     )
+
+    # -- session cookie (ASGI middleware) -------------------------------------------------------------------------
+    session_cookie_samesite: Literal["lax", "strict", "none"] = Field(
+        default="lax",
+        validation_alias=_env("session_cookie_samesite"),
+        description="SameSite attribute of the cookie; 'none' needs session_cookie_secure.",
+    )
+    session_cookie_domain: str | None = Field(
+        default=None,
+        pattern=r"^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$",
+        validation_alias=_env("session_cookie_domain"),
+        description="Domain attribute of the cookie; unset (the default) means this host only.",
+    )
+    session_cookie_path: str = Field(
+        default="/",
+        pattern=r"^/[\x21-\x3a\x3c-\x7e]*$",
+        validation_alias=_env("session_cookie_path"),
+        description="Path attribute of the cookie.",
+    )
+    session_cookie_host_prefix: bool = Field(
+        default=False,
+        validation_alias=_env("session_cookie_host_prefix"),
+        description="Name the cookie __Host-<name>: the browser then requires Secure, Path=/ and no Domain, which "
+        "keeps sibling subdomains from planting or overwriting it. Turns Secure on.",
+    )
+
+    @model_validator(mode="after")
+    def _cookie_attributes_agree(self) -> Self:
+        if self.session_cookie_host_prefix and (self.session_cookie_domain or self.session_cookie_path != "/"):
+            raise ValueError("session_cookie_host_prefix needs Path=/ and no session_cookie_domain")
+        secure = self.session_cookie_secure or self.session_cookie_host_prefix
+        if self.session_cookie_samesite == "none" and not secure:
+            raise ValueError("session_cookie_samesite='none' needs session_cookie_secure (browsers refuse it without)")
+        return self
+
+    # -- end of the session cookie block ----------------------------------------------------------------------------
 
     # -- security monitoring (docs/security.md) ----------------------------------------------------------------
     security_log_max_events: int = Field(

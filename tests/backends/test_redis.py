@@ -6,23 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from redis.asyncio import Connection, ConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 
 from sessionhub import BackendUnavailable, ClientInfo, ConfigurationError, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.tokens import bucket_for_user
 from tests.conftest import FakeClock
+from tests.support.counting import CountingConnection
 from tests.support.redis_servers import RedisServer, free_port
-
-
-class CountingConnection(Connection):
-    """Counts what is sent to Redis: each send is one round trip (a pipeline sends once)."""
-
-    sent = 0
-
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.sent += 1
-        await super().send_packed_command(command, check_health)
 
 
 @pytest.fixture

@@ -102,14 +102,17 @@ class SessionBackend(abc.ABC):
         limit: UserLimit | None,
         now: int,
         *,
+        changes: DataChanges | None = None,
         audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         """Replace the previous session (if any) by `record`, a new session of a signed-in user.
 
         When the previous session is live and is anonymous or belongs to the same user, its data and kind carry over
-        into the new one; it is deleted in every case. Returns the stored new record and the evicted ids; raises
-        SessionLimitExceeded with nothing written when the limit refuses it. Logs like `create`, with `login` for
-        `created`.
+        into the new one; it is deleted in every case. `changes` (what the caller changed in the previous session's
+        data and has not saved, or the whole data when there is no previous session) are applied on top when the
+        data carries over or `previous_id` is None, and dropped otherwise, like the rest of that session's data.
+        Returns the stored new record and the evicted ids; raises SessionLimitExceeded with nothing written when the
+        limit refuses it. Logs like `create`, with `login` for `created`.
         """
 
     @abc.abstractmethod

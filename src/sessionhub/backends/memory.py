@@ -114,6 +114,7 @@ class MemoryBackend(SessionBackend):
         limit: UserLimit | None,
         now: int,
         *,
+        changes: DataChanges | None = None,
         audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         with self._lock:
@@ -121,6 +122,10 @@ class MemoryBackend(SessionBackend):
             previous = self._live(previous_id, now) if previous_id else None
             carried = previous is not None and previous.user_id in (None, record.user_id)
             new = replace(record, data=dict(previous.data), kind=previous.kind) if carried and previous else record
+            if changes and (carried or previous_id is None):
+                new = replace(new, data={**new.data, **changes.updated})
+                for key in changes.removed:
+                    new.data.pop(key, None)
             # The previous session goes whatever happens next, except when the limit refuses the login.
             evicted = self._make_room(record, limit, now, audit, replacing=previous_id)
             if previous_id:

@@ -267,22 +267,32 @@ return fields
 # when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
 # KEYS: new session, bucket index, user index[, previous session, previous bucket index]; on Redis Cluster the
 # previous keys may hash to another slot (docs/key-layout.md). ARGV: now, id, tag, limit, evict, idle deadline,
-# absolute deadline, user id, previous id, previous tag, six audit values, then field/value pairs.
+# absolute deadline, user id, previous id, previous tag, six audit values, count r of the new session's field/value
+# entries, count c of the caller's changed-data entries, then the r entries, the c entries (field/value pairs) and
+# the removed data fields. The changes apply where the previous data goes: into the new session when it carries over
+# or when there is no previous session, nowhere when it belongs to someone else or ended meanwhile.
 # Returns {fields of the new session, evicted ids}.
 _LOGIN = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
 local audit = audit_at(11)
+local first_change = 19 + tonumber(ARGV[17])
+local first_removed = first_change + tonumber(ARGV[18])
 local values = {}
-for i = 17, #ARGV do values[#values + 1] = ARGV[i] end
+for i = 19, first_change - 1 do values[#values + 1] = ARGV[i] end
+local removed = {}
+for i = first_removed, #ARGV do removed[ARGV[i]] = true end
+-- With no previous session the caller's changes are the whole data; otherwise they go wherever its data goes.
+local carried = not KEYS[4]
 local previous_meta = nil
 if KEYS[4] then
   local previous = redis.call('HGETALL', KEYS[4])
   previous_meta = meta_of(previous)
   if is_live(previous_meta, now) and (previous_meta.u == nil or previous_meta.u == ARGV[8]) then
+    carried = true
     for i = 1, #previous, 2 do
-      if string.sub(previous[i], 1, 2) == 'd:' then
+      if string.sub(previous[i], 1, 2) == 'd:' and not removed[previous[i]] then
         values[#values + 1] = previous[i]
         values[#values + 1] = previous[i + 1]
       end
@@ -290,6 +300,10 @@ if KEYS[4] then
     values[#values + 1] = 'k'
     values[#values + 1] = previous_meta.k
   end
+end
+-- Appended last so that, field by field, the caller's change wins over the carried value (HSET applies in order).
+if carried then
+  for i = first_change, first_removed - 1 do values[#values + 1] = ARGV[i] end
 end
 local evicted = make_room(
   KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9], ARGV[8], audit, ARGV[2]
@@ -504,6 +518,14 @@ def _event(entry: dict[bytes, bytes]) -> SecurityEvent:
     )
 
 
+def _data_fields(changes: DataChanges) -> tuple[list[str | bytes], list[str]]:
+    """The hash fields a data change writes (field/value pairs) and deletes."""
+    changed: list[str | bytes] = []
+    for key, raw in changes.updated.items():
+        changed += [f"d:{key}", raw]
+    return changed, [f"d:{key}" for key in changes.removed]
+
+
 def _limit_args(limit: UserLimit | None) -> list[int]:
     if limit is None:
         return [0, 0]
@@ -599,10 +621,8 @@ class RedisBackend(SessionBackend):
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
         bucket = bucket_of(session_id)
-        args: list[Any] = [now, session_id, self.keys.tag(bucket), len(changes.updated)]
-        for key, raw in changes.updated.items():
-            args += [f"d:{key}", raw]
-        args += [f"d:{key}" for key in changes.removed]
+        changed, removed = _data_fields(changes)
+        args: list[Any] = [now, session_id, self.keys.tag(bucket), len(changes.updated), *changed, *removed]
         written = await self._run(self._update, [self.keys.session(session_id), self.keys.index(bucket)], args)
         return bool(written)
 
@@ -626,6 +646,7 @@ class RedisBackend(SessionBackend):
         limit: UserLimit | None,
         now: int,
         *,
+        changes: DataChanges | None = None,
         audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         assert record.user_id is not None
@@ -635,10 +656,13 @@ class RedisBackend(SessionBackend):
         if previous_id is not None:
             keys += [self.keys.session(previous_id), self.keys.index(bucket_of(previous_id))]
             previous_tag = self.keys.tag(bucket_of(previous_id))
+        record_fields = _fields(record)
+        changed, removed = _data_fields(changes or DataChanges())
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
             record.expires_at, record.absolute_expires_at, record.user_id,
-            previous_id or "", previous_tag, *_audit_args(audit), *_fields(record),
+            previous_id or "", previous_tag, *_audit_args(audit),
+            len(record_fields), len(changed), *record_fields, *changed, *removed,
         ]  # fmt: skip
         fields, evicted = await self._run(self._login, keys, args)
         return _record(record.id, fields), [session_id.decode() for session_id in evicted]

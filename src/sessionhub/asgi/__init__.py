@@ -1,0 +1,27 @@
+"""sessionhub for ASGI applications (Starlette, FastAPI): middleware, helpers for handlers, and authentication.
+
+```python
+app.add_middleware(SessionMiddleware, manager=manager)
+
+
+async def sign_in(request):
+    request.session["theme"] = "dark"  # a dict, as with Starlette's own SessionMiddleware
+    await login(request, user_id="amira")  # new token, data kept; the cookie follows
+```
+"""
+
+from sessionhub.asgi.auth import RequireAuthentication, SessionAuthBackend, SessionUser, add_auth_middleware
+from sessionhub.asgi.helpers import get_session, login, logout, rotate
+from sessionhub.asgi.middleware import SessionMiddleware
+
+__all__ = [
+    "RequireAuthentication",
+    "SessionAuthBackend",
+    "SessionMiddleware",
+    "SessionUser",
+    "add_auth_middleware",
+    "get_session",
+    "login",
+    "logout",
+    "rotate",
+]

@@ -1,0 +1,72 @@
+"""The session cookie: where its settings come from, how it is read from a request and written into a response."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sessionhub.settings import Settings
+
+COOKIE_OVERRIDES = frozenset({"name", "secure", "samesite", "domain", "path", "host_prefix"})
+"""Keyword arguments the middleware accepts to override a `session_cookie_<name>` setting."""
+
+_EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+@dataclass(frozen=True, slots=True)
+class CookiePolicy:
+    name: str
+    path: str
+    domain: str | None
+    secure: bool
+    samesite: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> CookiePolicy:
+        """The cookie the settings describe; `overrides` replace `session_cookie_<key>` settings and are validated
+        exactly like them (a ConfigurationError names the setting)."""
+        unknown = set(overrides) - COOKIE_OVERRIDES
+        if unknown:
+            raise TypeError(f"unknown cookie option(s) {sorted(unknown)}; expected some of {sorted(COOKIE_OVERRIDES)}")
+        if overrides:
+            changed = {f"session_cookie_{key}": value for key, value in overrides.items()}
+            settings = Settings(**{**settings.model_dump(), **changed})
+        host_prefix = settings.session_cookie_host_prefix
+        return cls(
+            name=("__Host-" if host_prefix else "") + settings.session_cookie_name,
+            path=settings.session_cookie_path,
+            domain=settings.session_cookie_domain,
+            secure=settings.session_cookie_secure or host_prefix,
+            samesite=settings.session_cookie_samesite.capitalize(),
+        )
+
+    def token_in(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+        """The value of the first cookie with this name in the request's Cookie headers, checked by nobody yet.
+
+        Browsers send the cookie with the most specific path first, so the first is the one set for this app.
+        """
+        wanted = self.name
+        for name, value in headers:
+            if name != b"cookie":
+                continue
+            for pair in value.decode("latin-1").split(";"):
+                key, sep, cookie_value = pair.partition("=")
+                if sep and key.strip() == wanted:
+                    return cookie_value.strip()
+        return None
+
+    def set_cookie(self, token: str, max_age: int) -> str:
+        return self._header(token, f"Max-Age={max_age}")
+
+    def clear_cookie(self) -> str:
+        return self._header("", f"Max-Age=0; Expires={_EXPIRED}")
+
+    def _header(self, value: str, lifetime: str) -> str:
+        attributes = [f"{self.name}={value}", f"Path={self.path}", lifetime]
+        if self.domain:
+            attributes.append(f"Domain={self.domain}")
+        if self.secure:
+            attributes.append("Secure")
+        attributes += ["HttpOnly", f"SameSite={self.samesite}"]
+        return "; ".join(attributes)

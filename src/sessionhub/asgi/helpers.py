@@ -1,0 +1,51 @@
+"""What a handler calls: the full session, and sign-in, sign-out and token rotation that the cookie follows."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from sessionhub.asgi.state import SCOPE_KEY, RequestSession
+from sessionhub.model import Session
+
+
+def get_session(connection: HTTPConnection) -> Session | None:
+    """The request's stored session (id, user, timestamps, `data` which is `request.session`), or None while there
+    is none: a visitor's session is stored when something is first written into `request.session`."""
+    return _request_session(connection).session
+
+
+async def login(connection: HTTPConnection, user_id: str) -> Session:
+    """Sign `user_id` in: a new session and token (the old token stops working), keeping what the session held,
+    including what this request wrote before. `request.session` is the new session's data afterwards.
+
+    Raises SessionLimitExceeded under the `reject` policy, with nothing changed.
+    """
+    request_session = _request_session(connection, changing=True)
+    session = await request_session.login(user_id)
+    connection.scope["session"] = request_session.data
+    return session
+
+
+async def logout(connection: HTTPConnection) -> None:
+    """End the session (deleted from the store, cookie cleared). Data written afterwards starts a new session."""
+    request_session = _request_session(connection, changing=True)
+    await request_session.logout()
+    connection.scope["session"] = request_session.data
+
+
+async def rotate(connection: HTTPConnection) -> Session | None:
+    """Move the session to a new token, keeping everything else (do this when its privileges change). Returns
+    None when there is no stored session, or when it ended meanwhile (then the cookie is cleared)."""
+    request_session = _request_session(connection, changing=True)
+    session = await request_session.rotate()
+    connection.scope["session"] = request_session.data
+    return session
+
+
+def _request_session(connection: HTTPConnection, *, changing: bool = False) -> RequestSession:
+    request_session = connection.scope.get(SCOPE_KEY)
+    if not isinstance(request_session, RequestSession):
+        raise RuntimeError("sessionhub.asgi.SessionMiddleware is not installed, or excludes this path")
+    if changing and connection.scope["type"] != "http":
+        raise RuntimeError("login, logout and rotate need an HTTP request: a websocket cannot set the cookie")
+    return request_session

@@ -1,0 +1,107 @@
+"""SessionMiddleware: a pure ASGI middleware giving every request `scope["session"]`, backed by a SessionManager."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sessionhub.asgi.cookies import CookiePolicy
+from sessionhub.asgi.paths import PathPrefixes
+from sessionhub.asgi.state import SCOPE_KEY, RequestSession, logger
+from sessionhub.errors import SessionHubError
+from sessionhub.manager import SessionManager
+from sessionhub.model import ClientInfo
+
+
+class SessionMiddleware:
+    """Load the session named by the cookie before the handler; save its changes and set the cookie after.
+
+    `scope["session"]` (Starlette's `request.session`) is the session's data as a dict; `sessionhub.asgi`'s
+    `get_session`, `login`, `logout` and `rotate` reach the rest. Cookie attributes come from the manager's
+    settings; keyword arguments (`name`, `secure`, `samesite`, `domain`, `path`, `host_prefix`) override them.
+
+    - `exclude_paths`: prefixes (each covering the path and everything under it) that never touch sessions, such
+      as "/static" or "/health"; their requests have no `scope["session"]`.
+    - `trusted_proxy_hops`: how many reverse proxies of yours append to X-Forwarded-For in front of the app. With
+      the default 0 the header is ignored (any client can forge it) and the connection's address is recorded.
+
+    Websocket connections get the session loaded and readable; their changes are not saved (a websocket cannot
+    set a cookie), so write to the session in HTTP requests.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        manager: SessionManager,
+        *,
+        exclude_paths: Iterable[str] = (),
+        trusted_proxy_hops: int = 0,
+        **cookie_overrides: Any,
+    ) -> None:
+        if trusted_proxy_hops < 0:
+            raise ValueError("trusted_proxy_hops must be 0 or more")
+        self.app = app
+        self.manager = manager
+        self.cookie = CookiePolicy.from_settings(manager.settings, **cookie_overrides)
+        self.exclude_paths = PathPrefixes(exclude_paths)
+        self.trusted_proxy_hops = trusted_proxy_hops
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self.exclude_paths:
+            await self.app(scope, receive, send)
+            return
+
+        sent_token = self.cookie.token_in(scope["headers"])
+        client = client_info(scope, self.trusted_proxy_hops)
+        request_session = RequestSession(self.manager, self.cookie, sent_token, client)
+        await request_session.load()
+        scope[SCOPE_KEY] = request_session
+        scope["session"] = request_session.data
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_session(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await _commit(request_session, message)
+            await send(message)
+
+        await self.app(scope, receive, send_with_session)
+
+
+async def _commit(request_session: RequestSession, message: Message) -> None:
+    """Decide on the session before the response head leaves: a failed save can still become a 500, and streamed
+    bodies are never held back."""
+    try:
+        set_cookie = await request_session.commit(message["status"])
+    except SessionHubError as exc:
+        session = request_session.session
+        logger.error("could not save session %s: %s", session.id if session else "(new)", exc)
+        raise
+    message.setdefault("headers", [])
+    headers = MutableHeaders(scope=message)
+    # Every response here depends on the cookie, even one for a visitor without a session: a shared cache must
+    # not serve it to someone signed in.
+    varies = {field.strip().lower() for value in headers.getlist("vary") for field in value.split(",")}
+    if not varies & {"cookie", "*"}:
+        headers.add_vary_header("Cookie")
+    if set_cookie is not None:
+        headers.append("set-cookie", set_cookie)
+        headers["cache-control"] = "no-store"
+
+
+def client_info(scope: Scope, trusted_proxy_hops: int) -> ClientInfo:
+    """The client as recorded on new sessions: the connection's address, or the one the outermost trusted proxy
+    saw, and the user agent."""
+    headers = Headers(scope=scope)
+    client = scope.get("client")
+    ip = client[0] if client else None
+    if trusted_proxy_hops:
+        forwarded = [hop.strip() for value in headers.getlist("x-forwarded-for") for hop in value.split(",")]
+        forwarded = [hop for hop in forwarded if hop]
+        if len(forwarded) >= trusted_proxy_hops:
+            ip = forwarded[-trusted_proxy_hops]
+    return ClientInfo(ip=ip, user_agent=headers.get("user-agent"))

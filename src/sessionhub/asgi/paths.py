@@ -1,0 +1,26 @@
+"""Path prefixes as the middleware matches them: an entry covers that path and everything under it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class PathPrefixes:
+    """`PathPrefixes(["/static"])` contains "/static" and "/static/app.css" but not "/staticky"."""
+
+    __slots__ = ("_prefixes",)
+
+    def __init__(self, prefixes: Iterable[str]) -> None:
+        if isinstance(prefixes, str):
+            raise TypeError("path prefixes must be a list of paths, not one string")
+        prefixes = list(prefixes)
+        for prefix in prefixes:
+            if not isinstance(prefix, str) or not prefix.startswith("/"):
+                raise ValueError(f"path prefixes must start with '/', got {prefix!r}")
+        self._prefixes = tuple(prefix.rstrip("/") for prefix in prefixes)
+
+    def __contains__(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self._prefixes)
+
+    def __repr__(self) -> str:
+        return f"PathPrefixes({[prefix or '/' for prefix in self._prefixes]!r})"

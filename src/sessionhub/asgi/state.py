@@ -1,0 +1,104 @@
+"""One request's session: loaded before the handler, changed by it and by the helpers, committed at response start.
+
+The cookie the response needs follows from two facts alone: the token the browser sent and the session the request
+ends with. A different token is set; a session that is gone (logout, unknown or expired token) is cleared; a
+malformed cookie is left alone, since it may belong to another application sharing the name (say, a legacy session
+store being migrated).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from sessionhub.asgi.cookies import CookiePolicy
+from sessionhub.errors import SessionNotFound
+from sessionhub.manager import SessionManager
+from sessionhub.model import ClientInfo, Session, SessionData
+from sessionhub.tokens import session_id_for
+
+logger = logging.getLogger("sessionhub.asgi")
+
+SCOPE_KEY = "sessionhub"
+"""Where the middleware keeps the request's `RequestSession` in the ASGI scope."""
+
+
+class RequestSession:
+    __slots__ = ("client", "cookie", "data", "manager", "sent_token", "session")
+
+    def __init__(
+        self, manager: SessionManager, cookie: CookiePolicy, sent_token: str | None, client: ClientInfo
+    ) -> None:
+        self.manager = manager
+        self.cookie = cookie
+        self.sent_token = sent_token
+        self.client = client
+        self.session: Session | None = None
+        """The stored session this request uses; None until something is written when there is none."""
+        self.data = SessionData()
+        """What `scope["session"]` is: the session's data, or an empty mapping stored once written into."""
+
+    async def load(self) -> None:
+        """Exactly one backend call with a well-formed cookie, none without one (the manager checks the shape)."""
+        if self.sent_token is not None:
+            self._become(await self.manager.get(self.sent_token))
+
+    async def login(self, user_id: str) -> Session:
+        token = self.session.token if self.session is not None else None
+        session = await self.manager.login(token, user_id, client=self.client, data=self.data)
+        self._become(session)
+        return session
+
+    async def logout(self) -> None:
+        if self.session is not None:
+            await self.manager.delete(self.session.token)
+        self._become(None)
+
+    async def rotate(self) -> Session | None:
+        if self.session is None or self.session.token is None:
+            return None
+        try:
+            rotated = await self.manager.rotate(self.session.token)
+        except SessionNotFound:
+            logger.info("session %s ended before it could be rotated", self.session.id)
+            self._become(None)
+            return None
+        # Rotation moves the stored data unchanged, so the data the handler holds (and may have changed) stays valid.
+        rotated.data = self.data
+        self.session = rotated
+        return rotated
+
+    async def commit(self, status: int) -> str | None:
+        """Save what the request changed, unless it failed (5xx); return the Set-Cookie value the response needs.
+
+        Saving errors propagate (the response has not started, so they become a 500), except a session that ended
+        meanwhile: its changes are dropped, as a save must never bring a logged-out session back.
+        """
+        if status < 500:
+            await self._save()
+        return self._cookie_header()
+
+    async def _save(self) -> None:
+        if self.session is None:
+            if self.data:
+                self._become(await self.manager.create(data=self.data, client=self.client))
+            return
+        try:
+            await self.manager.save(self.session)
+        except SessionNotFound:
+            logger.info("session %s ended before this request's changes were saved; they were dropped", self.session.id)
+
+    def _cookie_header(self) -> str | None:
+        session = self.session
+        if session is not None and session.token is not None and session.token != self.sent_token:
+            # The cookie lives as long as the session can: the idle deadline slides on every request, and those
+            # send no cookie, so only the absolute deadline bounds it.
+            lifetime = (session.absolute_expires_at - session.last_active_at).total_seconds()
+            return self.cookie.set_cookie(session.token, max(0, math.ceil(lifetime)))
+        if session is None and session_id_for(self.sent_token) is not None:
+            return self.cookie.clear_cookie()
+        return None
+
+    def _become(self, session: Session | None) -> None:
+        self.session = session
+        self.data = session.data if session is not None else SessionData()

@@ -1,0 +1,126 @@
+"""The cookie's attributes: from Settings, overridden per middleware, validated like any setting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sessionhub import ConfigurationError, SessionManager, Settings
+from sessionhub.asgi.cookies import CookiePolicy
+from sessionhub.asgi.paths import PathPrefixes
+from tests.asgi.app import build_app
+from tests.asgi.conftest import MakeClient, MakeCountedManager
+from tests.asgi.test_middleware import session_cookie
+
+
+def test_defaults_are_host_only_lax_httponly_on_every_path() -> None:
+    policy = CookiePolicy.from_settings(Settings())
+    assert policy.set_cookie("t", 60) == "session_token=t; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
+    assert policy.clear_cookie() == (
+        "session_token=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+    )
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSION_COOKIE_NAME", "sid")
+    monkeypatch.setenv("COOKIE_SECURE", "true")
+    monkeypatch.setenv("SESSIONHUB_SESSION_COOKIE_SAMESITE", "strict")
+    monkeypatch.setenv("SESSIONHUB_SESSION_COOKIE_DOMAIN", "example.com")
+    monkeypatch.setenv("SESSIONHUB_SESSION_COOKIE_PATH", "/app")
+
+    policy = CookiePolicy.from_settings(Settings())
+
+    assert (
+        policy.set_cookie("t", 5)
+        == "sid=t; Path=/app; Max-Age=5; Domain=example.com; Secure; HttpOnly; SameSite=Strict"
+    )
+
+
+def test_the_host_prefix_forces_secure_and_renames_the_cookie() -> None:
+    policy = CookiePolicy.from_settings(Settings(session_cookie_host_prefix=True))
+    assert policy.name == "__Host-session_token"
+    assert policy.set_cookie("t", 5) == "__Host-session_token=t; Path=/; Max-Age=5; Secure; HttpOnly; SameSite=Lax"
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"session_cookie_host_prefix": True, "session_cookie_domain": "example.com"}, "host_prefix"),
+        ({"session_cookie_host_prefix": True, "session_cookie_path": "/app"}, "host_prefix"),
+        ({"session_cookie_samesite": "none"}, "samesite"),
+        ({"session_cookie_samesite": "sometimes"}, "session_cookie_samesite"),
+        ({"session_cookie_path": "/a; Domain=evil.example"}, "session_cookie_path"),
+        ({"session_cookie_path": "relative"}, "session_cookie_path"),
+        ({"session_cookie_domain": "evil.example; Secure"}, "session_cookie_domain"),
+    ],
+)
+def test_contradictory_or_injecting_settings_fail_at_start_up(settings: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        Settings(**settings)
+
+
+def test_samesite_none_is_accepted_with_secure() -> None:
+    policy = CookiePolicy.from_settings(Settings(session_cookie_samesite="none", session_cookie_secure=True))
+    assert policy.set_cookie("t", 1).endswith("; Secure; HttpOnly; SameSite=None")
+
+
+def test_overrides_are_validated_like_settings() -> None:
+    settings = Settings()
+    assert CookiePolicy.from_settings(settings, samesite="strict").samesite == "Strict"
+    with pytest.raises(ConfigurationError, match="session_cookie_path"):
+        CookiePolicy.from_settings(settings, path="/x;y")
+    with pytest.raises(TypeError, match="unknown cookie option"):
+        CookiePolicy.from_settings(settings, httponly=False)
+
+
+def test_the_cookie_is_read_from_every_cookie_header_first_one_wins() -> None:
+    policy = CookiePolicy.from_settings(Settings())
+    headers = [
+        (b"accept", b"session_token=not-a-cookie-header"),
+        (b"cookie", b"a=1; xsession_token=no"),
+        (b"cookie", b"session_token =first; session_token=second"),
+    ]
+    assert policy.token_in(headers) == "first"
+    assert policy.token_in([(b"cookie", b"session_token")]) is None
+    assert policy.token_in([]) is None
+
+
+def test_path_prefixes_cover_the_path_and_what_is_under_it() -> None:
+    prefixes = PathPrefixes(["/static", "/health/"])
+    assert "/static" in prefixes
+    assert "/static/app.css" in prefixes
+    assert "/staticky" not in prefixes
+    assert "/health" in prefixes
+    assert "/" not in prefixes
+    assert "/anything" in PathPrefixes(["/"])
+    with pytest.raises(ValueError, match="must start with '/'"):
+        PathPrefixes(["static"])
+    with pytest.raises(TypeError, match="not one string"):
+        PathPrefixes("/static")
+
+
+async def test_middleware_overrides_reach_the_response(
+    make_counted_manager: MakeCountedManager, make_client: MakeClient
+) -> None:
+    manager = await make_counted_manager(session_cookie_name="sid")
+    client = await make_client(build_app(manager, samesite="strict", path="/", domain=None))
+
+    response = await client.get("/write", params={"a": "1"})
+
+    cookie = session_cookie(response, name="sid")
+    assert cookie is not None
+    assert cookie["samesite"] == "Strict"
+    assert (await client.get("/")).json()["data"] == {"a": "1"}
+
+
+async def test_the_cookie_lives_until_the_absolute_deadline(
+    make_counted_manager: MakeCountedManager, make_client: MakeClient
+) -> None:
+    # The idle deadline slides on reads, which send no cookie, so a cookie living only one idle timeout would sign
+    # out a user who keeps reading.
+    manager: SessionManager = await make_counted_manager(session_ttl=30.5, absolute_ttl=7200)
+    client = await make_client(build_app(manager))
+    cookie = session_cookie(await client.get("/login/amira"))
+    assert cookie is not None
+    assert cookie["max-age"] == "7200"
