@@ -123,11 +123,12 @@ local function live_user_sessions(user_key, index, tag, now)
   return live
 end
 
--- Who caused a write and why (sessionhub.backends.base.Audit), from six arguments starting at ARGV[first].
+-- Who caused a write and why (sessionhub.backends.base.Audit), from six arguments starting at ARGV[first]; a call
+-- without them keeps no log.
 local function audit_at(first)
   return {
     actor = ARGV[first], reason = ARGV[first + 1], ip = ARGV[first + 2], device = ARGV[first + 3],
-    max = tonumber(ARGV[first + 4]), ttl = tonumber(ARGV[first + 5]),
+    max = tonumber(ARGV[first + 4]) or 0, ttl = tonumber(ARGV[first + 5]),
   }
 end
 
