@@ -1,4 +1,4 @@
-"""Counting invalid session tokens per client, to notice (and optionally slow down) session-id guessing.
+"""Counting unknown session tokens per client, to notice (and optionally slow down) session-id guessing.
 
 A browser presents an unknown token now and then (its session expired, the user signed out elsewhere); a client
 presenting many in a short time is guessing. Each client address gets a sliding window holding the times of its
@@ -22,7 +22,7 @@ class TokenAbuseMonitor:
         self._rejections: OrderedDict[str, deque[float]] = OrderedDict()
 
     def record(self, ip: str, now: float) -> bool:
-        """Count one invalid token from `ip`. True exactly when this one makes `threshold` within the window: a
+        """Count one unknown token from `ip`. True exactly when this one makes `threshold` within the window: a
         burst is reported once, not on every further token."""
         with self._lock:
             times = self._rejections.pop(ip, None)

@@ -32,8 +32,8 @@ class BackendUnavailable(SessionHubError):
 
 
 class TokenThrottled(SessionHubError):
-    """Too many invalid session tokens came from this client address lately (`token_abuse_throttle`); answer 429."""
+    """Too many unknown session tokens came from this client address lately (`token_abuse_throttle`); answer 429."""
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__(f"too many invalid session tokens from this client; retry after {retry_after:.0f} s")
+        super().__init__(f"too many unknown session tokens from this client; retry after {retry_after:.0f} s")
         self.retry_after = retry_after

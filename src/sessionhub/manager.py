@@ -143,7 +143,7 @@ class SessionManager:
         (a malformed one never reaches the store).
 
         Given the request's `client`, the read also watches for abuse (docs/security.md), at no cost to a read
-        that finds its session with the client it was bound to: invalid tokens are counted per client address
+        that finds its session with the client it was bound to: unknown tokens are counted per client address
         (raising TokenThrottled when `token_abuse_throttle` is on and the address is over the threshold), a
         rotated-away token is reported as possible theft, and `session.risk` compares the client with the
         session's, applying `risk_policy` from `risk_threshold` up.
@@ -156,7 +156,7 @@ class SessionManager:
         session_id = session_id_for(token)
         if session_id is None:
             if token is not None:
-                self._reject_token("malformed", client)
+                self._notify(observers.TOKEN_REJECTED, "malformed")
             return None
         now = self._now()
         record = await self._timed("get", self.backend.load(session_id, now))
@@ -326,14 +326,17 @@ class SessionManager:
             self._notify(observers.REVOKED, label)
         return ended
 
-    def _reject_token(self, why: str, client: ClientInfo | None) -> None:
-        self._notify(observers.TOKEN_REJECTED, why)
+    def _reject_unknown_token(self, client: ClientInfo | None) -> None:
+        """Count a well-formed token that matched no session. Only these count toward abuse: a guess has to be
+        well-formed to match anything, while a malformed cookie (another application's, a legacy store's) costs no
+        store call and must not get its owner throttled."""
+        self._notify(observers.TOKEN_REJECTED, "unknown")
         if client is None or not client.ip:
             return
         if self.token_abuse.record(client.ip, self._clock()):
             self._notify(observers.TOKEN_ABUSE, "burst")
             security_logger.warning(
-                "sessionhub: %d invalid session tokens from %s within %g s (possible session-id guessing)",
+                "sessionhub: %d unknown session tokens from %s within %g s (possible session-id guessing)",
                 self.settings.token_abuse_threshold,
                 client.ip,
                 self.settings.token_abuse_window,
@@ -347,7 +350,7 @@ class SessionManager:
         call = self.backend.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
         rotated_into = await self._timed("report_reuse", call)
         if rotated_into is None:
-            self._reject_token("unknown", client)
+            self._reject_unknown_token(client)
             return
         self._notify(observers.TOKEN_REUSED, self.settings.rotated_token_policy)
         if revoke:

@@ -60,7 +60,7 @@ class SessionMetrics:
             observers.TOKEN_REJECTED: counter("invalid_tokens", "Presented tokens that were no session.", "reason"),
             observers.TOKEN_ABUSE: counter(
                 "token_abuse",
-                "Client addresses over the invalid-token threshold (burst) or refused (throttled).",
+                "Client addresses over the unknown-token threshold (burst) or refused (throttled).",
                 "action",
             ),
             observers.TOKEN_REUSED: counter(

@@ -24,7 +24,7 @@ LIMIT_REFUSED: Final = "limit_refused"
 TOKEN_REJECTED: Final = "token_rejected"  # noqa: S105 (an event name, not a secret)
 """A presented token was no session; label: "malformed" or "unknown"."""
 TOKEN_ABUSE: Final = "token_abuse"  # noqa: S105 (an event name, not a secret)
-"""One client address crossed the invalid-token threshold ("burst") or was refused for it ("throttled")."""
+"""One client address crossed the unknown-token threshold ("burst") or was refused for it ("throttled")."""
 TOKEN_REUSED: Final = "token_reused"  # noqa: S105 (an event name, not a secret)
 """A rotated-away token came back (possible theft); label: the policy applied ("record" or "revoke")."""
 RISK_FLAGGED: Final = "risk_flagged"

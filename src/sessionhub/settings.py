@@ -153,14 +153,14 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         validation_alias=_env("token_abuse_window"),
-        description="Seconds over which invalid session tokens from one client address are counted.",
+        description="Seconds over which unknown session tokens from one client address are counted.",
     )
     token_abuse_threshold: int = Field(
         default=20,
         gt=0,
         le=10_000,
         validation_alias=_env("token_abuse_threshold"),
-        description="Invalid tokens from one address within the window that make a burst (reported, maybe throttled).",
+        description="Unknown tokens from one address within the window that make a burst (reported, maybe throttled).",
     )
     token_abuse_throttle: bool = Field(
         default=False,

@@ -34,7 +34,7 @@ class SessionMiddleware:
 
     Security monitoring (docs/security.md): each request's client goes to the manager, which compares it with the
     session's; `scope["session_risk"]` holds the result (see `session_risk` and `needs_reauthentication`). With
-    `token_abuse_throttle`, an address over the invalid-token threshold gets 429 (a websocket is closed) and the
+    `token_abuse_throttle`, an address over the unknown-token threshold gets 429 (a websocket is closed) and the
     application is not called. With `clear_site_data_on_logout`, a response that ends the session asks the browser
     to clear the site's cookies, storage and cache.
     """
@@ -121,7 +121,7 @@ async def _refuse(scope: Scope, send: Send, throttled: TokenThrottled) -> None:
         (b"cache-control", b"no-store"),
     ]
     await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": b"Too many invalid session cookies from this address.\n"})
+    await send({"type": "http.response.body", "body": b"Too many unknown session cookies from this address.\n"})
 
 
 def client_info(scope: Scope, trusted_proxy_hops: int) -> ClientInfo:

@@ -45,8 +45,8 @@ class RequestSession:
 
     async def load(self) -> None:
         """Exactly one backend call with a well-formed cookie that finds its session, none without one (the manager
-        checks the shape). Told the client, the manager also assesses risk and counts invalid tokens; it raises
-        TokenThrottled for an address over the invalid-token threshold when throttling is on."""
+        checks the shape). Told the client, the manager also assesses risk and counts unknown tokens; it raises
+        TokenThrottled for an address over the unknown-token threshold when throttling is on."""
         if self.sent_token is not None:
             self._become(await self.manager.get(self.sent_token, client=self.client))
 
