@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 from sessionhub import events, observers
 from sessionhub.abuse import TokenAbuseMonitor
-from sessionhub.backends.base import Audit, SessionBackend, UserLimit
+from sessionhub.backends.base import Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.memory import MemoryBackend
 from sessionhub.errors import (
     BackendUnavailable,
@@ -24,11 +24,12 @@ from sessionhub.errors import (
     TokenThrottled,
 )
 from sessionhub.events import SecurityEvent
+from sessionhub.legacy import ImportStatus, LegacySession, legacy_alias_id, migrated_session_id
 from sessionhub.model import ClientInfo, Session, SessionData, SessionRecord
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import assess, device_family
 from sessionhub.settings import Settings
-from sessionhub.tokens import bucket_for_user, is_session_id, new_token, random_bucket, session_id_for
+from sessionhub.tokens import bucket_for_user, bucket_of, is_session_id, new_token, random_bucket, session_id_for
 
 logger = logging.getLogger("sessionhub")
 security_logger = logging.getLogger("sessionhub.security")
@@ -37,6 +38,8 @@ security_logger = logging.getLogger("sessionhub.security")
 T = TypeVar("T")
 
 MAX_USER_ID_LENGTH = 256
+MIN_IMPORT_REMAINING_MS = 1000
+"""A legacy session with less time than this left is not worth importing: it counts as expired."""
 _KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
@@ -300,6 +303,73 @@ class SessionManager:
 
     async def health(self) -> dict[str, Any]:
         return await self.backend.health()
+
+    # -- admin reads and legacy sessions (sessionhub.legacy, sessionhub.migrate) -------------------------------
+
+    async def peek(self, session_id: str) -> Session | None:
+        """A live session by its public id, for admin tools, without a token. Unlike `get` it does not restart the
+        idle timeout: looking at a session must not keep it alive."""
+        if not is_session_id(session_id):
+            return None
+        record = await self.backend.peek(session_id, self._now())
+        return Session(record, None) if record is not None else None
+
+    async def adopt_legacy(self, legacy_token: str | None) -> Session | None:
+        """The migrated session a legacy cookie value reaches, moved to a fresh sessionhub token; None when there is
+        none (never migrated, ended, or already adopted: the alias works once). Set the new token's cookie and clear
+        the legacy one."""
+        alias_id = legacy_alias_id(legacy_token)
+        if alias_id is None:
+            return None
+        now = self._now()
+        session_id = await self.backend.resolve_alias(alias_id, now)
+        if session_id is None or not is_session_id(session_id):
+            return None
+        token = new_token(bucket_of(session_id))
+        new_session_id = session_id_for(token)
+        assert new_session_id is not None
+        record = await self.backend.adopt(alias_id, session_id, new_session_id, now)
+        return Session(record, token) if record is not None else None
+
+    def prepare_import(self, legacy: LegacySession) -> ImportedSession | None:
+        """The record to store for a legacy session, checked and encoded like `create` would; None when the legacy
+        store would have ended it by now. Raises SessionDataError saying what cannot be stored.
+
+        Its remaining lifetime is kept: the idle deadline is the legacy one (from now plus the idle timeout when it
+        had none), and the absolute deadline is never before it, so nobody is signed out by the move.
+        """
+        user_id = _check_user_id(legacy.user_id) if legacy.user_id is not None else None
+        kind = _check_kind(legacy.kind)
+        session_data = SessionData()
+        session_data.update(legacy.data)
+        changes = session_data.pending_changes(self.settings.max_data_bytes)
+        now = self._now()
+        if legacy.expires_at is not None and legacy.expires_at < now + MIN_IMPORT_REMAINING_MS:
+            return None
+        idle, absolute = self._timeouts(kind)
+        created = min(legacy.created_at if legacy.created_at is not None else now, now)
+        last_active = legacy.last_active_at if legacy.last_active_at is not None else created
+        expires = legacy.expires_at if legacy.expires_at is not None else now + min(idle, absolute)
+        record = SessionRecord(
+            id=migrated_session_id(legacy.alias_id, user_id),
+            user_id=user_id,
+            kind=kind,
+            created_at=created,
+            last_active_at=min(max(last_active, created), now),
+            expires_at=expires,
+            absolute_expires_at=max(created + absolute, expires),
+            idle_ttl=idle,
+            client=legacy.client.bounded(),
+            data=changes.updated,
+        )
+        return ImportedSession(record, legacy.alias_id)
+
+    async def import_sessions(self, imports: Sequence[ImportedSession]) -> list[bool]:
+        """Store prepared legacy sessions; True for each stored now, False for each imported before."""
+        return await self.backend.import_sessions(imports, self._now()) if imports else []
+
+    async def import_status(self, session_ids: Sequence[str]) -> list[ImportStatus | None]:
+        return await self.backend.import_status(session_ids, self._now()) if session_ids else []
 
     # -- internals ----------------------------------------------------------------------------------------------
 

@@ -8,14 +8,16 @@ variable, and never echoes the value (a Redis URL may carry a password).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+import re
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sessionhub.errors import ConfigurationError
 
 DAY = 86_400.0
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
 def _env(field: str, *legacy: str) -> AliasChoices:
@@ -124,6 +126,26 @@ class Settings(BaseSettings):
         return self
 
     # -- end of the session cookie block ----------------------------------------------------------------------------
+
+    # -- legacy cookies (sessionhub.legacy: sessions migrated from other session managers) ----------------------
+    legacy_cookie_names: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=_env("legacy_cookie_names"),
+        description="Cookie names of the session managers migrated from, comma-separated. A request that carries one "
+        "and no sessionhub cookie adopts its migrated session once, then the legacy cookie is cleared.",
+    )
+
+    @field_validator("legacy_cookie_names", mode="before")
+    @classmethod
+    def _split_cookie_names(cls, names: Any) -> Any:
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",") if name.strip()]
+        for name in names if isinstance(names, list | tuple) else ():
+            if not isinstance(name, str) or not _COOKIE_NAME.fullmatch(name):
+                raise ValueError("each name must be a cookie name (an RFC 6265 token of 1-64 characters)")
+        return names
+
+    # -- end of the legacy cookies block ------------------------------------------------------------------------
 
     # -- security monitoring (docs/security.md) ----------------------------------------------------------------
     security_log_max_events: int = Field(

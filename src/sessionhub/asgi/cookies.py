@@ -49,29 +49,38 @@ class CookiePolicy:
 
         Browsers send the cookie with the most specific path first, so the first is the one set for this app.
         """
-        wanted = self.name
-        for name, value in headers:
-            if name != b"cookie":
-                continue
-            for pair in value.decode("latin-1").split(";"):
-                key, sep, cookie_value = pair.partition("=")
-                if sep and key.strip() == wanted:
-                    return cookie_value.strip()
-        return None
+        return cookies_in(headers, (self.name,)).get(self.name)
 
     def set_cookie(self, token: str, max_age: int) -> str:
         return self._header(token, f"Max-Age={max_age}")
 
-    def clear_cookie(self) -> str:
-        return self._header("", f"Max-Age=0; Expires={_EXPIRED}")
+    def clear_cookie(self, name: str | None = None) -> str:
+        """Clear this cookie, or the cookie `name` (a legacy one) set with the same path and domain."""
+        return self._header("", f"Max-Age=0; Expires={_EXPIRED}", name=name)
 
-    def _header(self, value: str, lifetime: str) -> str:
+    def _header(self, value: str, lifetime: str, *, name: str | None = None) -> str:
+        name = name or self.name
         # Names are at most 71 characters and tokens 45 (Settings, tokens.py): a cookie over the limit is a bug here.
-        assert len(self.name) + len(value) < MAX_COOKIE_BYTES, "session cookie over the browsers' size limit"
-        attributes = [f"{self.name}={value}", f"Path={self.path}", lifetime]
+        assert len(name) + len(value) < MAX_COOKIE_BYTES, "session cookie over the browsers' size limit"
+        attributes = [f"{name}={value}", f"Path={self.path}", lifetime]
         if self.domain:
             attributes.append(f"Domain={self.domain}")
         if self.secure:
             attributes.append("Secure")
         attributes += ["HttpOnly", f"SameSite={self.samesite}"]
         return "; ".join(attributes)
+
+
+def cookies_in(headers: Iterable[tuple[bytes, bytes]], names: Iterable[str]) -> dict[str, str]:
+    """The value of the first cookie of each of `names` present in the request's Cookie headers."""
+    wanted = set(names)
+    found: dict[str, str] = {}
+    for name, value in headers:
+        if name != b"cookie":
+            continue
+        for pair in value.decode("latin-1").split(";"):
+            key, sep, cookie_value = pair.partition("=")
+            key = key.strip()
+            if sep and key in wanted and key not in found:
+                found[key] = cookie_value.strip()
+    return found

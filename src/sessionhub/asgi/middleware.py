@@ -9,7 +9,7 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionhub.asgi.cookies import CookiePolicy
+from sessionhub.asgi.cookies import CookiePolicy, cookies_in
 from sessionhub.asgi.paths import PathPrefixes
 from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession, logger
 from sessionhub.errors import SessionHubError, TokenThrottled
@@ -63,7 +63,10 @@ class SessionMiddleware:
 
         sent_token = self.cookie.token_in(scope["headers"])
         client = client_info(scope, self.trusted_proxy_hops)
-        request_session = RequestSession(self.manager, self.cookie, sent_token, client)
+        # Adopting rotates to a token only a response can deliver: never on a websocket.
+        legacy_names = self.manager.settings.legacy_cookie_names if scope["type"] == "http" else ()
+        legacy_cookies = cookies_in(scope["headers"], legacy_names)
+        request_session = RequestSession(self.manager, self.cookie, sent_token, client, legacy_cookies)
         try:
             await request_session.load()
         except TokenThrottled as exc:
@@ -102,8 +105,11 @@ async def _commit(request_session: RequestSession, message: Message, *, clear_si
     varies = {field.strip().lower() for value in headers.getlist("vary") for field in value.split(",")}
     if not varies & {"cookie", "*"}:
         headers.add_vary_header("Cookie")
-    if set_cookie is not None:
-        headers.append("set-cookie", set_cookie)
+    set_cookies = [set_cookie] if set_cookie is not None else []
+    set_cookies += request_session.legacy_cookie_headers(setting_own_cookie=set_cookie is not None)
+    for value in set_cookies:
+        headers.append("set-cookie", value)
+    if set_cookies:
         headers["cache-control"] = "no-store"
         # Only when the response ends the session: clearing cookies would also drop one set by this response.
         if clear_site_data and request_session.logged_out and request_session.session is None:

@@ -13,6 +13,7 @@ import math
 
 from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.errors import SessionNotFound
+from sessionhub.legacy import adopt_legacy_cookie
 from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo, Session, SessionData
 from sessionhub.tokens import session_id_for
@@ -27,15 +28,26 @@ RISK_KEY = "session_risk"
 
 
 class RequestSession:
-    __slots__ = ("client", "cookie", "data", "logged_out", "manager", "sent_token", "session")
+    __slots__ = (
+        *("client", "cookie", "data", "legacy_cookies", "legacy_to_clear", "logged_out", "manager", "sent_token"),
+        "session",
+    )
 
     def __init__(
-        self, manager: SessionManager, cookie: CookiePolicy, sent_token: str | None, client: ClientInfo
+        self,
+        manager: SessionManager,
+        cookie: CookiePolicy,
+        sent_token: str | None,
+        client: ClientInfo,
+        legacy_cookies: dict[str, str] | None = None,
     ) -> None:
         self.manager = manager
         self.cookie = cookie
         self.sent_token = sent_token
         self.client = client
+        self.legacy_cookies = legacy_cookies or {}
+        """Cookies of migrated session managers (`legacy_cookie_names`) this request carries."""
+        self.legacy_to_clear: list[str] = []
         self.session: Session | None = None
         """The stored session this request uses; None until something is written when there is none."""
         self.data = SessionData()
@@ -46,9 +58,18 @@ class RequestSession:
     async def load(self) -> None:
         """Exactly one backend call with a well-formed cookie that finds its session, none without one (the manager
         checks the shape). Told the client, the manager also assesses risk and counts unknown tokens; it raises
-        TokenThrottled for an address over the unknown-token threshold when throttling is on."""
+        TokenThrottled for an address over the unknown-token threshold when throttling is on.
+
+        With no live session but a legacy cookie, its migrated session is adopted under a new token (two more
+        calls, once per browser); every legacy cookie sent is then cleared, adopted or not, as none works twice.
+        """
         if self.sent_token is not None:
             self._become(await self.manager.get(self.sent_token, client=self.client))
+        if self.session is None and self.legacy_cookies:
+            adopted, self.legacy_to_clear = await adopt_legacy_cookie(
+                self.manager, self.legacy_cookies, list(self.legacy_cookies)
+            )
+            self._become(adopted)
 
     async def login(self, user_id: str) -> Session:
         token = self.session.token if self.session is not None else None
@@ -106,6 +127,15 @@ class RequestSession:
         if session is None and session_id_for(self.sent_token) is not None:
             return self.cookie.clear_cookie()
         return None
+
+    def legacy_cookie_headers(self, setting_own_cookie: bool) -> list[str]:
+        """Set-Cookie values clearing the legacy cookies; one sharing the session cookie's name is replaced by the
+        session cookie when that is being set."""
+        return [
+            self.cookie.clear_cookie(name)
+            for name in self.legacy_to_clear
+            if not (setting_own_cookie and name == self.cookie.name)
+        ]
 
     def _become(self, session: Session | None) -> None:
         self.session = session

@@ -12,10 +12,12 @@ the same clock, and tests can move that clock.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from sessionhub.events import SecurityEvent
+from sessionhub.legacy import ImportStatus
 from sessionhub.model import DataChanges, SessionRecord
 
 
@@ -26,6 +28,14 @@ class UserLimit:
     max_sessions: int
     evict_oldest: bool
     """True: sign out the least recently active sessions to make room. False: refuse with SessionLimitExceeded."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedSession:
+    """A legacy session ready to store: its record (id from `migrated_session_id`) and the alias that reaches it."""
+
+    record: SessionRecord
+    alias_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +165,32 @@ class SessionBackend(abc.ABC):
     @abc.abstractmethod
     async def health(self) -> dict[str, Any]:
         """At least `status` ("ok" or "down") and `backend`; never raises."""
+
+    # -- admin reads and legacy sessions (sessionhub.legacy, sessionhub.migrate) ---------------------------------
+
+    @abc.abstractmethod
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        """The live session with this id as stored, without sliding its idle deadline (an admin look); else None."""
+
+    @abc.abstractmethod
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        """Store each legacy session with its alias and import marker, unless it was imported before (its marker
+        still exists, even if it has since been adopted or ended). True for each one stored now.
+
+        The alias and the marker expire with the session's idle and absolute deadlines. The user limit does not
+        apply: a migration must not sign anyone out.
+        """
+
+    @abc.abstractmethod
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        """What became of each imported session (see `ImportStatus`); None for one never imported."""
+
+    @abc.abstractmethod
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        """The session id a live legacy alias points at, or None."""
+
+    @abc.abstractmethod
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        """Move the imported session reached by `alias_id` to `new_session_id` (same bucket, touched) and retire the
+        alias, atomically and once: a second call, or one after the session ended, returns None and changes nothing.
+        """

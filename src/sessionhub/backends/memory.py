@@ -16,13 +16,15 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sessionhub import events
-from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, SessionBackend, UserLimit
+from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.errors import SessionLimitExceeded
 from sessionhub.events import SecurityEvent
+from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import DataChanges, SessionRecord, utc
 
 SWEEP_BATCH = 64
@@ -59,6 +61,9 @@ class MemoryBackend(SessionBackend):
         self._deadlines: list[tuple[int, str]] = []
         self._logs: OrderedDict[str, _Log] = OrderedDict()
         self._rotations: OrderedDict[str, _Rotation] = OrderedDict()
+        # Legacy imports: session id -> (alias id or ADOPTED, expiry), and alias id -> (session id, expiry).
+        self._import_markers: dict[str, tuple[str, int]] = {}
+        self._aliases: dict[str, tuple[str, int]] = {}
 
     # -- the contract -------------------------------------------------------------------------------------------
 
@@ -96,16 +101,12 @@ class MemoryBackend(SessionBackend):
         self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
     ) -> SessionRecord | None:
         with self._lock:
-            record = self._live(session_id, now)
-            if record is None:
+            moved = self._move(session_id, new_session_id, now)
+            if moved is None:
                 return None
-            self._remove(session_id)
-            rotated = replace(record, id=new_session_id)
-            rotated.touched(now)
-            self._insert(rotated)
-            self._remember_rotation(session_id, _Rotation(new_session_id, now, record.absolute_expires_at))
-            self._log(record.user_id, now, audit, events.ROTATED, new_session_id, related=session_id)
-            return _copy(rotated)
+            self._remember_rotation(session_id, _Rotation(new_session_id, now, moved.absolute_expires_at))
+            self._log(moved.user_id, now, audit, events.ROTATED, new_session_id, related=session_id)
+            return moved
 
     async def login(
         self,
@@ -199,12 +200,74 @@ class MemoryBackend(SessionBackend):
     async def count(self, now: int) -> int:
         with self._lock:
             self._sweep(now, None)
+            for entries in (self._import_markers, self._aliases):
+                for key in [key for key, (_, expiry) in entries.items() if expiry <= now]:
+                    del entries[key]
             return len(self._sessions)
 
     async def health(self) -> dict[str, Any]:
         return {"status": "ok", "backend": self.name}
 
+    # -- admin reads and legacy sessions ------------------------------------------------------------------------
+
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        with self._lock:
+            record = self._live(session_id, now)
+            return _copy(record) if record is not None else None
+
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        with self._lock:
+            self._sweep(now, SWEEP_BATCH)
+            stored = []
+            for item in imports:
+                record = item.record
+                if _unexpired(self._import_markers.get(record.id), now) is not None:
+                    stored.append(False)
+                    continue
+                self._insert(_copy(record))
+                self._import_markers[record.id] = (item.alias_id, record.absolute_expires_at)
+                self._aliases[item.alias_id] = (record.id, record.expires_at)
+                stored.append(True)
+            return stored
+
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        with self._lock:
+            return [self._import_status(session_id, now) for session_id in session_ids]
+
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        with self._lock:
+            return _unexpired(self._aliases.get(alias_id), now)
+
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        with self._lock:
+            self._aliases.pop(alias_id, None)
+            marker = self._import_markers.get(session_id)
+            if _unexpired(marker, now) != alias_id:
+                return None
+            moved = self._move(session_id, new_session_id, now)
+            if moved is not None and marker is not None:
+                self._import_markers[session_id] = (ADOPTED, marker[1])
+            return moved
+
     # -- internals: callers hold the lock -----------------------------------------------------------------------
+
+    def _move(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        record = self._live(session_id, now)
+        if record is None:
+            return None
+        self._remove(session_id)
+        moved = replace(record, id=new_session_id)
+        moved.touched(now)
+        self._insert(moved)
+        return _copy(moved)
+
+    def _import_status(self, session_id: str, now: int) -> ImportStatus | None:
+        marker = _unexpired(self._import_markers.get(session_id), now)
+        if marker is None:
+            return None
+        if marker == ADOPTED:
+            return "adopted"
+        return "pending" if self._live(session_id, now) is not None else "ended"
 
     def _live(self, session_id: str | None, now: int) -> SessionRecord | None:
         record = self._sessions.get(session_id) if session_id else None
@@ -332,3 +395,7 @@ class MemoryBackend(SessionBackend):
                 heapq.heappush(deadlines, (record.expires_at, session_id))
             else:
                 self._remove(session_id)
+
+
+def _unexpired(entry: tuple[str, int] | None, now: int) -> str | None:
+    return entry[0] if entry is not None and now < entry[1] else None

@@ -12,6 +12,8 @@ bucket the Redis Cluster hash tag:
                       same scripts that change the sessions.
     <tag>rf:<digest>  string: "<new id>:<time>", left by a rotation so that a rotated-away token presented again
                       can be recognised (token theft) without ever storing a token.
+    <tag>m:<digest>   string: import marker of a migrated legacy session (sessionhub.legacy), in its bucket.
+    <tag>l:<digest>   string: legacy alias, the id of the session a legacy cookie reaches, in the alias's bucket.
 
 Every key carries a TTL: a session's is its idle deadline, an index's is the latest absolute deadline of its
 members. Times are milliseconds from the caller's clock, passed in, so that all backends judge expiry alike.
@@ -23,7 +25,8 @@ invariant (a user's sessions live in the user's bucket) guarantees it is in the 
 from __future__ import annotations
 
 import time
-from typing import Any, Self
+from collections.abc import Sequence
+from typing import Any, Self, cast
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -31,9 +34,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, SessionBackend, UserLimit
+from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
 from sessionhub.events import SecurityEvent
+from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import ClientInfo, DataChanges, SessionRecord, utc
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
@@ -87,6 +91,18 @@ local function touch(key, index, id, now, meta)
   redis.call('HSET', key, 'a', now, 'e', deadline)
   redis.call('PEXPIRE', key, deadline - now)
   redis.call('ZADD', index, deadline, id)
+end
+
+-- Rename a live session (rotate, adopt) within its bucket, re-indexed and touched.
+local function move_session(key, new_key, index, tag, id, new_id, now, meta)
+  local user_key = user_key_of(tag, meta.u)
+  redis.call('RENAME', key, new_key)
+  redis.call('ZREM', index, id)
+  if user_key then
+    redis.call('ZREM', user_key, id)
+    redis.call('ZADD', user_key, meta.c, new_id)
+  end
+  touch(new_key, index, new_id, now, meta)
 end
 
 -- HSET in chunks: unpack() of a very long argument list overflows Lua's stack.
@@ -250,14 +266,7 @@ _ROTATE = (
 local now = tonumber(ARGV[1])
 local fields, meta = read_live(KEYS[1], KEYS[3], ARGV[4], ARGV[2], now)
 if not fields then return false end
-local user_key = user_key_of(ARGV[4], meta.u)
-redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
-if user_key then
-  redis.call('ZREM', user_key, ARGV[2])
-  redis.call('ZADD', user_key, meta.c, ARGV[3])
-end
-touch(KEYS[2], KEYS[3], ARGV[3], now, meta)
+move_session(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[2], ARGV[3], now, meta)
 redis.call('SET', ARGV[4] .. 'rf:' .. string.sub(ARGV[2], 3), ARGV[3] .. ':' .. ARGV[1], 'PX', tonumber(meta.x) - now)
 log_event(ARGV[4], meta.u, now, audit_at(5), 'rotated', ARGV[3], {related = ARGV[2]})
 return fields
@@ -419,6 +428,44 @@ return 1
 )
 
 
+# -- legacy sessions (sessionhub.legacy): imports, aliases, adoption ----------------------------------------------
+
+# Store an imported legacy session unless its marker says it was imported before (then even an adopted or ended one
+# stays as it is: re-running a migration never brings a session back).
+# KEYS: session, bucket index, import marker[, user index]. ARGV: now, id, tag, alias id, idle deadline, absolute
+# deadline, then field/value pairs. Returns 1 when stored, 0 when imported before.
+_IMPORT = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local absolute = tonumber(ARGV[6])
+store(KEYS[1], KEYS[2], KEYS[4], ARGV[2], now, tonumber(ARGV[5]), absolute, ARGV, 7)
+redis.call('SET', KEYS[3], ARGV[4], 'PX', absolute - now)
+return 1
+"""
+)
+
+# Adopt an imported session through its legacy alias, once: the marker must still name the alias, and then says
+# "adopted" for the rest of its life. The session moves to the new id as in a rotation.
+# KEYS: session, new session, bucket index, import marker. ARGV: now, id, new id, tag, alias id.
+# Returns the fields before the move, or nil.
+_ADOPT = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+if redis.call('GET', KEYS[4]) ~= ARGV[5] then return false end
+local fields, meta = read_live(KEYS[1], KEYS[3], ARGV[4], ARGV[2], now)
+if not fields then return false end
+move_session(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[2], ARGV[3], now, meta)
+redis.call('SET', KEYS[4], '"""
+    + ADOPTED
+    + """', 'KEEPTTL')
+return fields
+"""
+)
+
+
 class KeyLayout:
     """Names of the Redis keys; the Lua scripts derive the same names from the tag they are given."""
 
@@ -444,6 +491,12 @@ class KeyLayout:
 
     def rotated_from(self, session_id: str) -> str:
         return f"{self.tag(bucket_of(session_id))}rf:{session_id[2:]}"
+
+    def import_marker(self, session_id: str) -> str:
+        return f"{self.tag(bucket_of(session_id))}m:{session_id[2:]}"
+
+    def legacy_alias(self, alias_id: str) -> str:
+        return f"{self.tag(bucket_of(alias_id))}l:{alias_id[2:]}"
 
 
 def _fields(record: SessionRecord) -> list[str | bytes | int]:
@@ -552,6 +605,8 @@ class RedisBackend(SessionBackend):
         self._delete_user = client.register_script(_DELETE_USER)
         self._report_reuse = client.register_script(_REPORT_REUSE)
         self._flag_risk = client.register_script(_FLAG_RISK)
+        self._import = client.register_script(_IMPORT)
+        self._adopt = client.register_script(_ADOPT)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
@@ -577,7 +632,7 @@ class RedisBackend(SessionBackend):
         return [
             self._load, self._create, self._update, self._rotate,
             self._login, self._delete, self._list_user, self._delete_user,
-            self._report_reuse, self._flag_risk,
+            self._report_reuse, self._flag_risk, self._import, self._adopt,
         ]  # fmt: skip
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -731,6 +786,92 @@ class RedisBackend(SessionBackend):
         except RedisError as exc:
             return {"status": "down", "backend": self.name, "error": type(exc).__name__}
         return {"status": "ok", "backend": self.name, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+    # -- admin reads and legacy sessions ------------------------------------------------------------------------
+
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        """A plain HGETALL: reading needs no script, and nothing is written (an expired session is left to its TTL)."""
+        try:
+            # decode_responses is off (checked in __init__), so replies are bytes.
+            fields = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.session(session_id)))
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        if b"e" not in fields:
+            return None
+        record = _record(session_id, [item for pair in fields.items() for item in pair])
+        return record if record.is_live(now) else None
+
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        """One pipelined round trip for the batch. The alias is written after the session, in its own bucket (on
+        Redis Cluster another slot): re-running an import that stopped in between writes the same alias again."""
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for item in imports:
+                    record = item.record
+                    bucket = bucket_of(record.id)
+                    keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.import_marker(record.id)]
+                    if record.user_id is not None:
+                        keys.append(self.keys.user(record.user_id))
+                    args = [
+                        now, record.id, self.keys.tag(bucket), item.alias_id,
+                        record.expires_at, record.absolute_expires_at, *_fields(record),
+                    ]  # fmt: skip
+                    await self._import(keys=keys, args=args, client=pipe)
+                    pipe.set(self.keys.legacy_alias(item.alias_id), record.id, px=record.expires_at - now)
+                replies = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return [bool(stored) for stored in replies[0::2]]
+
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for session_id in session_ids:
+                    pipe.get(self.keys.import_marker(session_id))
+                    pipe.hmget(self.keys.session(session_id), ["e", "x"])
+                replies = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        statuses: list[ImportStatus | None] = []
+        for marker, (idle_deadline, absolute_deadline) in zip(replies[0::2], replies[1::2], strict=True):
+            if marker is None:
+                statuses.append(None)
+            elif marker == ADOPTED.encode():
+                statuses.append("adopted")
+            elif idle_deadline is not None and now < int(idle_deadline) and now < int(absolute_deadline):
+                statuses.append("pending")
+            else:
+                statuses.append("ended")
+        return statuses
+
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        try:
+            session_id = cast(bytes | None, await self.client.get(self.keys.legacy_alias(alias_id)))
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return session_id.decode() if session_id is not None else None
+
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        """The adoption script in the session's bucket, and the alias deleted in its own, in one round trip."""
+        bucket = bucket_of(session_id)
+        keys = [
+            self.keys.session(session_id), self.keys.session(new_session_id),
+            self.keys.index(bucket), self.keys.import_marker(session_id),
+        ]  # fmt: skip
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                await self._adopt(
+                    keys=keys, args=[now, session_id, new_session_id, self.keys.tag(bucket), alias_id], client=pipe
+                )
+                pipe.delete(self.keys.legacy_alias(alias_id))
+                fields, _deleted = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        if fields is None:
+            return None
+        record = _record(new_session_id, fields)
+        record.touched(now)
+        return record
 
 
 def _unavailable(exc: RedisError) -> BackendUnavailable:

@@ -1,0 +1,43 @@
+"""The `sessionhub` command: administer a running store and migrate legacy ones (typer + rich).
+
+Each group of commands lives in its own module and is registered below.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sessionhub.cli import admin, migrate
+from sessionhub.cli._common import CliState
+
+app = typer.Typer(
+    name="sessionhub",
+    help="Administer sessionhub's session store, and migrate legacy session stores into it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def configure(
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="sessionhub's Redis; default: REDIS_URL from the environment.")
+    ] = None,
+    key_prefix: Annotated[str | None, typer.Option("--key-prefix", help="Default: SESSIONHUB_KEY_PREFIX.")] = None,
+) -> None:
+    """Settings come from the environment (REDIS_URL, SESSIONHUB_*), as for the application."""
+    CliState.redis_url = redis_url
+    CliState.key_prefix = key_prefix
+
+
+app.command()(admin.stats)
+app.command()(admin.health)
+app.add_typer(admin.sessions_app, name="sessions")
+app.command()(migrate.migrate)
+# `sessionhub demo` (the demo application) registers here too, from its own module.
+
+
+def main() -> None:
+    app()

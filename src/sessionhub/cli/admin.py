@@ -1,0 +1,137 @@
+"""Looking after a running store: stats, health, and a user's sessions (list, show, revoke)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sessionhub.cli._common import (
+    EXIT_NO,
+    EXIT_USAGE,
+    backend_for,
+    command,
+    fail,
+    manager_for,
+    print_json,
+    session_summary,
+    settings,
+    short_when,
+    stdout,
+)
+from sessionhub.tokens import is_session_id
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+sessions_app = typer.Typer(help="A user's sessions: list, show, revoke.", no_args_is_help=True)
+
+
+@command
+async def stats(as_json: JsonOption = False) -> None:
+    """Live sessions and the limits in force."""
+    async with manager_for(settings()) as manager:
+        result = await manager.stats()
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title="sessionhub", show_header=False)
+    for name, value in result.items():
+        table.add_row(
+            name.replace("_", " "), "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+        )
+    stdout.print(table)
+
+
+@command
+async def health(as_json: JsonOption = False) -> None:
+    """Whether the session store answers (exit code 1 when it does not)."""
+    backend = backend_for(settings())
+    try:
+        result = await backend.health()
+    finally:
+        await backend.close()
+    if as_json:
+        print_json(result)
+    else:
+        latency = f" in {result['latency_ms']} ms" if "latency_ms" in result else ""
+        colour = "green" if result["status"] == "ok" else "red"
+        stdout.print(f"[{colour}]{result['status']}[/]: {result['backend']}{latency}", highlight=False)
+    if result["status"] != "ok":
+        raise typer.Exit(EXIT_NO)
+
+
+@sessions_app.command("list")
+@command
+async def list_sessions(
+    user: Annotated[str, typer.Option("--user", "-u", help="The user id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """A user's live sessions, most recently active first."""
+    async with manager_for(settings()) as manager:
+        sessions = await manager.list_user_sessions(user)
+    summaries = [session_summary(session) for session in sessions]
+    if as_json:
+        print_json(summaries)
+        return
+    table = Table(title=f"sessions of {user} ({len(sessions)}), times in UTC")
+    table.add_column("id", no_wrap=True, min_width=34)
+    for column in ("kind", "last active", "expires", "ip", "user agent"):
+        table.add_column(column, overflow="fold")
+    for session in sessions:
+        table.add_row(
+            session.id, session.kind, short_when(session.last_active_at), short_when(session.expires_at),
+            session.client.ip or "-", session.client.user_agent or "-",
+        )  # fmt: skip
+    stdout.print(table)
+
+
+@sessions_app.command("show")
+@command
+async def show_session(
+    session_id: Annotated[str, typer.Argument(metavar="ID", help="The session id (34 hex characters).")],
+    with_data: Annotated[bool, typer.Option("--data", help="Include the data values, not only their keys.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """One session, read without extending it (an admin look does not keep a session alive)."""
+    if not is_session_id(session_id):
+        fail("not a session id: expected 34 lowercase hex characters", EXIT_USAGE)
+    async with manager_for(settings()) as manager:
+        session = await manager.peek(session_id)
+    if session is None:
+        fail(f"no live session {session_id}")
+    summary = session_summary(session)
+    if with_data:
+        summary["data"] = dict(session.data)
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"session {session_id}", show_header=False)
+    for name, value in summary.items():
+        table.add_row(name.replace("_", " "), "-" if value is None else str(value))
+    stdout.print(table)
+
+
+@sessions_app.command("revoke")
+@command
+async def revoke_sessions(
+    session_id: Annotated[str | None, typer.Option("--id", help="End this session.")] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="End every session of this user.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """End one session (--id) or all of a user's (--user). Exit code 1 when --id names no live session."""
+    if (session_id is None) == (user is None):
+        fail("give exactly one of --id and --user", EXIT_USAGE)
+    if session_id is not None and not is_session_id(session_id):
+        fail("not a session id: expected 34 lowercase hex characters", EXIT_USAGE)
+    async with manager_for(settings()) as manager:
+        if session_id is not None:
+            revoked = int(await manager.revoke(session_id))
+        else:
+            assert user is not None
+            revoked = await manager.revoke_user_sessions(user)
+    if as_json:
+        print_json({"revoked": revoked})
+    else:
+        stdout.print(f"revoked {revoked} session{'s' if revoked != 1 else ''}")
+    if session_id is not None and not revoked:
+        raise typer.Exit(EXIT_NO)

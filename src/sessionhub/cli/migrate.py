@@ -1,0 +1,257 @@
+"""`sessionhub migrate`: move a legacy store into sessionhub, with a progress bar and a summary table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from redis.asyncio import Redis
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sessionhub.backends.redis import RedisBackend
+from sessionhub.cli._common import (
+    EXIT_NO,
+    EXIT_USAGE,
+    command,
+    fail,
+    manager_for,
+    print_json,
+    settings,
+    stderr,
+    stdout,
+)
+from sessionhub.migrate import (
+    DEFAULT_BATCH_SIZE,
+    DeleteReport,
+    FieldMap,
+    FlaskSessionSource,
+    JsonPrefixSource,
+    MigrationReport,
+    MigrationSource,
+    Migrator,
+    RedisCheckpoint,
+    SeedsSource,
+    StarsessionsSource,
+    VerifyReport,
+)
+from sessionhub.migrate.migrator import Progress as ProgressCallback
+
+SHOWN_INVALID = 10
+"""Invalid records listed by name in the summary (all of them are in --json)."""
+
+
+class SourceKind(StrEnum):
+    seeds = "seeds"
+    starsessions = "starsessions"
+    flask_session = "flask-session"
+    json = "json"
+
+
+class Serialization(StrEnum):
+    msgpack = "msgpack"
+    json = "json"
+
+
+def build_source(
+    kind: SourceKind,
+    prefix: str | None,
+    user_key: str | None,
+    serialization: Serialization,
+    fields: list[str],
+    session_kind: str,
+) -> MigrationSource:
+    if kind is SourceKind.seeds:
+        if prefix is not None or fields or session_kind != "user":
+            fail(
+                "the seeds layout has fixed key names and kinds: --prefix, --field and --kind do not apply", EXIT_USAGE
+            )
+        return SeedsSource()
+    if kind is SourceKind.starsessions:
+        return StarsessionsSource(prefix or "starsessions.", user_key=user_key, kind=session_kind)
+    if kind is SourceKind.flask_session:
+        return FlaskSessionSource(
+            prefix or "session:", user_key=user_key, serialization=serialization.value, kind=session_kind
+        )
+    if prefix is None:
+        fail("the json source needs --prefix", EXIT_USAGE)
+    try:
+        return JsonPrefixSource(prefix, fields=FieldMap.parse(fields), kind=session_kind)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+@command
+async def migrate(
+    source_kind: Annotated[
+        SourceKind, typer.Argument(metavar="SOURCE", help="seeds, starsessions, flask-session or json.")
+    ],
+    source_url: Annotated[
+        str | None,
+        typer.Option("--source-url", help="The legacy Redis (another server or database); default: REDIS_URL."),
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option(help="Key prefix of the legacy sessions (default: the library's).")
+    ] = None,
+    user_key: Annotated[
+        str | None,
+        typer.Option("--user-key", help="Session data key holding the user id (starsessions, flask-session)."),
+    ] = None,
+    serialization: Annotated[
+        Serialization, typer.Option(help="Flask-Session's SESSION_SERIALIZATION_FORMAT.")
+    ] = Serialization.msgpack,
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="json source: FIELD=NAME[,NAME...], e.g. user_id=uid (repeatable)."),
+    ] = None,
+    kind: Annotated[str, typer.Option(help="Kind of the migrated sessions (seeds: user and demo).")] = "user",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would happen; write nothing.")] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Keys per SCAN batch and pipeline.")
+    ] = DEFAULT_BATCH_SIZE,
+    max_batches: Annotated[int | None, typer.Option(min=1, help="Stop after this many batches (resume later).")] = None,
+    restart: Annotated[bool, typer.Option(help="Discard the checkpoint of an unfinished run and start over.")] = False,
+    verify: Annotated[bool, typer.Option(help="Verify after migrating: counts, and a sample compared.")] = True,
+    sample: Annotated[int, typer.Option(min=0, help="Sessions compared field by field by the verification.")] = 100,
+    delete_source: Annotated[
+        bool, typer.Option("--delete-source", help="After a verification that passed, delete the migrated legacy keys.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Move the sessions of a legacy store into sessionhub; nobody is signed out (docs/migration.md).
+
+    Interrupted, it resumes where it stopped when run again. Exit code 1 when records were invalid (they are listed
+    and left in place) or the verification failed.
+    """
+    if dry_run and delete_source:
+        fail("--delete-source cannot go with --dry-run", EXIT_USAGE)
+    if delete_source and not verify:
+        fail("--delete-source needs the verification (drop --no-verify)", EXIT_USAGE)
+    source = build_source(source_kind, prefix, user_key, serialization, field or [], kind)
+    config = settings()
+    url = source_url or config.redis_url
+    if url is None:
+        fail("no legacy Redis: give --source-url (or REDIS_URL)", EXIT_USAGE)
+    manager = manager_for(config)
+    if not isinstance(manager.backend, RedisBackend):
+        fail("migrating needs sessionhub's Redis: set REDIS_URL (and not TESTING)", EXIT_USAGE)
+    legacy = Redis.from_url(url, decode_responses=False, socket_connect_timeout=5.0, socket_timeout=30.0)
+    result: dict[str, Any] = {}
+    try:
+        async with manager:
+            checkpoint = RedisCheckpoint(manager.backend.client, f"{config.key_prefix}:{{migration}}:{source.name}")
+            if restart:
+                await checkpoint.clear()
+            migrator = Migrator(source, legacy, manager, checkpoint=checkpoint, batch_size=batch_size)
+            with _progress(as_json) as bar:
+                report = await migrator.run(
+                    dry_run=dry_run, max_batches=max_batches, progress=bar("migrating" if not dry_run else "dry run")
+                )
+                result["migration"] = report.to_dict()
+                verified = None
+                if verify and not dry_run and report.completed:
+                    verified = await migrator.verify(sample_size=sample, progress=bar("verifying"))
+                    result["verify"] = verified.to_dict()
+                deleted = None
+                if delete_source and verified is not None and verified.ok:
+                    deleted = await migrator.delete_source(verified, progress=bar("deleting migrated legacy keys"))
+                    result["delete_source"] = deleted.to_dict()
+    finally:
+        await legacy.aclose()
+    if as_json:
+        print_json(result)
+    else:
+        _print_summary(report, verified, deleted, delete_source)
+    if report.invalid or (verified is not None and not verified.ok):
+        raise typer.Exit(EXIT_NO)
+
+
+class _progress:
+    """A rich progress bar on stderr (stdout stays clean for --json), one task per pass."""
+
+    def __init__(self, quiet: bool) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,} keys"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            disable=quiet,
+            transient=False,
+        )
+
+    def __enter__(self) -> _progress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, description: str) -> ProgressCallback:
+        task = self._progress.add_task(description, total=None, rate="")
+
+        def advance(scanned: int) -> None:
+            elapsed = self._progress.tasks[task].elapsed or 0
+            rate = f"{scanned / elapsed:,.0f}/s" if elapsed > 0 else ""
+            self._progress.update(task, completed=scanned, rate=rate)
+
+        return advance
+
+
+def _print_summary(
+    report: MigrationReport, verified: VerifyReport | None, deleted: DeleteReport | None, asked_to_delete: bool
+) -> None:
+    title = "dry run (nothing written)" if report.dry_run else "migration"
+    table = Table(title=f"{title}: {report.source}", show_header=False, title_justify="left")
+    table.add_row("keys read", f"{report.scanned:,}")
+    table.add_row("would migrate" if report.dry_run else "migrated", f"{report.migrated:,}")
+    for kind, count in sorted(report.kinds.items()):
+        table.add_row(f"  kind {kind}", f"{count:,}")
+    table.add_row("already migrated", f"{report.already_migrated:,}")
+    table.add_row("expired (not moved)", f"{report.expired:,}")
+    table.add_row("invalid (left in place)", f"[red]{len(report.invalid):,}[/]" if report.invalid else "0")
+    table.add_row("batches", f"{report.batches:,}" + (" (resumed)" if report.resumed else ""))
+    table.add_row("time", f"{report.elapsed:.2f} s, {report.rate:,.0f} keys/s")
+    stdout.print(table)
+    if not report.completed:
+        stdout.print("[yellow]stopped before the end (--max-batches): run the same command again to resume[/]")
+    if report.invalid:
+        reasons = Table(title="invalid records", title_justify="left")
+        reasons.add_column("reason")
+        reasons.add_column("records", justify="right")
+        for reason, count in Counter(entry.reason for entry in report.invalid).most_common():
+            reasons.add_row(reason, f"{count:,}")
+        stdout.print(reasons)
+        for entry in report.invalid[:SHOWN_INVALID]:
+            stdout.print(f"  {entry.ref}: {entry.reason}", highlight=False)
+        if len(report.invalid) > SHOWN_INVALID:
+            stdout.print(f"  ... and {len(report.invalid) - SHOWN_INVALID:,} more (--json lists them all)")
+    if verified is not None:
+        check = Table(title="verification", show_header=False, title_justify="left")
+        check.add_row("legacy sessions", f"{verified.source_sessions:,}")
+        check.add_row("in sessionhub", f"{verified.migrated:,}")
+        check.add_row(
+            "  waiting / adopted / ended", f"{verified.pending:,} / {verified.adopted:,} / {verified.ended:,}"
+        )
+        check.add_row("missing", f"[red]{len(verified.missing):,}[/]" if verified.missing else "0")
+        check.add_row("sample compared", f"{verified.sampled:,}, {len(verified.mismatched):,} different")
+        check.add_row("result", "[green]passed[/]" if verified.ok else "[red]failed[/]")
+        stdout.print(check)
+        for entry in verified.mismatched[:SHOWN_INVALID]:
+            stdout.print(f"  {entry.ref}: {entry.reason}", highlight=False)
+        for ref in verified.missing[:SHOWN_INVALID]:
+            stdout.print(f"  {ref}: missing (run the migration again)", highlight=False)
+    if deleted is not None:
+        cleanup = Table(title="legacy store clean-up", show_header=False, title_justify="left")
+        cleanup.add_row("deleted", f"{deleted.deleted:,}")
+        cleanup.add_row(
+            "kept: invalid / not migrated / changed meanwhile",
+            f"{deleted.kept_invalid:,} / {deleted.kept_not_migrated:,} / {deleted.kept_changed:,}",
+        )
+        stdout.print(cleanup)
+    elif asked_to_delete:
+        stdout.print("[red]the legacy store was not touched: the verification did not pass[/]")

@@ -1,0 +1,92 @@
+"""Sessions brought over from a legacy store, and how a browser's legacy cookie finds its way to them.
+
+A migrated session is stored like any other, with no token: nobody holds one yet. What the browser holds is the
+legacy cookie value, itself a secret, so the store never sees it either. It keeps a *legacy alias* instead: the
+alias id (a bucket, then 128 bits of SHA-256 of the legacy value, like a session id) pointing at the migrated
+session, with a TTL equal to the session's remaining lifetime.
+
+On the browser's first request with its legacy cookie, `SessionManager.adopt_legacy` resolves the alias, moves the
+session to a fresh sessionhub token (as `rotate` does) and retires the alias: one use only, so a stolen copy of the
+legacy cookie is worthless once the owner has been back. The middleware then sets the new cookie and clears the
+legacy one; `adopt_legacy_cookie` below is the one call it needs.
+
+The id of a migrated session is derived from its alias and user (`migrated_session_id`), so importing the same
+legacy record twice is recognised and never makes a second session: a migration can be interrupted and re-run.
+Each import leaves a marker beside the session (same bucket) saying which alias it came from, or that it has been
+adopted; it lives as long as the session could.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from sessionhub.model import ClientInfo
+from sessionhub.tokens import bucket_for_user
+
+if TYPE_CHECKING:
+    from sessionhub.manager import SessionManager
+    from sessionhub.model import Session
+
+MAX_LEGACY_TOKEN_LENGTH = 512
+# Cookie values are printable ASCII without spaces; shorter than 8 characters cannot have been a secret.
+_LEGACY_TOKEN_PATTERN = re.compile(rf"[!-~]{{8,{MAX_LEGACY_TOKEN_LENGTH}}}")
+
+ADOPTED = "adopted"
+"""What an import marker holds once its legacy alias has been used; before that it holds the alias id."""
+
+ImportStatus = Literal["pending", "adopted", "ended"]
+"""What became of an imported legacy session: waiting for its browser, adopted by it, or ended since (expired or
+revoked). None stands for "never imported"."""
+
+
+def legacy_alias_id(legacy_token: object) -> str | None:
+    """The alias id of a legacy cookie value, or None when it cannot be one (wrong type, length or characters)."""
+    if not isinstance(legacy_token, str) or not _LEGACY_TOKEN_PATTERN.fullmatch(legacy_token):
+        return None
+    # Domain-separated from session ids, so that no legacy value can name a sessionhub session.
+    return hashlib.sha256(b"sessionhub legacy alias\0" + legacy_token.encode("ascii")).hexdigest()[:34]
+
+
+def migrated_session_id(alias_id: str, user_id: str | None) -> str:
+    """The id of the session imported for `alias_id`: in the user's bucket, else in the alias's own."""
+    bucket = bucket_for_user(user_id) if user_id is not None else alias_id[:2]
+    return bucket + hashlib.sha256(b"sessionhub migrated session\0" + alias_id.encode("ascii")).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class LegacySession:
+    """One legacy session, normalised by a migration source. Times are milliseconds since the epoch (UTC).
+
+    `expires_at` is when the legacy store would have ended it (from its TTL or its own expiry field); None when it
+    had no end. Data values are anything JSON can hold; `SessionManager.prepare_import` checks that.
+    """
+
+    alias_id: str
+    user_id: str | None
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+    client: ClientInfo = field(default_factory=ClientInfo)
+    created_at: int | None = None
+    last_active_at: int | None = None
+    expires_at: int | None = None
+
+
+async def adopt_legacy_cookie(
+    manager: SessionManager, cookies: Mapping[str, str], legacy_cookie_names: Sequence[str]
+) -> tuple[Session | None, list[str]]:
+    """For the middleware: the session adopted through the first legacy cookie that resolves, and the names of the
+    legacy cookies present in the request, all of which the response should clear.
+
+    Call it only when the request carries no sessionhub cookie. A legacy cookie that resolves to nothing (never
+    migrated, expired, already adopted) is cleared all the same: it cannot work again.
+    """
+    present = [name for name in legacy_cookie_names if name in cookies]
+    for name in present:
+        session = await manager.adopt_legacy(cookies[name])
+        if session is not None:
+            return session, present
+    return None, present

@@ -1,0 +1,45 @@
+"""Migrate legacy session stores into sessionhub without signing anyone out (see docs/migration.md).
+
+source = StarsessionsSource(user_key="user_id")
+migrator = Migrator(source, Redis.from_url(legacy_url), manager, checkpoint=RedisCheckpoint(client, key))
+report = await migrator.run(dry_run=True)   # what would happen; writes nothing
+report = await migrator.run()               # resumable: run it again after an interruption
+verified = await migrator.verify()
+await migrator.delete_source(verified)      # refused unless the verification passed
+"""
+
+from sessionhub.migrate.checkpoint import Checkpoint, CheckpointState, MemoryCheckpoint, RedisCheckpoint
+from sessionhub.migrate.migrator import DEFAULT_BATCH_SIZE, MigrationError, Migrator
+from sessionhub.migrate.records import FieldMap, LegacyRecord, RecordError
+from sessionhub.migrate.report import DeleteReport, InvalidRecord, MigrationReport, VerifyReport
+from sessionhub.migrate.sources import (
+    FlaskSessionSource,
+    JsonPrefixSource,
+    KeySpace,
+    MigrationSource,
+    SeedsSource,
+    StarsessionsSource,
+)
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Checkpoint",
+    "CheckpointState",
+    "DeleteReport",
+    "FieldMap",
+    "FlaskSessionSource",
+    "InvalidRecord",
+    "JsonPrefixSource",
+    "KeySpace",
+    "LegacyRecord",
+    "MemoryCheckpoint",
+    "MigrationError",
+    "MigrationReport",
+    "MigrationSource",
+    "Migrator",
+    "RecordError",
+    "RedisCheckpoint",
+    "SeedsSource",
+    "StarsessionsSource",
+    "VerifyReport",
+]

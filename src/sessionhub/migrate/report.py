@@ -1,0 +1,92 @@
+"""What a migration, a verification and a source clean-up found, as numbers and as lists of named records.
+
+Records are named by a `ref`: the key prefix and the record's alias id, never the legacy id in its key, which is
+the user's cookie value. `sessionhub.legacy.legacy_alias_id(<id>)` finds the ref of a known key.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def record_ref(prefix: str, alias_id: str | None) -> str:
+    return f"{prefix}<{alias_id or 'unusable id'}>"
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRecord:
+    """A legacy record left where it was, and why."""
+
+    ref: str
+    reason: str
+
+
+@dataclass(slots=True)
+class MigrationReport:
+    source: str
+    dry_run: bool
+    scanned: int = 0
+    migrated: int = 0
+    """Stored by this migration (in a dry run: would be stored)."""
+    already_migrated: int = 0
+    expired: int = 0
+    """Ended in the legacy store before they could be moved (or with under a second left)."""
+    invalid: list[InvalidRecord] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+    """Migrated sessions per kind."""
+    batches: int = 0
+    resumed: bool = False
+    completed: bool = False
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Records handled per second in this run."""
+        return self.scanned / self.elapsed if self.elapsed > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        result = asdict(self)
+        result["kinds"] = dict(self.kinds)
+        result["rate"] = round(self.rate, 1)
+        return result
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """Counts every live legacy record against sessionhub, and compares a sample of them field by field."""
+
+    source_sessions: int = 0
+    pending: int = 0
+    """Migrated and waiting for their browser."""
+    adopted: int = 0
+    ended: int = 0
+    """Migrated, then expired or revoked in sessionhub."""
+    missing: list[str] = field(default_factory=list)
+    sampled: int = 0
+    mismatched: list[InvalidRecord] = field(default_factory=list)
+    invalid: int = 0
+
+    @property
+    def migrated(self) -> int:
+        return self.pending + self.adopted + self.ended
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.mismatched and self.migrated == self.source_sessions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "migrated": self.migrated, "ok": self.ok}
+
+
+@dataclass(slots=True)
+class DeleteReport:
+    deleted: int = 0
+    kept_not_migrated: int = 0
+    kept_invalid: int = 0
+    kept_changed: int = 0
+    """Changed by the legacy application while this pass ran."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

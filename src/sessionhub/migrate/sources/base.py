@@ -1,0 +1,53 @@
+"""What every migration source provides: the key spaces to scan and how to decode one record."""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from redis.asyncio import Redis
+
+from sessionhub.legacy import LegacySession
+from sessionhub.migrate.records import LegacyRecord
+
+_GLOB_SPECIALS = re.compile(r"([*?\[\]\\])")
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpace:
+    """Keys `<prefix><legacy session id>`, whose sessions are of `kind` unless a record says otherwise."""
+
+    prefix: str
+    kind: str = "user"
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            raise ValueError("a key prefix is required: an empty one would read every key of the database")
+
+    def pattern(self) -> str:
+        """The SCAN MATCH pattern for this prefix, its glob characters escaped."""
+        return _GLOB_SPECIALS.sub(r"\\\1", self.prefix) + "*"
+
+
+class MigrationSource(abc.ABC):
+    """A legacy session store in Redis. Subclasses say where its sessions are and how to read one."""
+
+    name: ClassVar[str]
+    keyspaces: tuple[KeySpace, ...]
+
+    async def prepare(self, client: Redis) -> None:
+        """Read what decoding needs besides the records themselves (an index of users, say). Called before a pass."""
+
+    @abc.abstractmethod
+    def decode(self, record: LegacyRecord, keyspace: KeySpace) -> LegacySession:
+        """The legacy session in `record`; RecordError saying why when it cannot be migrated."""
+
+    def describe(self) -> str:
+        """The settings that decide what is read: a checkpoint is only resumed by a source described alike."""
+        return f"{self.name}:" + ",".join(f"{space.prefix}={space.kind}" for space in self.keyspaces)
+
+    async def forget(self, client: Redis, deleted: Sequence[LegacyRecord]) -> None:
+        """After records were deleted from the source, remove them from the source's own indexes."""

@@ -1,0 +1,62 @@
+"""Flask-Session's Redis store (0.7 and later): the session dict as msgpack (the default) or JSON under
+`<prefix><sid>` (prefix "session:" by default), the remaining lifetime as the key's TTL, and Flask's `_permanent`
+flag beside the application's keys. The cookie holds the sid (unsigned; `SESSION_USE_SIGNER` cookies carry a
+signature after the sid, which the middleware would have to strip).
+
+Values that older Flask-Session versions pickled are reported, not read: sessionhub never unpickles.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from sessionhub.legacy import LegacySession
+from sessionhub.migrate.records import LegacyRecord, RecordError, session_from_data
+from sessionhub.migrate.sources.base import KeySpace, MigrationSource
+
+_PICKLE_PROTOCOL_2_AND_LATER = b"\x80"
+
+
+class FlaskSessionSource(MigrationSource):
+    name = "flask-session"
+
+    def __init__(
+        self,
+        prefix: str = "session:",
+        *,
+        user_key: str | None = None,
+        serialization: Literal["msgpack", "json"] = "msgpack",
+        kind: str = "user",
+    ) -> None:
+        self.keyspaces = (KeySpace(prefix, kind),)
+        self.user_key = user_key
+        # Like Flask-Session itself, try the configured format first and the other one next.
+        self._decoders: list[Any] = [msgspec.msgpack.Decoder(), msgspec.json.Decoder()]
+        if serialization == "json":
+            self._decoders.reverse()
+        self.serialization = serialization
+
+    def decode(self, record: LegacyRecord, keyspace: KeySpace) -> LegacySession:
+        data = self._load(record.value)
+        data.pop("_permanent", None)
+        return session_from_data(data, record, kind=keyspace.kind, user_key=self.user_key)
+
+    def _load(self, value: bytes) -> dict[str, Any]:
+        if value.startswith(_PICKLE_PROTOCOL_2_AND_LATER):
+            raise RecordError("value is pickled (Flask-Session before 0.7); sessionhub does not unpickle")
+        for decoder in self._decoders:
+            try:
+                data = decoder.decode(value)
+            except msgspec.DecodeError:
+                continue
+            if not isinstance(data, dict):
+                raise RecordError(f"value decodes to a {type(data).__name__}, not a session dict")
+            if not all(isinstance(key, str) for key in data):
+                raise RecordError("the session dict has keys that are not strings")
+            return data
+        raise RecordError("value is neither msgpack nor JSON")
+
+    def describe(self) -> str:
+        return f"{super().describe()};user_key={self.user_key};serialization={self.serialization}"

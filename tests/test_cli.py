@@ -1,0 +1,286 @@
+"""The `sessionhub` command through typer's CliRunner, against real redis-servers (and memory where it means
+something): JSON for scripts, tables for people, clear errors and exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from sessionhub import SessionManager, Settings
+from sessionhub.backends import RedisBackend
+from sessionhub.cli import app
+from tests.support.redis_servers import RedisServer, free_port
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def cli(redis_server: RedisServer, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Invoke the CLI against the suite's redis-server, under this test's key prefix."""
+    for variable in ("TESTING", "SESSIONHUB_TESTING", "SESSIONHUB_REDIS_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+        environment = {"REDIS_URL": redis_server.url, "SESSIONHUB_KEY_PREFIX": key_prefix, **(env or {})}
+        return runner.invoke(app, list(args), env=environment, catch_exceptions=False)
+
+    return invoke
+
+
+def on_store(redis_server: RedisServer, key_prefix: str, work: Any) -> Any:
+    async def run() -> Any:
+        backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+        async with SessionManager(backend, Settings(key_prefix=key_prefix)) as manager:
+            return await work(manager)
+
+    return asyncio.run(run())
+
+
+def create(redis_server: RedisServer, key_prefix: str, user: str | None, **data: Any) -> str:
+    async def work(manager: SessionManager) -> str:
+        return (await manager.create(user_id=user, data=data)).id
+
+    result: str = on_store(redis_server, key_prefix, work)
+    return result
+
+
+def test_health_and_stats_for_scripts(cli: Any, redis_server: RedisServer, key_prefix: str) -> None:
+    create(redis_server, key_prefix, "ann")
+    create(redis_server, key_prefix, None)
+
+    health = cli("health", "--json")
+    stats = cli("stats", "--json")
+
+    assert health.exit_code == 0
+    assert json.loads(health.stdout)["status"] == "ok"
+    assert stats.exit_code == 0
+    assert json.loads(stats.stdout)["active_sessions"] == 2
+    assert "active sessions" in cli("stats").stdout
+
+
+def test_unreachable_redis_is_a_clear_error_not_a_traceback(cli: Any) -> None:
+    down = f"redis://127.0.0.1:{free_port()}/0"
+
+    health = cli("health", "--json", env={"REDIS_URL": down})
+    stats = cli("stats", env={"REDIS_URL": down})
+
+    assert health.exit_code == 1
+    assert json.loads(health.stdout)["status"] == "down"
+    assert stats.exit_code == 3
+    assert "the session store is unavailable: redis cannot be reached" in stats.stderr
+    assert "Traceback" not in stats.output
+
+
+def test_memory_store_when_no_redis_url_is_set(cli: Any) -> None:
+    result = cli("health", env={"REDIS_URL": "", "TESTING": "1"})
+
+    assert result.exit_code == 0
+    assert "ok: memory" in result.stdout
+    assert "memory store" in result.stderr
+
+
+def test_invalid_settings_exit_2_naming_the_variable(cli: Any) -> None:
+    result = cli("stats", env={"SESSIONHUB_KEY_PREFIX": "bad prefix{}"})
+
+    assert result.exit_code == 2
+    assert "key_prefix (SESSIONHUB_KEY_PREFIX)" in result.stderr
+
+
+def test_list_and_show_sessions(cli: Any, redis_server: RedisServer, key_prefix: str) -> None:
+    first = create(redis_server, key_prefix, "bea", cart=["ink"])
+    second = create(redis_server, key_prefix, "bea")
+
+    listed = cli("sessions", "list", "--user", "bea", "--json")
+    shown = cli("sessions", "show", first, "--json")
+    with_data = cli("sessions", "show", first, "--data", "--json")
+    table = cli("sessions", "list", "--user", "bea")
+
+    assert listed.exit_code == 0
+    assert {entry["id"] for entry in json.loads(listed.stdout)} == {first, second}
+    assert json.loads(shown.stdout)["data_keys"] == ["cart"]
+    assert "data" not in json.loads(shown.stdout), "values only with --data: they may be personal"
+    assert json.loads(with_data.stdout)["data"] == {"cart": ["ink"]}
+    assert "sessions of bea (2)" in table.stdout
+    assert first in table.stdout
+
+
+def test_show_does_not_extend_the_session(cli: Any, redis_server: RedisServer, key_prefix: str) -> None:
+    session_id = create(redis_server, key_prefix, "cid")
+    client = redis.Redis.from_url(redis_server.url)
+    key = f"{key_prefix}:{{{session_id[:2]}}}:s:{session_id[2:]}"
+    deadline_before = client.hget(key, "e")
+    ttl_before = client.pttl(key)
+
+    assert cli("sessions", "show", session_id).exit_code == 0
+
+    assert client.hget(key, "e") == deadline_before
+    assert client.pttl(key) <= ttl_before
+    client.close()
+
+
+def test_show_errors(cli: Any) -> None:
+    malformed = cli("sessions", "show", "not-an-id")
+    unknown = cli("sessions", "show", "ab" + "0" * 32)
+
+    assert malformed.exit_code == 2
+    assert "not a session id" in malformed.stderr
+    assert unknown.exit_code == 1
+    assert "no live session" in unknown.stderr
+
+
+def test_revoke_one_or_all_of_a_user(cli: Any, redis_server: RedisServer, key_prefix: str) -> None:
+    keep = create(redis_server, key_prefix, "dan")
+    gone = create(redis_server, key_prefix, "dan")
+    other = create(redis_server, key_prefix, "eve")
+
+    one = cli("sessions", "revoke", "--id", gone, "--json")
+    again = cli("sessions", "revoke", "--id", gone)
+    everyone = cli("sessions", "revoke", "--user", "dan")
+
+    assert (one.exit_code, json.loads(one.stdout)) == (0, {"revoked": 1})
+    assert again.exit_code == 1
+    assert "revoked 0 sessions" in again.stdout
+    assert (everyone.exit_code, everyone.stdout.strip()) == (0, "revoked 1 session")
+    listed = json.loads(cli("sessions", "list", "--user", "eve", "--json").stdout)
+    assert [entry["id"] for entry in listed] == [other]
+    assert json.loads(cli("sessions", "list", "--user", "dan", "--json").stdout) == []
+    assert keep != gone
+
+
+@pytest.mark.parametrize("args", [[], ["--id", "ab" + "0" * 32, "--user", "x"], ["--id", "nope"]])
+def test_revoke_usage_errors(cli: Any, args: list[str]) -> None:
+    result = cli("sessions", "revoke", *args)
+
+    assert result.exit_code == 2
+
+
+# -- migrate ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def legacy_store() -> Iterator[tuple[RedisServer, redis.Redis]]:
+    server = RedisServer.start()
+    client = redis.Redis.from_url(server.url)
+    yield server, client
+    client.close()
+    server.stop()
+
+
+def seed(client: redis.Redis, count: int, *, user: str = "fia") -> list[str]:
+    cookies = []
+    for _ in range(count):
+        cookie = secrets.token_urlsafe(24)
+        record = {"user_id": user, "created_at": "2026-11-01T10:00:00", "data": {"lang": "fi"}}
+        client.set(f"session:{cookie}", orjson.dumps(record), ex=3600)
+        client.sadd(f"user_sessions:{user}", cookie)
+        cookies.append(cookie)
+    return cookies
+
+
+def test_migrate_seeds_verify_and_delete_source(
+    cli: Any, legacy_store: tuple[RedisServer, redis.Redis], redis_server: RedisServer, key_prefix: str
+) -> None:
+    server, legacy = legacy_store
+    cookies = seed(legacy, 12)
+
+    dry = cli("migrate", "seeds", "--source-url", server.url, "--dry-run", "--json")
+    assert dry.exit_code == 0
+    assert json.loads(dry.stdout)["migration"]["migrated"] == 12
+    assert json.loads(cli("stats", "--json").stdout)["active_sessions"] == 0
+
+    result = cli("migrate", "seeds", "--source-url", server.url, "--batch-size", "5", "--delete-source", "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["migration"]["migrated"] == 12
+    assert report["verify"]["ok"] is True
+    assert report["delete_source"]["deleted"] == 12
+    assert legacy.dbsize() == 0
+
+    async def adopt_all(manager: SessionManager) -> list[str | None]:
+        return [getattr(await manager.adopt_legacy(cookie), "user_id", None) for cookie in cookies]
+
+    assert on_store(redis_server, key_prefix, adopt_all) == ["fia"] * 12
+
+
+def test_migrate_resumes_after_a_stop_and_shows_progress_and_summary(
+    cli: Any, legacy_store: tuple[RedisServer, redis.Redis]
+) -> None:
+    server, legacy = legacy_store
+    seed(legacy, 30)
+    legacy.set("session:" + secrets.token_hex(16), b"\x00not json", ex=600)
+
+    stopped = cli("migrate", "seeds", "--source-url", server.url, "--batch-size", "4", "--max-batches", "2")
+    resumed = cli("migrate", "seeds", "--source-url", server.url, "--batch-size", "4", "--json")
+
+    assert "run the same command again to resume" in stopped.stdout
+    assert "migrating" in stopped.stderr, "the progress bar goes to stderr"
+    report = json.loads(resumed.stdout)
+    assert report["migration"]["resumed"] is True
+    assert report["migration"]["migrated"] + report["migration"]["already_migrated"] == 30
+    assert [entry["reason"] for entry in report["migration"]["invalid"]] == ["value is not valid JSON"]
+    assert report["verify"]["ok"] is True
+    assert resumed.exit_code == 1
+
+    table = cli("migrate", "seeds", "--source-url", server.url)
+    assert "already migrated" in table.stdout
+    assert "invalid records" in table.stdout
+    assert "verification" in table.stdout
+    assert "passed" in table.stdout
+
+
+def test_migrate_usage_errors(cli: Any, legacy_store: tuple[RedisServer, redis.Redis]) -> None:
+    server, _ = legacy_store
+
+    both = cli("migrate", "seeds", "--source-url", server.url, "--dry-run", "--delete-source")
+    seeds_kind = cli("migrate", "seeds", "--source-url", server.url, "--kind", "web")
+    no_prefix = cli("migrate", "json", "--source-url", server.url)
+    bad_field = cli("migrate", "json", "--source-url", server.url, "--prefix", "p:", "--field", "colour=c")
+    memory = cli("migrate", "seeds", "--source-url", server.url, env={"TESTING": "1"})
+    no_source = cli("migrate", "starsessions", "--source-url", f"redis://127.0.0.1:{free_port()}/0")
+
+    assert (both.exit_code, no_prefix.exit_code, bad_field.exit_code, memory.exit_code) == (2, 2, 2, 2)
+    assert seeds_kind.exit_code == 2
+    assert "--kind do not apply" in seeds_kind.stderr
+    assert "needs --prefix" in no_prefix.stderr
+    assert "FIELD one of" in bad_field.stderr
+    assert "needs sessionhub's Redis" in memory.stderr
+    assert no_source.exit_code == 3
+    assert "Traceback" not in no_source.output
+
+
+def test_migrate_library_stores_through_the_command(
+    cli: Any, legacy_store: tuple[RedisServer, redis.Redis], redis_server: RedisServer, key_prefix: str
+) -> None:
+    server, legacy = legacy_store
+    star_cookie, flask_cookie = secrets.token_hex(16), secrets.token_urlsafe(32)
+    metadata = {"lifetime": 3600, "created": 1_790_000_000.5, "last_access": 1_790_000_100.0}
+    legacy.set(f"app.{star_cookie}", orjson.dumps({"uid": "gus", "__metadata__": metadata}), ex=3600)
+    legacy.set(f"fs:{flask_cookie}", orjson.dumps({"_permanent": True, "uid": "hal"}), ex=3600)
+
+    star = cli("migrate", "starsessions", "--source-url", server.url, "--prefix", "app.", "--user-key", "uid", "--json")
+    flask = cli(
+        "migrate", "flask-session", "--source-url", server.url, "--prefix", "fs:", "--user-key", "uid",
+        "--serialization", "json", "--json",
+    )  # fmt: skip
+
+    assert (star.exit_code, flask.exit_code) == (0, 0)
+    assert json.loads(star.stdout)["migration"]["migrated"] == 1
+    assert json.loads(flask.stdout)["migration"]["migrated"] == 1
+    [gus] = json.loads(cli("sessions", "list", "--user", "gus", "--json").stdout)
+    assert gus["created_at"].startswith("2026-09-21")
+    assert gus["data_keys"] == ["uid"]
+
+    async def adopt(manager: SessionManager) -> list[str | None]:
+        return [getattr(await manager.adopt_legacy(cookie), "user_id", None) for cookie in (star_cookie, flask_cookie)]
+
+    assert on_store(redis_server, key_prefix, adopt) == ["gus", "hal"]
