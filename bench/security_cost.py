@@ -1,6 +1,6 @@
 """What security monitoring costs a read: Redis round trips (counted) and throughput (ratio, same run).
 
-    PYTHONPATH=$PWD/src python -m bench.security_cost [--reads 5000] [--quick]
+    python bench/security_cost.py [--reads 5000] [--repeats 3] [--quick]
 
 Starts its own redis-server on a free loopback port and stops it at the end. "plain" is `manager.get(token)` on a
 manager without observers; "monitored" is `manager.get(token, client=...)` on a manager with Prometheus metrics
@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
-from tests.support.counting import CountingConnection
-from tests.support.redis_servers import RedisServer
 
 from sessionhub import ClientInfo, SessionManager, Settings
 from sessionhub.backends import MemoryBackend, RedisBackend, SessionBackend
 from sessionhub.metrics import SessionMetrics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.counting import CountingConnection
+from tests.support.redis_servers import RedisServer
 
 LAPTOP = ClientInfo(ip="198.51.100.20", user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0")
 SAME_NETWORK = ClientInfo(ip="198.51.100.21", user_agent=LAPTOP.user_agent)
