@@ -122,6 +122,21 @@ async def test_logout_ends_the_session_for_good_v3_3_1_v7_4_1(http: httpx.AsyncC
     assert "Signed in as" not in (await http.get("/", headers=sent(token))).text
 
 
+async def test_users_see_their_security_log_without_tokens(http: httpx.AsyncClient) -> None:
+    first = await sign_in(http, None)
+    second = await sign_in(http, None)
+    await http.post("/logout", headers=sent(first))
+
+    page = await http.get("/security", headers=sent(second))
+
+    assert page.status_code == 200
+    assert page.text.count("<td>login</td>") == 2
+    assert "<td>revoked</td><td>logout</td><td>user</td><td>127.0.0.1</td><td>Python on Other</td>" in page.text
+    assert first not in page.text
+    assert second not in page.text
+    assert (await http.get("/security")).status_code == 401
+
+
 async def test_expiry_ends_the_session_v3_3_1_v7_3_1(http: httpx.AsyncClient, clock: FakeClock) -> None:
     token = await sign_in(http, None)
     clock.advance(IDLE - 1)
