@@ -10,10 +10,10 @@ import pytest
 from redis.asyncio import Redis
 
 from sessionhub import SessionManager, Settings
-from sessionhub.backends import MemoryBackend, RedisBackend, SessionBackend
+from sessionhub.backends import MemoryBackend, RedisBackend, ResilientBackend, SessionBackend
 from tests.support.redis_servers import RedisServer
 
-BACKENDS = ["memory", "redis"]
+BACKENDS = ["memory", "redis", "resilient"]
 
 
 class FakeClock:
@@ -61,7 +61,7 @@ MakeManager = Callable[..., Awaitable[SessionManager]]
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if name == "redis":
+    if name in ("redis", "resilient"):
         request.getfixturevalue("redis_server")
     return name
 
@@ -72,9 +72,17 @@ def make_backend(request: pytest.FixtureRequest, backend_name: str, key_prefix: 
         if backend_name == "memory":
             return MemoryBackend()
         server: RedisServer = request.getfixturevalue("redis_server")
-        return RedisBackend.from_url(server.url, key_prefix=key_prefix)
+        return backend_for(backend_name, server.url, key_prefix)
 
     return make
+
+
+def backend_for(name: str, redis_url: str, key_prefix: str) -> SessionBackend:
+    """A backend of the contract suite: memory, Redis, or Redis behind ResilientBackend."""
+    if name == "memory":
+        return MemoryBackend()
+    redis = RedisBackend.from_url(redis_url, key_prefix=key_prefix)
+    return ResilientBackend(redis) if name == "resilient" else redis
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from sessionhub import ConfigurationError, SessionManager, Settings
-from sessionhub.backends import MemoryBackend, RedisBackend
+from sessionhub.backends import MemoryBackend, RedisBackend, ResilientBackend
 from tests.support.redis_servers import RedisServer, free_port
 
 SEED_VARIABLES = ["REDIS_URL", "SESSION_TTL_SECONDS", "SESSION_COOKIE_NAME", "COOKIE_SECURE", "TESTING"]
@@ -89,14 +89,46 @@ def test_from_settings_uses_memory_without_redis_url_or_when_testing(monkeypatch
 
 async def test_from_settings_uses_redis_when_reachable(redis_server: RedisServer) -> None:
     async with SessionManager.from_settings(Settings(redis_url=redis_server.url)) as manager:
+        assert isinstance(manager.backend, ResilientBackend)
+        assert isinstance(manager.backend.primary, RedisBackend)
+        assert manager.backend.call_timeout == 0.25
+        assert (await manager.health())["status"] == "ok"
+    async with SessionManager.from_settings(Settings(redis_url=redis_server.url, redis_fallback=False)) as manager:
         assert isinstance(manager.backend, RedisBackend)
         assert (await manager.health())["status"] == "ok"
 
 
-async def test_from_settings_falls_back_to_memory_when_redis_is_down_at_start(
+def test_fallback_settings_reach_the_resilient_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSIONHUB_REDIS_CALL_TIMEOUT", "0.1")
+    monkeypatch.setenv("SESSIONHUB_BREAKER_THRESHOLD", "5")
+    monkeypatch.setenv("SESSIONHUB_BREAKER_MAX_BACKOFF", "2")
+    monkeypatch.setenv("SESSIONHUB_NEAR_CACHE_SIZE", "7")
+    backend = SessionManager.from_settings(Settings(redis_url="redis://127.0.0.1:1/0")).backend
+    assert isinstance(backend, ResilientBackend)
+    assert backend.call_timeout == 0.1
+    assert (backend.breaker.threshold, backend.breaker.max_backoff) == (5, 2)
+    assert backend.near_cache.size == 7
+    with pytest.raises(ConfigurationError, match="SESSIONHUB_REDIS_CALL_TIMEOUT"):
+        Settings(redis_call_timeout=0)
+
+
+async def test_from_settings_serves_from_memory_when_redis_is_down_at_start(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = Settings(redis_url=f"redis://:pw-secret@127.0.0.1:{free_port()}/0")
+    with caplog.at_level(logging.WARNING, logger="sessionhub"):
+        async with SessionManager.from_settings(settings) as manager:
+            assert isinstance(manager.backend, ResilientBackend)
+            session = await manager.create(data={"works": True})
+            assert await manager.get(session.token) is not None
+            health = await manager.health()
+            assert (health["status"], health["fallback_active"]) == ("degraded", True)
+    assert "memory" in caplog.text
+    assert "pw-secret" not in caplog.text
+
+
+async def test_without_fallback_redis_down_at_start_means_memory_instead(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(redis_url=f"redis://:pw-secret@127.0.0.1:{free_port()}/0", redis_fallback=False)
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
         async with SessionManager.from_settings(settings) as manager:
             assert isinstance(manager.backend, MemoryBackend)

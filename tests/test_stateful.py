@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
 
 from sessionhub import SessionLimitExceeded, SessionManager, SessionNotFound, Settings
-from sessionhub.backends import MemoryBackend, RedisBackend, SessionBackend
-from tests.conftest import BACKENDS, FakeClock
+from sessionhub.backends import SessionBackend
+from tests.conftest import BACKENDS, FakeClock, backend_for
 
 IDLE_MS = 10_000
 ABSOLUTE_MS = 25_000
@@ -193,15 +193,10 @@ class SessionsMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_backend_behaves_like_the_model(backend_name: str, request: pytest.FixtureRequest) -> None:
-    if backend_name == "redis":
-        url = request.getfixturevalue("redis_server").url
+    url = request.getfixturevalue("redis_server").url if backend_name != "memory" else ""
 
-        def factory(prefix: str) -> SessionBackend:
-            return RedisBackend.from_url(url, key_prefix=prefix)
-    else:
-
-        def factory(prefix: str) -> SessionBackend:
-            return MemoryBackend()
+    def factory(prefix: str) -> SessionBackend:
+        return backend_for(backend_name, url, prefix)
 
     machine = type(f"{backend_name.title()}Machine", (SessionsMachine,), {"backend_factory": staticmethod(factory)})
     run_state_machine_as_test(

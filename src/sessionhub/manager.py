@@ -83,11 +83,16 @@ class SessionManager:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> SessionManager:
-        """Memory when testing or when no redis_url is set; Redis otherwise, falling back to memory (with a
-        warning) when Redis cannot be reached at start-up."""
+        """Memory when testing or when no redis_url is set; otherwise Redis, served from memory through outages
+        and caught up on recovery (`redis_fallback`, on by default). With `redis_fallback` off, Redis alone,
+        replaced by memory (with a warning) only when it cannot be reached at start-up."""
         settings = settings if settings is not None else Settings()
         if settings.uses_memory or settings.redis_url is None:
             return cls(MemoryBackend(), settings)
+        if settings.redis_fallback:  # Redis first, memory through outages (backends/resilient.py)
+            from sessionhub.backends.resilient import ResilientBackend
+
+            return cls(ResilientBackend.from_settings(settings), settings)
         from sessionhub.backends.redis import RedisBackend
 
         manager = cls(RedisBackend.from_url(settings.redis_url, key_prefix=settings.key_prefix), settings)
@@ -299,6 +304,7 @@ class SessionManager:
             "absolute_ttl": self.settings.absolute_ttl,
             "max_sessions_per_user": self.settings.max_sessions_per_user,
             "limit_policy": self.settings.limit_policy,
+            **self.backend.stats(),
         }
 
     async def health(self) -> dict[str, Any]:

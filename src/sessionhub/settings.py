@@ -91,6 +91,39 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key (no braces: the hash tag that follows must be the first).",
     )
 
+    # -- surviving Redis outages (ResilientBackend) --------------------------------------------------------------
+    redis_fallback: bool = Field(
+        default=True,
+        validation_alias=_env("redis_fallback"),
+        description="Keep serving sessions from memory while Redis is down, and write them back when it returns.",
+    )
+    redis_call_timeout: float = Field(
+        default=0.25,
+        gt=0,
+        le=30,
+        validation_alias=_env("redis_call_timeout"),
+        description="Seconds one Redis call may take before it counts as a failure and memory serves it.",
+    )
+    breaker_threshold: int = Field(
+        default=3,
+        gt=0,
+        validation_alias=_env("breaker_threshold"),
+        description="Consecutive failed Redis reads that switch to memory (a failed write switches at once).",
+    )
+    breaker_max_backoff: float = Field(
+        default=4.0,
+        gt=0,
+        le=300,
+        validation_alias=_env("breaker_max_backoff"),
+        description="Longest wait in seconds between probes of a failed Redis (the wait doubles up to this).",
+    )
+    near_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        validation_alias=_env("near_cache_size"),
+        description="Recently used sessions kept in memory to serve their users through a Redis outage (0: none).",
+    )
+
     # -- session cookie (ASGI middleware) -------------------------------------------------------------------------
     session_cookie_samesite: Literal["lax", "strict", "none"] = Field(
         default="lax",

@@ -12,7 +12,7 @@ import logging
 import math
 
 from sessionhub.asgi.cookies import CookiePolicy
-from sessionhub.errors import SessionNotFound
+from sessionhub.errors import BackendUnavailable, SessionNotFound
 from sessionhub.legacy import adopt_legacy_cookie
 from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo, Session, SessionData
@@ -66,9 +66,15 @@ class RequestSession:
         if self.sent_token is not None:
             self._become(await self.manager.get(self.sent_token, client=self.client))
         if self.session is None and self.legacy_cookies:
-            adopted, self.legacy_to_clear = await adopt_legacy_cookie(
-                self.manager, self.legacy_cookies, list(self.legacy_cookies)
-            )
+            try:
+                adopted, self.legacy_to_clear = await adopt_legacy_cookie(
+                    self.manager, self.legacy_cookies, list(self.legacy_cookies)
+                )
+            except BackendUnavailable as exc:
+                # Migrated sessions live only in the primary store: serve this request without a session but keep
+                # the legacy cookie, so that the browser's session is adopted once the store is back.
+                logger.warning("sessionhub: legacy session adoption postponed: %s", exc)
+                return
             self._become(adopted)
 
     async def login(self, user_id: str) -> Session:

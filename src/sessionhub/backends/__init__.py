@@ -4,11 +4,12 @@ from typing import TYPE_CHECKING, Any
 
 from sessionhub.backends.base import SessionBackend, UserLimit
 from sessionhub.backends.memory import MemoryBackend
+from sessionhub.backends.resilient import ResilientBackend
 
 if TYPE_CHECKING:
     from sessionhub.backends.redis import RedisBackend
 
-__all__ = ["MemoryBackend", "RedisBackend", "SessionBackend", "UserLimit"]
+__all__ = ["MemoryBackend", "RedisBackend", "ResilientBackend", "SessionBackend", "UserLimit"]
 
 
 def __getattr__(name: str) -> Any:

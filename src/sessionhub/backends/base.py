@@ -166,6 +166,34 @@ class SessionBackend(abc.ABC):
     async def health(self) -> dict[str, Any]:
         """At least `status` ("ok" or "down") and `backend`; never raises."""
 
+    # -- for ResilientBackend: probing and writing back what was served during an outage ----------------------
+
+    @abc.abstractmethod
+    async def instance(self) -> str:
+        """An id of the running store that changes when it restarts (and may have lost its sessions).
+
+        Raises BackendUnavailable when the store cannot be reached: ResilientBackend probes with it.
+        """
+
+    @abc.abstractmethod
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
+    ) -> bool:
+        """Write back a session kept elsewhere (during an outage) without undoing anything newer; idempotent.
+
+        When the store holds a more recently active copy, it wins and nothing is written (a tie goes to the record
+        when `data_changed`: a write beats a read of the same millisecond). An older copy, even one whose deadline
+        passed (the outage kept the session alive elsewhere), gets the record's data if `data_changed`, and its
+        later idle deadline and last activity in any case. A session the store does not hold is written, except
+        with `if_replaced_exists` when the store no longer holds `replaces` either: it was ended meanwhile.
+        `replaces` is an earlier id of the same session (before rotations, same bucket), deleted when the record
+        is written. A record that is no longer live at `now` is never written. Returns True when written.
+        """
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this backend for `SessionManager.stats()`; none by default."""
+        return {}
+
     # -- admin reads and legacy sessions (sessionhub.legacy, sessionhub.migrate) ---------------------------------
 
     @abc.abstractmethod

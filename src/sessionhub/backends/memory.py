@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -47,7 +48,8 @@ class _Rotation:
     expires_at: int
 
 
-def _copy(record: SessionRecord) -> SessionRecord:
+def copy_record(record: SessionRecord) -> SessionRecord:
+    """A copy that shares nothing mutable with `record`."""
     return replace(record, data=dict(record.data))
 
 
@@ -64,6 +66,7 @@ class MemoryBackend(SessionBackend):
         # Legacy imports: session id -> (alias id or ADOPTED, expiry), and alias id -> (session id, expiry).
         self._import_markers: dict[str, tuple[str, int]] = {}
         self._aliases: dict[str, tuple[str, int]] = {}
+        self._instance = uuid.uuid4().hex
 
     # -- the contract -------------------------------------------------------------------------------------------
 
@@ -73,7 +76,7 @@ class MemoryBackend(SessionBackend):
             if record is None:
                 return None
             record.touched(now)
-            return _copy(record)
+            return copy_record(record)
 
     async def create(
         self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
@@ -81,7 +84,7 @@ class MemoryBackend(SessionBackend):
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             evicted = self._make_room(record, limit, now, audit)
-            self._insert(_copy(record))
+            self._insert(copy_record(record))
             self._log(record.user_id, now, audit, events.CREATED, record.id)
             return evicted
 
@@ -131,10 +134,10 @@ class MemoryBackend(SessionBackend):
             evicted = self._make_room(record, limit, now, audit, replacing=previous_id)
             if previous_id:
                 self._remove(previous_id)
-            self._insert(_copy(new))
+            self._insert(copy_record(new))
             replaced = previous.id if previous is not None else None
             self._log(record.user_id, now, audit, events.LOGIN, record.id, related=replaced)
-            return _copy(new), evicted
+            return copy_record(new), evicted
 
     async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         with self._lock:
@@ -147,7 +150,7 @@ class MemoryBackend(SessionBackend):
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
         with self._lock:
-            return [_copy(record) for record in self._live_user_sessions(user_id, now)]
+            return [copy_record(record) for record in self._live_user_sessions(user_id, now)]
 
     async def delete_user(
         self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
@@ -208,12 +211,40 @@ class MemoryBackend(SessionBackend):
     async def health(self) -> dict[str, Any]:
         return {"status": "ok", "backend": self.name}
 
+    async def instance(self) -> str:
+        return self._instance
+
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
+    ) -> bool:
+        with self._lock:
+            if not record.is_live(now):
+                return False
+            # Not `_live`: a copy whose deadline passed here was not ended; the outage kept it alive elsewhere.
+            existing = self._sessions.get(record.id)
+            if existing is not None:
+                theirs = existing.last_active_at
+                if theirs > record.last_active_at or (theirs == record.last_active_at and not data_changed):
+                    return False
+                if data_changed:
+                    existing.kind, existing.client, existing.data = record.kind, record.client, dict(record.data)
+                # Never earlier: the session's heap entry must not be later than its deadline, or the sweep misses it.
+                existing.last_active_at = record.last_active_at
+                existing.expires_at = max(existing.expires_at, min(record.expires_at, existing.absolute_expires_at))
+            elif if_replaced_exists and (replaces is None or replaces not in self._sessions):
+                return False
+            else:
+                self._insert(copy_record(record))
+            if replaces is not None and replaces != record.id:
+                self._remove(replaces)
+            return True
+
     # -- admin reads and legacy sessions ------------------------------------------------------------------------
 
     async def peek(self, session_id: str, now: int) -> SessionRecord | None:
         with self._lock:
             record = self._live(session_id, now)
-            return _copy(record) if record is not None else None
+            return copy_record(record) if record is not None else None
 
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
         with self._lock:
@@ -224,7 +255,7 @@ class MemoryBackend(SessionBackend):
                 if _unexpired(self._import_markers.get(record.id), now) is not None:
                     stored.append(False)
                     continue
-                self._insert(_copy(record))
+                self._insert(copy_record(record))
                 self._import_markers[record.id] = (item.alias_id, record.absolute_expires_at)
                 self._aliases[item.alias_id] = (record.id, record.expires_at)
                 stored.append(True)
@@ -259,7 +290,7 @@ class MemoryBackend(SessionBackend):
         moved = replace(record, id=new_session_id)
         moved.touched(now)
         self._insert(moved)
-        return _copy(moved)
+        return copy_record(moved)
 
     def _import_status(self, session_id: str, now: int) -> ImportStatus | None:
         marker = _unexpired(self._import_markers.get(session_id), now)

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from typing import Any, Self, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -428,6 +430,56 @@ return 1
 )
 
 
+# Write back a session ResilientBackend kept in memory during an outage; idempotent, so a replay interrupted by
+# another failure can simply run again. A copy here that is more recently active wins (on a tie, ours wins if it
+# changed data: a write beats a read of the same millisecond). An older copy gets our data (if it changed) and our
+# deadline, even if its own deadline passed: it was not ended, the outage kept it alive. A missing one is written,
+# unless ARGV[5] asks for the replaced session to exist and it does not (it was ended elsewhere meanwhile, and must
+# not come back under any id).
+# KEYS: session, bucket index, replaced session (an earlier id in the same bucket, or the session itself)[, user
+# index]. ARGV: now, id, tag, replaced id, if replaced exists ('1'/'0'), data changed ('1'/'0'), last active, idle
+# deadline, absolute deadline, created, then the record's field/value pairs. Returns 1 when written, else 0.
+_RESTORE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local active, deadline, absolute = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+if now >= deadline or now >= absolute then return 0 end
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields > 0 then
+  local meta = meta_of(fields)
+  local theirs = tonumber(meta.a)
+  if theirs > active or (theirs == active and ARGV[6] ~= '1') then return 0 end
+  if ARGV[6] == '1' then
+    for i = 1, #fields, 2 do
+      local name = fields[i]
+      if string.sub(name, 1, 2) == 'd:' or name == 'ip' or name == 'ua' then redis.call('HDEL', KEYS[1], name) end
+    end
+    hset_from(KEYS[1], ARGV, 11, #ARGV)
+  end
+  deadline = math.max(deadline, tonumber(meta.e))
+  redis.call('HSET', KEYS[1], 'a', active, 'e', deadline)
+elseif ARGV[5] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then
+  return 0
+else
+  hset_from(KEYS[1], ARGV, 11, #ARGV)
+end
+redis.call('PEXPIRE', KEYS[1], deadline - now)
+redis.call('ZADD', KEYS[2], deadline, ARGV[2])
+extend_ttl(KEYS[2], absolute - now)
+if KEYS[4] then
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[10]), ARGV[2])
+  extend_ttl(KEYS[4], absolute - now)
+end
+if ARGV[4] ~= ARGV[2] then
+  local replaced_user = redis.call('HGET', KEYS[3], 'u')
+  forget(KEYS[3], KEYS[2], user_key_of(ARGV[3], replaced_user or nil), ARGV[4])
+end
+return 1
+"""
+)
+
+
 # -- legacy sessions (sessionhub.legacy): imports, aliases, adoption ----------------------------------------------
 
 # Store an imported legacy session unless its marker says it was imported before (then even an adopted or ended one
@@ -605,13 +657,21 @@ class RedisBackend(SessionBackend):
         self._delete_user = client.register_script(_DELETE_USER)
         self._report_reuse = client.register_script(_REPORT_REUSE)
         self._flag_risk = client.register_script(_FLAG_RISK)
+        self._restore = client.register_script(_RESTORE)
         self._import = client.register_script(_IMPORT)
         self._adopt = client.register_script(_ADOPT)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
         """A backend on its own connection pool; `client_options` go to `redis.asyncio.Redis.from_url`."""
-        options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0, "health_check_interval": 30}
+        options: dict[str, Any] = {
+            "socket_connect_timeout": 2.0,
+            "socket_timeout": 2.0,
+            "health_check_interval": 30,
+            # A pooled connection the server closed (it restarted) fails on first use: replace it once, at once.
+            # Timeouts are not retried: a hung server would cost twice the timeout.
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        }
         options.update(client_options)
         options["decode_responses"] = False
         return cls(Redis.from_url(url, **options), key_prefix=key_prefix, owns_client=True)
@@ -632,7 +692,7 @@ class RedisBackend(SessionBackend):
         return [
             self._load, self._create, self._update, self._rotate,
             self._login, self._delete, self._list_user, self._delete_user,
-            self._report_reuse, self._flag_risk, self._import, self._adopt,
+            self._report_reuse, self._flag_risk, self._import, self._adopt, self._restore,
         ]  # fmt: skip
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -641,7 +701,8 @@ class RedisBackend(SessionBackend):
         except ResponseError as exc:
             if str(exc).startswith(LIMIT_REFUSED):
                 raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
-            raise
+            # A script refused by the server (READONLY replica after a failover, OOM): the store cannot serve.
+            raise _unavailable(exc) from exc
         except RedisError as exc:
             raise _unavailable(exc) from exc
 
@@ -778,6 +839,31 @@ class RedisBackend(SessionBackend):
         except RedisError as exc:
             raise _unavailable(exc) from exc
         return sum(replies[1::2])
+
+    async def instance(self) -> str:
+        """The server's run_id, which is new after every restart."""
+        try:
+            info = await self.client.info("server")
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return str(info["run_id"])
+
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
+    ) -> bool:
+        replaced = replaces if replaces is not None else record.id
+        bucket = bucket_of(record.id)
+        if bucket_of(replaced) != bucket:
+            raise ValueError("a restored session replaces only an earlier id in its own bucket")
+        keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.session(replaced)]
+        if record.user_id is not None:
+            keys.append(self.keys.user(record.user_id))
+        args = [
+            now, record.id, self.keys.tag(bucket), replaced, int(if_replaced_exists), int(data_changed),
+            record.last_active_at, record.expires_at, record.absolute_expires_at, record.created_at,
+            *_fields(record),
+        ]  # fmt: skip
+        return bool(await self._run(self._restore, keys, args))
 
     async def health(self) -> dict[str, Any]:
         started = time.perf_counter()

@@ -1,0 +1,67 @@
+"""The sessions this process used most recently, kept so that their users stay signed in through an outage.
+
+Bounded: the least recently used session is dropped when it is full. It holds copies, indexed by user as well, so
+that listing or revoking a user's sessions during an outage sees every session this process knew of.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sessionhub.backends.memory import copy_record
+from sessionhub.model import DataChanges, SessionRecord
+
+
+class NearCache:
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError("the near cache size cannot be negative")
+        self.size = size
+        self._records: OrderedDict[str, SessionRecord] = OrderedDict()
+        self._by_user: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def put(self, record: SessionRecord) -> None:
+        if self.size == 0:
+            return
+        self.discard(record.id)
+        self._records[record.id] = copy_record(record)
+        if record.user_id is not None:
+            self._by_user.setdefault(record.user_id, set()).add(record.id)
+        while len(self._records) > self.size:
+            self.discard(next(iter(self._records)))
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        record = self._records.get(session_id)
+        if record is None:
+            return None
+        self._records.move_to_end(session_id)
+        return copy_record(record)
+
+    def apply(self, session_id: str, changes: DataChanges, now: int) -> None:
+        """Mirror a save the store accepted."""
+        record = self._records.get(session_id)
+        if record is None:
+            return
+        record.data.update(changes.updated)
+        for key in changes.removed:
+            record.data.pop(key, None)
+        record.touched(now)
+        self._records.move_to_end(session_id)
+
+    def discard(self, session_id: str) -> None:
+        record = self._records.pop(session_id, None)
+        if record is None or record.user_id is None:
+            return
+        ids = self._by_user[record.user_id]
+        ids.discard(session_id)
+        if not ids:
+            del self._by_user[record.user_id]
+
+    def user_ids(self, user_id: str) -> list[str]:
+        return list(self._by_user.get(user_id, ()))
+
+    def records(self) -> list[SessionRecord]:
+        return [copy_record(record) for record in self._records.values()]

@@ -1,0 +1,714 @@
+"""ResilientBackend: Redis (or any primary store) first, memory while it is down, and nothing lost in between.
+
+While the circuit breaker is closed every call goes to the primary under a short timeout, and the sessions it
+returns are kept in a bounded near cache. When the primary fails (a write at once, reads after `threshold` failures
+in a row) the breaker opens, and calls are served by the fallback store (a `MemoryBackend`), with no call to the
+primary at all: a session the fallback does not hold yet is adopted from the near cache on first use, so its user
+stays signed in. Everything the fallback does is journalled (journal.py).
+
+A probe runs in the background once the backoff has passed; when the primary answers, the journal is replayed into
+it (idempotently) and only then does the breaker close, so the primary never serves a state older than what the
+users already saw. If the primary came back empty (a restart without persistence), the near cache is written back
+first, so the users active before the outage stay signed in. Replay never brings back a session ended during the
+outage: ends are tombstones, and a session that existed before the outage is written back only if the primary still
+holds it (unless the primary lost everything), so a logout on another node meanwhile wins too.
+
+Limits, by design: during an outage each process sees only the sessions it knew, so counts and user listings are
+those of this process; and the near cache of one process does not hear of a session ended by another process,
+which it may then serve during an outage (or write back after an empty restart) until that session's own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sessionhub.backends.base import NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.breaker import CircuitBreaker
+from sessionhub.backends.journal import Entry, Journal, Restore, Tombstone, UserTombstone
+from sessionhub.backends.memory import MemoryBackend, copy_record
+from sessionhub.backends.near_cache import NearCache
+from sessionhub.errors import BackendUnavailable
+from sessionhub.events import SecurityEvent
+from sessionhub.legacy import ImportStatus
+from sessionhub.model import DataChanges, SessionRecord
+
+if TYPE_CHECKING:
+    from sessionhub.settings import Settings
+
+logger = logging.getLogger("sessionhub")
+
+T = TypeVar("T")
+
+FAILURES = (BackendUnavailable, TimeoutError, OSError)
+"""What counts as the primary failing. Anything else (a refused limit, a bug) reaches the caller as it is."""
+
+STARTUP_TIMEOUT = 2.0
+"""Seconds `open()` waits for the primary (connecting and loading scripts) before starting in fallback."""
+
+REPLAY_BATCH = 64
+"""Journal entries replayed concurrently (they are about different sessions, and each is idempotent)."""
+
+REPLAY_ROUNDS = 3
+"""Passes over the journal while calls still flow (and journal more) before the rest is replayed with calls held."""
+
+
+class ResilientBackend(SessionBackend):
+    name = "resilient"
+
+    def __init__(
+        self,
+        primary: SessionBackend,
+        fallback: SessionBackend | None = None,
+        *,
+        call_timeout: float = 0.25,
+        breaker: CircuitBreaker | None = None,
+        near_cache_size: int = 10_000,
+    ) -> None:
+        if call_timeout <= 0:
+            raise ValueError("call_timeout must be positive")
+        self.primary = primary
+        self.fallback = fallback if fallback is not None else MemoryBackend()
+        self.call_timeout = call_timeout
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
+        self.near_cache = NearCache(near_cache_size)
+        self.journal = Journal()
+        self.last_error: str | None = None
+        self._held: set[str] = set()
+        """Ids the fallback holds or held during this outage: adopted from the near cache at most once."""
+        self._origins: dict[str, str] = {}
+        """Fallback session id -> the id it had in the primary before the outage (they differ after a rotation)."""
+        self._born: set[str] = set()
+        """Ids created by the fallback with no call to the primary: ending one leaves nothing to replay."""
+        self._rotated_away: set[str] = set()
+        """Ids from before the outage that were rotated: deleting one must not end the session that replaced it."""
+        self._instance: str | None = None
+        self._now = 0
+        """The latest time a caller passed in: replays judge liveness by it."""
+        self._recovery: asyncio.Task[bool] | None = None
+        self._gate: asyncio.Event | None = None
+        """Set while the end of a replay holds new calls back; they go on when it opens."""
+        self._counts: Counter[str] = Counter()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ResilientBackend:
+        """A RedisBackend on `settings.redis_url` whose sockets give up as soon as the per-call timeout does."""
+        from sessionhub.backends.redis import RedisBackend
+
+        if settings.redis_url is None:
+            raise ValueError("ResilientBackend.from_settings needs settings.redis_url")
+        timeout = settings.redis_call_timeout
+        primary = RedisBackend.from_url(
+            settings.redis_url, key_prefix=settings.key_prefix, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        breaker = CircuitBreaker(
+            threshold=settings.breaker_threshold,
+            first_backoff=min(0.1, settings.breaker_max_backoff),
+            max_backoff=settings.breaker_max_backoff,
+        )
+        return cls(primary, call_timeout=timeout, breaker=breaker, near_cache_size=settings.near_cache_size)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open both stores. A primary that cannot be reached is not an error: sessions start in the fallback."""
+        await self.fallback.open()
+        try:
+            async with asyncio.timeout(max(self.call_timeout, STARTUP_TIMEOUT)):
+                await self.primary.open()
+                self._instance = await self.primary.instance()
+        except FAILURES as exc:
+            self._note_error(exc)
+            self.breaker.trip()
+            logger.warning("sessionhub: %s at start-up; serving sessions from memory", self.last_error)
+
+    async def close(self) -> None:
+        """Try once more to hand what the outage wrote to the primary, then release both stores."""
+        if not self.breaker.is_closed and len(self.journal) and not await self.recover():
+            logger.warning(
+                "sessionhub: closing with %s still unreachable; %d journalled changes are lost",
+                self.primary.name,
+                len(self.journal),
+            )
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        await self.primary.close()
+        await self.fallback.close()
+
+    async def recover(self) -> bool:
+        """Probe the primary now, whatever the backoff; if it answers, replay the journal and close the breaker.
+
+        True when the breaker is closed afterwards. The probe also runs by itself (in the background, started by
+        a call once the backoff has passed); this is for shutdown, health checks and tests.
+        """
+        if self._recovery is not None:
+            return await asyncio.shield(self._recovery)
+        if self.breaker.is_closed:
+            return True
+        self.breaker.start_probe()
+        return await self._recover()
+
+    # -- the contract -------------------------------------------------------------------------------------------
+
+    async def load(self, session_id: str, now: int) -> SessionRecord | None:
+        async def primary() -> SessionRecord | None:
+            record = await self.primary.load(session_id, now)
+            if record is None:
+                self.near_cache.discard(session_id)
+            else:
+                self.near_cache.put(record)
+            return record
+
+        async def fallback(uncertain: bool) -> SessionRecord | None:
+            if self.breaker.is_closed:  # a read failed below the threshold: answer from the near cache alone
+                record = self.near_cache.get(session_id)
+                if record is None or not record.is_live(now):
+                    return None
+                record.touched(now)
+                return record
+            await self._adopt(session_id, now)
+            record = await self.fallback.load(session_id, now)
+            if record is not None:
+                self._journal_restore(record, data_changed=False)
+            return record
+
+        return await self._serve(now, primary, fallback, write=False)
+
+    async def create(
+        self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
+    ) -> list[str]:
+        async def primary() -> list[str]:
+            evicted = await self.primary.create(record, limit, now, audit=audit)
+            self.near_cache.put(record)
+            self._forget_cached(evicted)
+            return evicted
+
+        async def fallback(uncertain: bool) -> list[str]:
+            await self._adopt_user(record.user_id, now)
+            evicted = await self.fallback.create(record, limit, now, audit=audit)
+            self._new_in_fallback(record.id, uncertain)
+            self._journal_end(*evicted)
+            self._journal_restore(record, data_changed=True)
+            return evicted
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
+        async def primary() -> bool:
+            written = await self.primary.update(session_id, changes, now)
+            if written:
+                self.near_cache.apply(session_id, changes, now)
+            else:
+                self.near_cache.discard(session_id)
+            return written
+
+        async def fallback(uncertain: bool) -> bool:
+            await self._adopt(session_id, now)
+            if not await self.fallback.update(session_id, changes, now):
+                return False
+            # Loading again at the same `now` touches nothing more; it fetches the whole record to journal.
+            record = await self.fallback.load(session_id, now)
+            if record is not None:
+                self._journal_restore(record, data_changed=True)
+            return True
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def rotate(
+        self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
+    ) -> SessionRecord | None:
+        async def primary() -> SessionRecord | None:
+            record = await self.primary.rotate(session_id, new_session_id, now, audit=audit)
+            self.near_cache.discard(session_id)
+            if record is not None:
+                self.near_cache.put(record)
+            return record
+
+        async def fallback(uncertain: bool) -> SessionRecord | None:
+            await self._adopt(session_id, now)
+            record = await self.fallback.rotate(session_id, new_session_id, now, audit=audit)
+            if record is None:
+                return None
+            self._new_in_fallback(new_session_id, uncertain)
+            self.near_cache.discard(session_id)
+            origin = self._origins.pop(session_id, None)
+            if origin is not None:
+                self._origins[new_session_id] = origin
+            if origin == session_id:
+                # Writing back the new id deletes this one in the same step (`restore(replaces=...)`).
+                self.journal.forget_restore(session_id)
+                self._rotated_away.add(session_id)
+            elif session_id in self._born:
+                self.journal.forget_restore(session_id)
+            else:
+                self.journal.record(session_id, Tombstone((session_id,)))
+            self._journal_restore(record, data_changed=True)
+            return record
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def login(
+        self,
+        previous_id: str | None,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        *,
+        changes: DataChanges | None = None,
+        audit: Audit = NO_AUDIT,
+    ) -> tuple[SessionRecord, list[str]]:
+        async def primary() -> tuple[SessionRecord, list[str]]:
+            stored, evicted = await self.primary.login(previous_id, record, limit, now, changes=changes, audit=audit)
+            self._forget_cached([previous_id] if previous_id is not None else [])
+            self._forget_cached(evicted)
+            self.near_cache.put(stored)
+            return stored, evicted
+
+        async def fallback(uncertain: bool) -> tuple[SessionRecord, list[str]]:
+            await self._adopt(previous_id, now)
+            await self._adopt_user(record.user_id, now)
+            stored, evicted = await self.fallback.login(previous_id, record, limit, now, changes=changes, audit=audit)
+            self._new_in_fallback(stored.id, uncertain)
+            if previous_id is not None:
+                self._journal_end(previous_id)
+            self._journal_end(*evicted)
+            self._journal_restore(stored, data_changed=True)
+            return stored, evicted
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
+        async def primary() -> bool:
+            deleted = await self.primary.delete(session_id, now, audit=audit)
+            self.near_cache.discard(session_id)
+            return deleted
+
+        async def fallback(uncertain: bool) -> bool:
+            await self._adopt(session_id, now)
+            deleted = await self.fallback.delete(session_id, now, audit=audit)
+            self._journal_end(session_id)
+            return deleted
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
+        async def primary() -> list[SessionRecord]:
+            return await self.primary.list_user(user_id, now)
+
+        async def fallback(uncertain: bool) -> list[SessionRecord]:
+            if self.breaker.is_closed:
+                cached = (self.near_cache.get(session_id) for session_id in self.near_cache.user_ids(user_id))
+                return [record for record in cached if record is not None and record.is_live(now)]
+            await self._adopt_user(user_id, now)
+            return await self.fallback.list_user(user_id, now)
+
+        return await self._serve(now, primary, fallback, write=False)
+
+    async def delete_user(
+        self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
+    ) -> list[str]:
+        async def primary() -> list[str]:
+            removed = await self.primary.delete_user(user_id, now, except_id=except_id, audit=audit)
+            self._forget_cached([i for i in self.near_cache.user_ids(user_id) if i != except_id])
+            return removed
+
+        async def fallback(uncertain: bool) -> list[str]:
+            await self._adopt_user(user_id, now)
+            removed = await self.fallback.delete_user(user_id, now, except_id=except_id, audit=audit)
+            self._journal_end(*removed)
+            # The primary may hold sessions of the user this process never saw: they end too.
+            self.journal.record_user(UserTombstone(user_id, now))
+            return removed
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    # -- security monitoring: what happens during an outage stays in the fallback (docs/outages.md) --------------
+
+    async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
+        async def primary() -> str | None:
+            rotated_into = await self.primary.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
+            if rotated_into is not None and revoke:
+                self.near_cache.discard(rotated_into)
+            return rotated_into
+
+        async def fallback(uncertain: bool) -> str | None:
+            rotated_into = await self.fallback.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
+            if rotated_into is not None and revoke:
+                self._journal_end(rotated_into)
+            return rotated_into
+
+        return await self._serve(now, primary, fallback, write=revoke)
+
+    async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
+        async def primary() -> bool:
+            return await self.primary.flag_risk(session_id, signature, risk, now, audit=audit)
+
+        async def fallback(uncertain: bool) -> bool:
+            await self._adopt(session_id, now)
+            return await self.fallback.flag_risk(session_id, signature, risk, now, audit=audit)
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
+        """The primary's log. While it is out this raises BackendUnavailable rather than answer with a part of the
+        log: events recorded meanwhile stay in the fallback and are not written back (docs/outages.md)."""
+
+        async def fallback(uncertain: bool) -> list[SecurityEvent]:
+            raise BackendUnavailable(f"{self.primary.name} is unavailable, and the security log lives only there")
+
+        return await self._serve(
+            self._now, lambda: self.primary.security_events(user_id, since=since, limit=limit), fallback, write=False
+        )
+
+    async def count(self, now: int) -> int:
+        """Exact while the primary serves; during an outage, the live sessions this process knows of."""
+
+        async def primary() -> int:
+            return await self.primary.count(now)
+
+        async def fallback(uncertain: bool) -> int:
+            if self.breaker.is_closed:
+                return sum(1 for record in self.near_cache.records() if record.is_live(now))
+            return await self.fallback.count(now)
+
+        return await self._serve(now, primary, fallback, write=False)
+
+    async def health(self) -> dict[str, Any]:
+        self._poll()
+        closed = self.breaker.is_closed
+        primary = await self._primary_health() if closed else {"status": "down", "backend": self.primary.name}
+        return {
+            "status": "ok" if closed and primary["status"] == "ok" else "degraded",
+            "backend": self.name,
+            "primary": primary,
+            "fallback_active": not closed,
+            "breaker": self.breaker.state.value,
+            "seconds_in_fallback": round(self.breaker.seconds_open(), 3),
+            "journal_length": len(self.journal),
+            "near_cache_size": len(self.near_cache),
+            "last_error": self.last_error,
+        }
+
+    async def instance(self) -> str:
+        return await self.primary.instance()
+
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
+    ) -> bool:
+        async def primary() -> bool:
+            return await self.primary.restore(
+                record, now, data_changed=data_changed, replaces=replaces, if_replaced_exists=if_replaced_exists
+            )
+
+        async def fallback(uncertain: bool) -> bool:
+            # Restoring into a store that is down: keep it for the replay like any other write.
+            await self._adopt(replaces, now)
+            restored = await self.fallback.restore(
+                record, now, data_changed=data_changed, replaces=replaces, if_replaced_exists=if_replaced_exists
+            )
+            if restored:
+                self._new_in_fallback(record.id, uncertain=True)
+                self._journal_restore(record, data_changed=data_changed)
+            return restored
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    # -- admin reads and legacy sessions ------------------------------------------------------------------------
+
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        async def primary() -> SessionRecord | None:
+            return await self.primary.peek(session_id, now)
+
+        async def fallback(uncertain: bool) -> SessionRecord | None:
+            if session_id in self._held:
+                return await self.fallback.peek(session_id, now)
+            record = self.near_cache.get(session_id)
+            return record if record is not None and record.is_live(now) else None
+
+        return await self._serve(now, primary, fallback, write=False)
+
+    # Migrated legacy sessions live in the primary only: while it is out these raise BackendUnavailable, which keeps
+    # everything as it was (a legacy cookie answered "no session" would be cleared, and its session lost).
+
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        return await self._serve(now, lambda: self.primary.import_sessions(imports, now), self._unavailable, write=True)
+
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        return await self._serve(
+            now, lambda: self.primary.import_status(session_ids, now), self._unavailable, write=False
+        )
+
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        return await self._serve(now, lambda: self.primary.resolve_alias(alias_id, now), self._unavailable, write=False)
+
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        async def primary() -> SessionRecord | None:
+            record = await self.primary.adopt(alias_id, session_id, new_session_id, now)
+            if record is not None:
+                self.near_cache.put(record)
+            return record
+
+        return await self._serve(now, primary, self._unavailable, write=True)
+
+    async def _unavailable(self, uncertain: bool) -> Any:
+        raise BackendUnavailable(f"{self.primary.name} is unavailable, and migrated legacy sessions live only there")
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "breaker": self.breaker.state.value,
+            "breaker_trips": self.breaker.trips,
+            "probes": self.breaker.probes,
+            "failed_calls": self._counts["failed_calls"],
+            "served_by_fallback": self._counts["served_by_fallback"],
+            "adopted_from_near_cache": self._counts["adopted_from_near_cache"],
+            "journal_length": len(self.journal),
+            "journal_replayed": self._counts["journal_replayed"],
+            "sessions_written_back": self._counts["sessions_written_back"],
+        }
+
+    # -- serving ------------------------------------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        now: int,
+        primary: Callable[[], Awaitable[T]],
+        fallback: Callable[[bool], Awaitable[T]],
+        *,
+        write: bool,
+    ) -> T:
+        """One call: on the primary under the timeout while the breaker is closed, else (or if it fails) on the
+        fallback. A diverted write opens the breaker at once: from then on the fallback holds state the primary
+        lacks, and only a replay may hand the primary back its calls. The fallback is told whether the primary was
+        tried: a call that timed out may have been carried out all the same."""
+        self._now = max(self._now, now)
+        if self._gate is not None:
+            await self._gate.wait()
+        tried = self._poll()
+        if tried:
+            try:
+                async with asyncio.timeout(self.call_timeout):
+                    result = await primary()
+            except FAILURES as exc:
+                self._note_error(exc)
+                self._counts["failed_calls"] += 1
+                opened = self.breaker.record_failure()
+                if write and self.breaker.is_closed:
+                    self.breaker.trip()
+                    opened = True
+                if opened:
+                    logger.warning("sessionhub: %s; serving sessions from memory", self.last_error)
+            else:
+                self.breaker.record_success()
+                return result
+        result = await fallback(tried)
+        self._counts["served_by_fallback"] += 1
+        return result
+
+    def _poll(self) -> bool:
+        """True when calls may go to the primary; otherwise start the background probe if it is due."""
+        if self.breaker.is_closed:
+            return True
+        if self.breaker.probe_due() and self._recovery is None:
+            self.breaker.start_probe()
+            self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="sessionhub-recovery")
+        return False
+
+    async def _adopt(self, session_id: str | None, now: int) -> None:
+        """Copy a session from the near cache into the fallback the first time the outage needs it."""
+        if session_id is None or session_id in self._held:
+            return
+        record = self.near_cache.get(session_id)
+        if record is None:
+            return
+        self._held.add(session_id)
+        self._origins[session_id] = session_id
+        self._counts["adopted_from_near_cache"] += 1
+        await self.fallback.create(record, None, now)
+
+    async def _adopt_user(self, user_id: str | None, now: int) -> None:
+        """Adopt all of a user's cached sessions, so that limits, listings and revocations see them."""
+        if user_id is not None:
+            for session_id in self.near_cache.user_ids(user_id):
+                await self._adopt(session_id, now)
+
+    def _journal_restore(self, record: SessionRecord, *, data_changed: bool) -> None:
+        earlier = self.journal.restores(record.id)
+        data_changed = data_changed or (earlier is not None and earlier.data_changed)
+        self.journal.record(record.id, Restore(copy_record(record), data_changed, self._origins.get(record.id)))
+        self.near_cache.put(record)
+
+    def _new_in_fallback(self, session_id: str, uncertain: bool) -> None:
+        self._held.add(session_id)
+        if not uncertain:
+            self._born.add(session_id)
+
+    def _journal_end(self, *session_ids: str) -> None:
+        """Tombstones for sessions ended during the outage, naming also the id each had before it."""
+        for session_id in session_ids:
+            self.near_cache.discard(session_id)
+            if session_id in self._rotated_away or self.journal.ended(session_id):
+                continue  # ended already: a tombstone, or its successor's restore, deletes it from the primary
+            origin = self._origins.pop(session_id, None)
+            ids = [] if session_id in self._born else [session_id]
+            if origin is not None and origin != session_id:
+                ids.append(origin)
+            if ids:
+                self.journal.record(session_id, Tombstone(tuple(ids)))
+            else:
+                self.journal.forget_restore(session_id)
+
+    def _forget_cached(self, session_ids: list[str]) -> None:
+        for session_id in session_ids:
+            self.near_cache.discard(session_id)
+
+    def _note_error(self, exc: BaseException) -> None:
+        # BackendUnavailable messages name no token or value; other failures are described by their type only.
+        if isinstance(exc, BackendUnavailable):
+            self.last_error = str(exc)
+        elif isinstance(exc, TimeoutError):
+            self.last_error = f"{self.primary.name} did not answer within {self.call_timeout * 1000:g} ms"
+        else:
+            self.last_error = f"{self.primary.name} failed: {type(exc).__name__}"
+
+    async def _primary_health(self) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(self.call_timeout):
+                return await self.primary.health()
+        except TimeoutError:
+            return {"status": "down", "backend": self.primary.name, "error": "TimeoutError"}
+
+    # -- recovery -----------------------------------------------------------------------------------------------
+
+    async def _recover(self) -> bool:
+        """The half-open step: probe, write back, replay; close only when the journal is empty."""
+        started = self.breaker.seconds_open()
+        written_before = self._counts["sessions_written_back"]
+        try:
+            try:
+                instance = await self._timed(self.primary.instance())
+                lost = instance != self._instance and await self._timed(self.primary.count(self._now)) == 0
+                if lost:
+                    await self._write_back()
+                replayed = await self._replay(lost)
+            except FAILURES as exc:
+                self._note_error(exc)
+                self.breaker.probe_failed()
+                logger.info(
+                    "sessionhub: still unavailable (%s); next probe in %g s", self.last_error, self.breaker.backoff
+                )
+                return False
+            except Exception:
+                # A bug must not leave the breaker half open (and the primary unused) for good: probe again later.
+                self.breaker.probe_failed()
+                logger.exception("sessionhub: recovery failed; next probe in %g s", self.breaker.backoff)
+                return False
+            # No await from the last replayed entry to here: nothing can slip into the journal in between.
+            self._instance = instance
+            held, self._held, self._origins, self._born, self._rotated_away = self._held, set(), {}, set(), set()
+            self.breaker.close()
+        finally:
+            self._recovery = None
+            if self._gate is not None:
+                self._gate.set()
+                self._gate = None
+        logger.warning(
+            "sessionhub: %s is back after %.1f s; replayed %d journal entries%s",
+            self.primary.name,
+            started,
+            replayed,
+            f"; it had lost its sessions: {self._counts['sessions_written_back'] - written_before} written back"
+            if lost
+            else "",
+        )
+        for session_id in held:
+            await self.fallback.delete(session_id, self._now)
+        return True
+
+    async def _timed(self, call: Awaitable[T]) -> T:
+        async with asyncio.timeout(self.call_timeout):
+            return await call
+
+    async def _write_back(self) -> None:
+        """The primary restarted empty: hand it every session of the near cache (the journal follows)."""
+        records = [record for record in self.near_cache.records() if self.journal.restores(record.id) is None]
+        for start in range(0, len(records), REPLAY_BATCH):
+            batch = records[start : start + REPLAY_BATCH]
+            restores = (
+                self.primary.restore(record, self._now, data_changed=True, replaces=None, if_replaced_exists=False)
+                for record in batch
+            )
+            results = await asyncio.gather(*(self._timed(call) for call in restores), return_exceptions=True)
+            _raise_first(results)
+            self._counts["sessions_written_back"] += sum(result is True for result in results)
+
+    async def _replay(self, lost: bool) -> int:
+        """Replay the journal while calls keep being served (and journalled) by the fallback; if they journal faster
+        than the primary absorbs, hold new calls for the last stretch, so that the replay always ends."""
+        replayed = 0
+        for _ in range(REPLAY_ROUNDS):
+            if not len(self.journal):
+                return replayed
+            replayed += await self._replay_entries(len(self.journal), lost)
+        if not len(self.journal):
+            return replayed
+        self._gate = asyncio.Event()  # opened by `_recover` once the breaker is closed (or the replay failed)
+        return replayed + await self._replay_entries(None, lost)
+
+    async def _replay_entries(self, limit: int | None, lost: bool) -> int:
+        replayed = 0
+        while limit is None or replayed < limit:
+            batch = self.journal.head(REPLAY_BATCH if limit is None else min(REPLAY_BATCH, limit - replayed))
+            if not batch:
+                break
+            for _, entry in batch:
+                if isinstance(entry, Restore):  # from now on it may be in the primary: ending it needs a tombstone
+                    self._born.discard(entry.record.id)
+            results = await asyncio.gather(*(self._apply(entry, lost) for _, entry in batch), return_exceptions=True)
+            for (key, entry), result in zip(batch, results, strict=True):
+                if result is None:
+                    self.journal.done(key, entry)
+            replayed += len(batch)
+            self._counts["journal_replayed"] += len(batch)
+            _raise_first(results)
+        return replayed
+
+    async def _apply(self, entry: Entry, lost: bool) -> None:
+        now = self._now
+        if isinstance(entry, Restore):
+            # A session that existed before the outage comes back only if the primary still has it: otherwise it
+            # was ended elsewhere meanwhile. Unless the primary lost everything, which is what the write-back is for.
+            written = await self._timed(
+                self.primary.restore(
+                    entry.record,
+                    now,
+                    data_changed=entry.data_changed,
+                    replaces=entry.origin,
+                    if_replaced_exists=entry.origin is not None and not lost,
+                )
+            )
+            if not written:  # the primary's version won, or the session ended there: drop what this process holds
+                self.near_cache.discard(entry.record.id)
+            elif lost:
+                self._counts["sessions_written_back"] += 1
+        elif isinstance(entry, Tombstone):
+            for session_id in entry.ids:
+                await self._timed(self.primary.delete(session_id, now))
+        else:
+            # Sessions this process held during the outage have entries of their own (a restore if they live on, a
+            # tombstone if they ended); the others end if they existed when the user signed out everywhere.
+            for record in await self._timed(self.primary.list_user(entry.user_id, now)):
+                if record.created_at <= entry.at and record.id not in self._held:
+                    await self._timed(self.primary.delete(record.id, now))
+
+
+def _raise_first(results: list[Any]) -> None:
+    """Re-raise the first failure of a batch run with `gather(return_exceptions=True)`, once all of it finished."""
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

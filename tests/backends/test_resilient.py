@@ -1,0 +1,450 @@
+"""ResilientBackend against a real redis-server that is hung (SIGSTOP), killed (-9) and restarted, step by step.
+
+The breaker's timer is fake here, so probes run exactly when a test says; `recover()` runs one at once. What another
+application node does meanwhile is played by a plain RedisBackend on the same server (`other_node`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from sessionhub import BackendUnavailable, ClientInfo, Session, SessionManager, Settings
+from sessionhub.backends import RedisBackend, ResilientBackend
+from sessionhub.backends.breaker import CircuitBreaker
+from tests.conftest import FakeClock
+from tests.support.redis_servers import RedisServer, free_port
+
+CALL_TIMEOUT = 0.2
+THRESHOLD = 2
+SETTINGS = {"session_ttl": 600, "absolute_ttl": 3600}
+
+
+class CountingRedisBackend(RedisBackend):
+    """A real RedisBackend that counts the calls it makes to the server (scripts, probes and counts)."""
+
+    calls = 0
+
+    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        self.calls += 1
+        return await super()._run(script, keys, args)
+
+    async def instance(self) -> str:
+        self.calls += 1
+        return await super().instance()
+
+    async def count(self, now: int) -> int:
+        self.calls += 1
+        return await super().count(now)
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    with RedisServer.start(persistence=True) as server:
+        yield server
+
+
+@pytest.fixture
+def timer() -> FakeClock:
+    """The breaker's monotonic timer (the sessions' clock is `clock`)."""
+    return FakeClock(0.0)
+
+
+@pytest.fixture
+async def node(
+    server: RedisServer, key_prefix: str, clock: FakeClock, timer: FakeClock
+) -> AsyncIterator[SessionManager]:
+    """This application node: sessions in Redis through ResilientBackend."""
+    async with make_node(server.url, key_prefix, clock, timer) as manager:
+        yield manager
+
+
+@pytest.fixture
+async def other_node(server: RedisServer, key_prefix: str, clock: FakeClock) -> AsyncIterator[SessionManager]:
+    """Another node, or an admin tool, talking to the same Redis directly."""
+    backend = RedisBackend.from_url(server.url, key_prefix=key_prefix, socket_timeout=2)
+    async with SessionManager(backend, Settings(key_prefix=key_prefix, **SETTINGS), clock=clock) as manager:
+        yield manager
+
+
+def make_node(
+    url: str, key_prefix: str, clock: FakeClock, timer: FakeClock, *, near_cache_size: int = 100
+) -> SessionManager:
+    primary = CountingRedisBackend.from_url(
+        url, key_prefix=key_prefix, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT
+    )
+    breaker = CircuitBreaker(threshold=THRESHOLD, first_backoff=1, max_backoff=4, timer=timer)
+    backend = ResilientBackend(primary, call_timeout=CALL_TIMEOUT, breaker=breaker, near_cache_size=near_cache_size)
+    return SessionManager(backend, Settings(key_prefix=key_prefix, **SETTINGS), clock=clock)
+
+
+def resilient(manager: SessionManager) -> ResilientBackend:
+    assert isinstance(manager.backend, ResilientBackend)
+    return manager.backend
+
+
+def primary_calls(manager: SessionManager) -> int:
+    primary = resilient(manager).primary
+    assert isinstance(primary, CountingRedisBackend)
+    return primary.calls
+
+
+async def signed_in(manager: SessionManager, token: str | None) -> Session:
+    session = await manager.get(token)
+    assert session is not None, "the user was signed out"
+    return session
+
+
+async def test_a_hung_redis_keeps_users_signed_in_and_loses_nothing(
+    node: SessionManager, other_node: SessionManager, server: RedisServer, clock: FakeClock
+) -> None:
+    alice = await node.create(user_id="alice", data={"cart": ["tea"]})
+    to_rotate = await node.create(data={"step": 1})
+    to_logout = await node.create(user_id="carol")
+    to_revoke = await node.create(user_id="dave")
+    for session in (alice, to_rotate, to_logout, to_revoke):
+        await signed_in(node, session.token)
+
+    server.pause()
+    clock.advance(10)
+    loaded = await signed_in(node, alice.token)  # pays the one timeout, then the breaker opens
+    loaded.data["cart"].append("cake")
+    assert await node.save(loaded)
+    rotated = await node.rotate(to_rotate.token)  # type: ignore[arg-type]
+    assert await node.delete(to_logout.token)
+    assert await node.revoke(to_revoke.id)
+    created = await node.create(data={"new": True})
+    anonymous = await node.create(data={"basket": [3]})
+    bob = await node.login(anonymous.token, "bob")
+
+    health = await node.health()
+    assert (health["status"], health["fallback_active"], health["breaker"]) == ("degraded", True, "open")
+    assert health["journal_length"] > 0
+    assert "did not answer" in health["last_error"]
+
+    server.resume()
+    assert await resilient(node).recover()
+
+    health = await node.health()
+    assert (health["status"], health["fallback_active"], health["journal_length"]) == ("ok", False, 0)
+    # What Redis holds now, as any other node sees it:
+    assert (await signed_in(other_node, alice.token)).data == {"cart": ["tea", "cake"]}
+    assert (await signed_in(other_node, rotated.token)).data == {"step": 1}
+    assert (await signed_in(other_node, created.token)).data == {"new": True}
+    assert (await signed_in(other_node, bob.token)).data == {"basket": [3]}
+    for ended in (to_rotate, to_logout, to_revoke, anonymous):
+        assert await other_node.get(ended.token) is None
+    assert await other_node.list_user_sessions("carol") == []
+    assert [s.id for s in await other_node.list_user_sessions("bob")] == [bob.id]
+    assert (await other_node.stats())["active_sessions"] == 4
+
+
+async def test_a_restart_that_lost_everything_gets_the_near_cache_back(
+    key_prefix: str, clock: FakeClock, timer: FakeClock
+) -> None:
+    with RedisServer.start(persistence=False) as server:
+        async with make_node(server.url, key_prefix, clock, timer) as node:
+            kept = [await node.create(user_id=f"user{i}", data={"i": i}) for i in range(5)]
+            ended = await node.create(data={"bye": True})
+            clock.advance(1)
+
+            server.kill()
+            await signed_in(node, kept[0].token)  # fails over (a write-free read: served from the near cache)
+            assert await node.delete(ended.token)  # a write: the breaker opens at once
+            server.restart()  # empty
+            assert await resilient(node).recover()
+
+            stats = await node.stats()
+            assert stats["sessions_written_back"] == 5  # all of `kept`; `ended` stays ended (journal)
+            assert stats["active_sessions"] == 5
+            for i, session in enumerate(kept):
+                assert (await signed_in(node, session.token)).data == {"i": i}
+            assert await node.get(ended.token) is None
+
+
+async def test_a_restart_with_persistence_keeps_redis_as_it_was(
+    node: SessionManager, other_node: SessionManager, server: RedisServer
+) -> None:
+    session = await node.create(data={"n": 1})
+    other = await other_node.create(data={"not": "cached here"})
+
+    server.kill()
+    loaded = await signed_in(node, session.token)
+    loaded.data["n"] = 2
+    await node.save(loaded)
+    server.restart()  # same data (append-only file), new run_id: nothing to write back
+    assert await resilient(node).recover()
+
+    assert (await node.stats())["sessions_written_back"] == 0
+    assert (await signed_in(other_node, session.token)).data == {"n": 2}
+    assert (await signed_in(other_node, other.token)).data == {"not": "cached here"}
+
+
+async def test_a_logout_elsewhere_during_the_outage_is_never_undone(
+    node: SessionManager, other_node: SessionManager, clock: FakeClock
+) -> None:
+    saved_here = await node.create(user_id="alice", data={"n": 0})
+    rotated_here = await node.create(user_id="alice")
+    for session in (saved_here, rotated_here):
+        await signed_in(node, session.token)
+
+    resilient(node).breaker.trip()  # this node cannot reach Redis (a partition); the other node can
+    clock.advance(1)
+    copy = await signed_in(node, saved_here.token)
+    copy.data["n"] = 1
+    await node.save(copy)
+    rotated = await node.rotate(rotated_here.token)  # type: ignore[arg-type]
+    clock.advance(1)
+    await other_node.revoke_user_sessions("alice")  # "sign out everywhere", on the other node
+
+    assert await resilient(node).recover()
+
+    assert await other_node.get(saved_here.token) is None
+    assert await other_node.get(rotated.token) is None
+    assert await other_node.get(rotated_here.token) is None
+    assert await other_node.list_user_sessions("alice") == []
+
+
+async def test_the_newer_version_wins_when_both_sides_changed_a_session(
+    node: SessionManager, other_node: SessionManager, clock: FakeClock
+) -> None:
+    older_here = await node.create(data={"who": "before"})
+    newer_here = await node.create(data={"who": "before"})
+    for session in (older_here, newer_here):
+        await signed_in(node, session.token)
+    resilient(node).breaker.trip()
+
+    clock.advance(1)
+    for session in (older_here, newer_here):
+        copy = await signed_in(node, session.token)
+        copy.data["who"] = "this node"
+        await node.save(copy)
+    clock.advance(1)
+    elsewhere = await signed_in(other_node, older_here.token)
+    elsewhere.data["who"] = "other node, later"
+    await other_node.save(elsewhere)
+    clock.advance(1)
+    await signed_in(node, newer_here.token)  # read here last: this node's copy is the newer one
+
+    assert await resilient(node).recover()
+
+    assert (await signed_in(other_node, older_here.token)).data == {"who": "other node, later"}
+    assert (await signed_in(other_node, newer_here.token)).data == {"who": "this node"}
+
+
+async def test_sign_out_everywhere_during_the_outage_reaches_sessions_this_node_never_saw(
+    node: SessionManager, other_node: SessionManager, clock: FakeClock
+) -> None:
+    unseen = await other_node.create(user_id="alice")
+    mine = await node.create(user_id="alice")
+    current = await node.create(user_id="alice")
+    resilient(node).breaker.trip()
+    clock.advance(1)
+
+    assert await node.revoke_user_sessions("alice", except_session_id=current.id) == 1
+    later = await node.login(None, "alice")
+    assert await resilient(node).recover()
+
+    assert await other_node.get(unseen.token) is None
+    assert await other_node.get(mine.token) is None
+    assert {s.id for s in await other_node.list_user_sessions("alice")} == {current.id, later.id}
+
+
+async def test_an_outage_costs_one_timeout_then_one_call_per_probe(
+    node: SessionManager, server: RedisServer, timer: FakeClock
+) -> None:
+    sessions = [await node.create(data={"i": i}) for i in range(20)]
+    for session in sessions:
+        await signed_in(node, session.token)
+    server.pause()
+    before = primary_calls(node)
+
+    for session in sessions:  # a read fails below the threshold, and is answered from the near cache alone
+        loaded = await signed_in(node, session.token)
+        loaded.data["i"] = -1
+        await node.save(loaded)
+    assert primary_calls(node) - before == 2  # the first read and the first write; the breaker is open since
+    assert resilient(node).breaker.probes == 0
+
+    for _ in range(3):  # each backoff that passes lets exactly one probe through, whatever the traffic
+        timer.now += resilient(node).breaker.backoff
+        for session in sessions:
+            await signed_in(node, session.token)
+        assert resilient(node)._recovery is not None
+        assert not await resilient(node).recover()  # wait for the probe (it times out on the hung server)
+    stats = await node.stats()
+    assert primary_calls(node) - before == 2 + 3
+    assert stats["probes"] == 3
+    assert stats["served_by_fallback"] >= 3 * 20 + 2 * 20
+    assert resilient(node).breaker.backoff == 4  # 1, 2, 4: capped
+
+    server.resume()
+    timer.now += 4
+    await signed_in(node, sessions[0].token)  # starts the probe that now succeeds
+    assert await resilient(node).recover()
+    assert (await node.health())["breaker"] == "closed"
+
+
+async def test_redis_down_at_start_then_up(key_prefix: str, clock: FakeClock, timer: FakeClock) -> None:
+    port = free_port()
+    node = make_node(f"redis://127.0.0.1:{port}/0", key_prefix, clock, timer)
+    async with node:
+        assert (await node.health())["fallback_active"] is True
+        session = await node.create(user_id="alice", data={"early": True})
+        assert await resilient(node).recover() is False
+
+        with RedisServer.start(port=port) as server:
+            assert await resilient(node).recover()
+            backend = RedisBackend.from_url(server.url, key_prefix=key_prefix)
+            async with SessionManager(backend, Settings(key_prefix=key_prefix, **SETTINGS), clock=clock) as direct:
+                assert (await signed_in(direct, session.token)).data == {"early": True}
+
+
+async def test_closing_during_an_outage_hands_the_journal_over_when_redis_is_back(
+    key_prefix: str, clock: FakeClock, timer: FakeClock, server: RedisServer, other_node: SessionManager
+) -> None:
+    async with make_node(server.url, key_prefix, clock, timer) as node:
+        server.pause()
+        session = await node.create(data={"late": True})
+        server.resume()
+    assert (await signed_in(other_node, session.token)).data == {"late": True}
+
+
+async def test_logs_say_what_happened_and_never_a_token(
+    node: SessionManager, server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sessionhub"):
+        session = await node.create(data={"x": 1})
+        server.kill()
+        await node.delete(session.token)
+        assert not await resilient(node).recover()
+        server.restart()
+        assert await resilient(node).recover()
+    assert "serving sessions from memory" in caplog.text
+    assert "still unavailable" in caplog.text
+    assert "is back after" in caplog.text
+    assert "replayed 1 journal entries" in caplog.text
+    assert session.token is not None
+    assert session.token not in caplog.text
+
+
+async def test_concurrent_requests_while_hung_all_succeed(node: SessionManager, server: RedisServer) -> None:
+    sessions = [await node.create(data={"n": 0}) for _ in range(30)]
+    for session in sessions:
+        await signed_in(node, session.token)
+    server.pause()
+
+    async def request(session: Session) -> None:
+        loaded = await signed_in(node, session.token)
+        loaded.data["n"] = 1
+        await node.save(loaded)
+
+    await asyncio.gather(*(request(session) for session in sessions))
+    server.resume()
+    assert await resilient(node).recover()
+    for session in sessions:
+        assert (await signed_in(node, session.token)).data == {"n": 1}
+
+
+async def test_the_old_id_of_a_session_rotated_during_the_outage_cannot_end_its_successor(
+    node: SessionManager, other_node: SessionManager
+) -> None:
+    first = await node.create(user_id="alice", data={"k": 1})
+    second = await node.create(user_id="bob", data={"k": 2})
+    for session in (first, second):
+        await signed_in(node, session.token)
+    resilient(node).breaker.trip()
+
+    rotated_first = await node.rotate(first.token)  # type: ignore[arg-type]
+    rotated_second = await node.rotate(second.token)  # type: ignore[arg-type]
+    assert await node.revoke(first.id) is False  # the old id is already gone
+    relogged = await node.login(second.token, "bob")  # an old token signs in afresh, carrying nothing
+    assert relogged.data == {}
+    assert await resilient(node).recover()
+
+    assert (await signed_in(other_node, rotated_first.token)).data == {"k": 1}
+    assert (await signed_in(other_node, rotated_second.token)).data == {"k": 2}
+    assert await other_node.get(first.token) is None
+    assert await other_node.get(second.token) is None
+    assert {s.id for s in await other_node.list_user_sessions("bob")} == {rotated_second.id, relogged.id}
+
+
+async def test_sessions_born_and_ended_during_the_outage_leave_nothing_to_replay(node: SessionManager) -> None:
+    resilient(node).breaker.trip()
+    for _ in range(50):
+        session = await node.create(data={"short": "lived"})
+        rotated = await node.rotate(session.token)  # type: ignore[arg-type]
+        signed = await node.login(rotated.token, "alice")
+        await node.delete(signed.token)
+    assert (await node.health())["journal_length"] == 0
+
+
+async def test_admin_reads_work_through_an_outage_and_legacy_adoption_waits_for_redis(node: SessionManager) -> None:
+    session = await node.create(user_id="alice", data={"x": 1})
+    await signed_in(node, session.token)
+    resilient(node).breaker.trip()
+
+    peeked = await node.peek(session.id)
+    assert peeked is not None
+    assert peeked.data == {"x": 1}
+    # Migrated sessions live in Redis only: "no session" now would clear the browser's legacy cookie for good.
+    with pytest.raises(BackendUnavailable):
+        await node.adopt_legacy("legacy-cookie-value-1234")
+
+    assert await resilient(node).recover()
+    assert await node.adopt_legacy("legacy-cookie-value-1234") is None
+
+
+async def test_the_middleware_keeps_legacy_cookies_while_adoption_waits_for_redis(
+    server: RedisServer, key_prefix: str, clock: FakeClock, timer: FakeClock
+) -> None:
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from sessionhub.asgi import SessionMiddleware, get_session
+
+    async def whoami(request: Request) -> JSONResponse:
+        session = get_session(request)
+        return JSONResponse({"user": session.user_id if session else None})
+
+    config = Settings(key_prefix=key_prefix, legacy_cookie_names=["legacy_sid"], **SETTINGS)
+    async with make_node(server.url, key_prefix, clock, timer) as node:
+        node.settings = config
+        app = Starlette(routes=[Route("/whoami", whoami)])
+        app.add_middleware(SessionMiddleware, manager=node)
+        resilient(node).breaker.trip()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as browser:
+            response = await browser.get("/whoami", headers={"cookie": "legacy_sid=legacy-cookie-value-1234"})
+
+    assert response.status_code == 200
+    assert response.json() == {"user": None}
+    assert "legacy_sid" not in response.headers.get("set-cookie", "")
+
+
+async def test_the_security_log_is_read_from_redis_only_and_risk_works_through_an_outage(node: SessionManager) -> None:
+    laptop = ClientInfo(ip="198.51.100.20", user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
+    phone = ClientInfo(
+        ip="198.51.100.20", user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Version/17.5 Safari/604"
+    )
+    session = await node.create(user_id="alice", client=laptop)
+    resilient(node).breaker.trip()
+
+    # Sessions keep working, risk included: it needs nothing but the session itself.
+    flagged = await node.get(session.token, client=phone)
+    assert flagged is not None
+    assert flagged.risk is not None
+    assert flagged.risk.level == "high"
+    # A part of the log would mislead: reading it waits for Redis.
+    with pytest.raises(BackendUnavailable):
+        await node.security_events("alice")
+
+    assert await resilient(node).recover()
+    assert [event.type for event in await node.security_events("alice")] == ["created"]
