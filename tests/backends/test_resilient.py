@@ -16,6 +16,7 @@ import pytest
 from sessionhub import BackendUnavailable, ClientInfo, Session, SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.breaker import CircuitBreaker
+from sessionhub.metrics import SessionMetrics
 from tests.conftest import FakeClock
 from tests.support.redis_servers import RedisServer, free_port
 
@@ -448,3 +449,15 @@ async def test_the_security_log_is_read_from_redis_only_and_risk_works_through_a
 
     assert await resilient(node).recover()
     assert [event.type for event in await node.security_events("alice")] == ["created"]
+
+
+async def test_metrics_show_the_fallback_while_it_serves(node: SessionManager) -> None:
+    metrics = SessionMetrics(node, cache_seconds=0)
+    await node.create()
+    assert b"sessionhub_fallback_active 0.0" in await metrics.render()
+    resilient(node).breaker.trip()
+    text = await metrics.render()
+    assert b"sessionhub_fallback_active 1.0" in text
+    assert b"sessionhub_store_up 0.0" in text
+    assert await resilient(node).recover()
+    assert b"sessionhub_fallback_active 0.0" in await metrics.render()
