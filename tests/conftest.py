@@ -11,9 +11,9 @@ from redis.asyncio import Redis
 
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import MemoryBackend, RedisBackend, ResilientBackend, SessionBackend
-from tests.support.redis_servers import RedisServer
+from tests.support.redis_servers import RedisCluster, RedisSentinelGroup, RedisServer
 
-BACKENDS = ["memory", "redis", "resilient"]
+BACKENDS = ["memory", "redis", "resilient", "cluster", "sentinel"]
 
 
 class FakeClock:
@@ -34,6 +34,53 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer.start()
     yield server
     server.stop()
+
+
+# -- Redis Cluster and Sentinel: the contract on every deployment (issue 8) ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """Three masters joined by `redis-cli --cluster create`, shared by the session (tests use their own prefix)."""
+    cluster = RedisCluster.start(masters=3)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinels() -> Iterator[RedisSentinelGroup]:
+    """A primary, a replica and three Sentinels, shared by the session; failover tests start their own."""
+    group = RedisSentinelGroup.start(service_name="sessionhub")
+    yield group
+    group.stop()
+
+
+def cluster_url(cluster: RedisCluster) -> str:
+    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
+
+
+def sentinel_url(group: RedisSentinelGroup) -> str:
+    hosts = ",".join(f"{host}:{port}" for host, port in group.sentinel_addresses)
+    return f"redis+sentinel://{hosts}/{group.service_name}"
+
+
+def backend_factory(request: pytest.FixtureRequest, backend_name: str) -> Callable[[str], SessionBackend]:
+    """Backends of one kind by key prefix, starting the deployment the name stands for on first use: memory, Redis,
+    Redis behind ResilientBackend, Redis Cluster, or a Sentinel-managed primary."""
+    if backend_name == "memory":
+        return lambda prefix: MemoryBackend()
+    if backend_name in ("redis", "resilient"):
+        url = request.getfixturevalue("redis_server").url
+    elif backend_name == "cluster":
+        url = cluster_url(request.getfixturevalue("redis_cluster"))
+    else:
+        url = sentinel_url(request.getfixturevalue("redis_sentinels"))
+    if backend_name == "resilient":
+        return lambda prefix: ResilientBackend(RedisBackend.from_url(url, key_prefix=prefix))
+    return lambda prefix: RedisBackend.from_url(url, key_prefix=prefix)
+
+
+# ------------------------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -61,28 +108,13 @@ MakeManager = Callable[..., Awaitable[SessionManager]]
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if name in ("redis", "resilient"):
-        request.getfixturevalue("redis_server")
     return name
 
 
 @pytest.fixture
 def make_backend(request: pytest.FixtureRequest, backend_name: str, key_prefix: str) -> MakeBackend:
-    def make() -> SessionBackend:
-        if backend_name == "memory":
-            return MemoryBackend()
-        server: RedisServer = request.getfixturevalue("redis_server")
-        return backend_for(backend_name, server.url, key_prefix)
-
-    return make
-
-
-def backend_for(name: str, redis_url: str, key_prefix: str) -> SessionBackend:
-    """A backend of the contract suite: memory, Redis, or Redis behind ResilientBackend."""
-    if name == "memory":
-        return MemoryBackend()
-    redis = RedisBackend.from_url(redis_url, key_prefix=key_prefix)
-    return ResilientBackend(redis) if name == "resilient" else redis
+    factory = backend_factory(request, backend_name)
+    return lambda: factory(key_prefix)
 
 
 @pytest.fixture

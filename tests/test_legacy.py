@@ -165,7 +165,8 @@ async def test_a_concurrent_second_adoption_gets_nothing(manager: SessionManager
     assert session_id is not None
     first = await manager.adopt_legacy(cookie)
     # A request that resolved the alias before the first adoption finished, adopting only now:
-    late = await manager.backend.adopt(legacy_alias_id(cookie) or "", session_id, "ff" + "0" * 32, int(clock() * 1000))
+    late_id = session_id[:2] + "0" * 32  # the contract: a new id in the same bucket (one slot on Redis Cluster)
+    late = await manager.backend.adopt(legacy_alias_id(cookie) or "", session_id, late_id, int(clock() * 1000))
 
     assert first is not None
     assert late is None

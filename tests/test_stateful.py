@@ -15,7 +15,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 
 from sessionhub import SessionLimitExceeded, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import SessionBackend
-from tests.conftest import BACKENDS, FakeClock, backend_for
+from tests.conftest import BACKENDS, FakeClock, backend_factory
 
 IDLE_MS = 10_000
 ABSOLUTE_MS = 25_000
@@ -193,11 +193,7 @@ class SessionsMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_backend_behaves_like_the_model(backend_name: str, request: pytest.FixtureRequest) -> None:
-    url = request.getfixturevalue("redis_server").url if backend_name != "memory" else ""
-
-    def factory(prefix: str) -> SessionBackend:
-        return backend_for(backend_name, url, prefix)
-
+    factory = backend_factory(request, backend_name)
     machine = type(f"{backend_name.title()}Machine", (SessionsMachine,), {"backend_factory": staticmethod(factory)})
     run_state_machine_as_test(
         machine,

@@ -95,7 +95,10 @@ class SessionManager:
             return cls(ResilientBackend.from_settings(settings), settings)
         from sessionhub.backends.redis import RedisBackend
 
-        manager = cls(RedisBackend.from_url(settings.redis_url, key_prefix=settings.key_prefix), settings)
+        backend = RedisBackend.from_url(
+            settings.redis_url, key_prefix=settings.key_prefix, cluster=settings.redis_cluster
+        )
+        manager = cls(backend, settings)
         manager._fall_back_to_memory_at_start = True
         return manager
 

@@ -180,6 +180,14 @@ class Settings(BaseSettings):
 
     # -- end of the legacy cookies block ------------------------------------------------------------------------
 
+    # -- Redis deployments (docs/operations.md): redis_url also takes redis+cluster:// and redis+sentinel:// ------
+    redis_cluster: bool = Field(
+        default=False,
+        validation_alias=_env("redis_cluster"),
+        description="Treat a redis:// or rediss:// redis_url as a node of a Redis Cluster, as redis+cluster:// does.",
+    )
+    # ------------------------------------------------------------------------------------------------------------
+
     # -- security monitoring (docs/security.md) ----------------------------------------------------------------
     security_log_max_events: int = Field(
         default=100,

@@ -55,6 +55,13 @@ class RoundTrips:
         return call
 
 
+@pytest.fixture(params=["memory", "redis"])
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """The middleware sees only the manager: one Redis server stands for every Redis deployment here."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
 def round_trips(backend_name: str) -> RoundTrips:
     return RoundTrips(backend_name)

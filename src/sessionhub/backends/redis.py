@@ -1,4 +1,4 @@
-"""Sessions in Redis, every operation one atomic Lua script and one round trip.
+"""Sessions in Redis, every operation one atomic Lua script and one round trip, on one server, Sentinel or Cluster.
 
 Key layout (docs/key-layout.md has the full story); `<tag>` is `<key_prefix>:{<bucket>}:`, the braces making the
 bucket the Redis Cluster hash tag:
@@ -19,34 +19,65 @@ Every key carries a TTL: a session's is its idle deadline, an index's is the lat
 members. Times are milliseconds from the caller's clock, passed in, so that all backends judge expiry alike.
 
 A script that reaches another key of the same session derives its name from the tag it was given; the bucket
-invariant (a user's sessions live in the user's bucket) guarantees it is in the same slot.
+invariant (a user's sessions live in the user's bucket) guarantees it is in the same slot. Every script starts with
+`#!lua` so that Redis (7.0+) checks this on each call: a script in that mode may touch keys it did not declare only
+in the slot of those it did, and fails otherwise, where an old-style script would silently reach any key its node
+holds. The one operation that spans two slots, login from a session in another bucket, runs as three steps on
+Redis Cluster (`RedisBackend.login`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, Self, cast
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    ClusterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.redis_connect import RedisClient, connect
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import ClientInfo, DataChanges, SessionRecord, utc
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
+logger = logging.getLogger("sessionhub")
+
 LIMIT_REFUSED = "SESSIONHUB_LIMIT"
 
+# How often a backend on a Sentinel-managed primary asks the Sentinels where the primary is (RedisBackend._follow).
+PRIMARY_CHECK_INTERVAL = 1.0
+
+# What redis-py raises when Redis cannot serve a command; cluster routing failures are not RedisErrors.
+_FAILURES = (RedisError, RedisClusterException)
+# Replies that say Redis cannot take a command now (a failover, a full memory, a primary short of replicas under
+# min-replicas-to-write, a script on a slot being migrated to another node), rather than that the command is wrong:
+# the store is unavailable, for the caller to ride out.
+_REFUSED_NOW = (ClusterDownError, OutOfMemoryError, ReadOnlyError, TryAgainError)
+_REFUSED_NOW_CODES = ("NOREPLICAS", "BUSY", "Script attempted to access a non local key")
+
 # Helpers every script below is prefixed with. Redis caches scripts by SHA, so the repetition costs nothing.
-_HELPERS = """
+# The shebang must be the first line: it makes Redis refuse any key outside the slot of the declared ones.
+_HELPERS = """#!lua
 local function session_key(tag, id) return tag .. 's:' .. string.sub(id, 3) end
 
 local function user_key_of(tag, user) if user then return tag .. 'u:' .. user end end
@@ -81,6 +112,22 @@ local function read_live(key, index, tag, id, now)
     return nil
   end
   return fields, meta
+end
+
+-- What a login carries over from the previous session: its data (less the fields the caller removed) and kind,
+-- when it is anonymous or the user's; nothing otherwise.
+local function carried_from(fields, meta, user, removed)
+  local carried = {}
+  if meta.u ~= nil and meta.u ~= user then return carried end
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 2) == 'd:' and not removed[fields[i]] then
+      carried[#carried + 1] = fields[i]
+      carried[#carried + 1] = fields[i + 1]
+    end
+  end
+  carried[#carried + 1] = 'k'
+  carried[#carried + 1] = meta.k
+  return carried
 end
 
 local function extend_ttl(key, ttl)
@@ -277,12 +324,13 @@ return fields
 
 # Sign a user in: a new session in the user's bucket replaces the previous one, whose data and kind carry over
 # when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
-# KEYS: new session, bucket index, user index[, previous session, previous bucket index]; on Redis Cluster the
-# previous keys may hash to another slot (docs/key-layout.md). ARGV: now, id, tag, limit, evict, idle deadline,
-# absolute deadline, user id, previous id, previous tag, six audit values, count r of the new session's field/value
-# entries, count c of the caller's changed-data entries, then the r entries, the c entries (field/value pairs) and
-# the removed data fields. The changes apply where the previous data goes: into the new session when it carries over
-# or when there is no previous session, nowhere when it belongs to someone else or ended meanwhile.
+# KEYS: new session, bucket index, user index[, previous session, previous bucket index]: all in one slot, or on a
+# single server (across two slots of a Redis Cluster, RedisBackend.login passes no previous keys and puts what
+# _CARRY read into the new session's entries). ARGV: now, id, tag, limit, evict, idle deadline, absolute deadline,
+# user id, previous id, previous tag, six audit values, count r of the new session's field/value entries, count c of
+# the caller's changed-data entries, then the r entries, the c entries (field/value pairs) and the removed data
+# fields. The changes apply where the previous data goes: into the new session when it carries over or when there is
+# no previous session, nowhere when it belongs to someone else or ended meanwhile.
 # Returns {fields of the new session, evicted ids}.
 _LOGIN = (
     _HELPERS
@@ -297,20 +345,17 @@ local removed = {}
 for i = first_removed, #ARGV do removed[ARGV[i]] = true end
 -- With no previous session the caller's changes are the whole data; otherwise they go wherever its data goes.
 local carried = not KEYS[4]
-local previous_meta = nil
+local previous_user = nil
+-- Across two slots (no previous keys) the caller names the previous session only when something carried over.
+local replaced = (not KEYS[4] and ARGV[9] ~= '') and ARGV[9] or nil
 if KEYS[4] then
-  local previous = redis.call('HGETALL', KEYS[4])
-  previous_meta = meta_of(previous)
-  if is_live(previous_meta, now) and (previous_meta.u == nil or previous_meta.u == ARGV[8]) then
-    carried = true
-    for i = 1, #previous, 2 do
-      if string.sub(previous[i], 1, 2) == 'd:' and not removed[previous[i]] then
-        values[#values + 1] = previous[i]
-        values[#values + 1] = previous[i + 1]
-      end
-    end
-    values[#values + 1] = 'k'
-    values[#values + 1] = previous_meta.k
+  local previous, meta = read_live(KEYS[4], KEYS[5], ARGV[10], ARGV[9], now)
+  if previous then
+    replaced = ARGV[9]
+    previous_user = meta.u
+    local carry = carried_from(previous, meta, ARGV[8], removed)
+    carried = #carry > 0
+    for _, value in ipairs(carry) do values[#values + 1] = value end
   end
 end
 -- Appended last so that, field by field, the caller's change wins over the carried value (HSET applies in order).
@@ -323,19 +368,30 @@ local evicted = make_room(
 if not evicted then return redis.error_reply('"""
     + LIMIT_REFUSED
     + """') end
-local replaced = nil
-if KEYS[4] then
-  if is_live(previous_meta, now) then replaced = ARGV[9] end
-  forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_meta.u), ARGV[9])
-end
+if KEYS[4] then forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_user), ARGV[9]) end
 store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), values, 1)
 log_event(ARGV[3], ARGV[8], now, audit, 'login', ARGV[2], {related = replaced})
 return {redis.call('HGETALL', KEYS[1]), evicted}
 """
 )
 
-# Delete one session. KEYS: session, bucket index. ARGV: now, id, tag, six audit values. Returns 1 when a live
-# session was removed (and logged as revoked).
+# The first step of a login across two slots (Redis Cluster): what the previous session carries over, read
+# without touching it, so that a refused login leaves it as it was.
+# KEYS: previous session, its bucket index. ARGV: now, previous id, previous tag, user id, then the data fields the
+# caller removed. Returns field/value pairs, none when nothing carries over.
+_CARRY = (
+    _HELPERS
+    + """
+local previous, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]))
+if not previous then return {} end
+local removed = {}
+for i = 5, #ARGV do removed[ARGV[i]] = true end
+return carried_from(previous, meta, ARGV[4], removed)
+"""
+)
+
+# Delete one session. KEYS: session, bucket index. ARGV: now, id, tag, six audit values (without them, no log).
+# Returns 1 when a live session was removed (and logged as revoked).
 _DELETE = (
     _HELPERS
     + """
@@ -639,14 +695,19 @@ def _limit_args(limit: UserLimit | None) -> list[int]:
 
 
 class RedisBackend(SessionBackend):
+    """Sessions in one Redis server, a Sentinel-managed primary (`redis.asyncio.Redis` from `Sentinel.master_for`)
+    or a Redis Cluster (`redis.asyncio.cluster.RedisCluster`): the scripts and keys are the same on all three."""
+
     name = "redis"
 
-    def __init__(self, client: Redis, *, key_prefix: str = "sessionhub", owns_client: bool = False) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+    def __init__(self, client: RedisClient, *, key_prefix: str = "sessionhub", owns_client: bool = False) -> None:
+        if client.get_encoder().decode_responses:
             raise ConfigurationError("RedisBackend needs a client with decode_responses=False (data is bytes)")
         self.client = client
         self.keys = KeyLayout(key_prefix)
         self._owns_client = owns_client
+        self._cluster = isinstance(client, RedisCluster)
+        self._follower: asyncio.Task[None] | None = None
         self._load = client.register_script(_LOAD)
         self._create = client.register_script(_CREATE)
         self._update = client.register_script(_UPDATE)
@@ -657,41 +718,80 @@ class RedisBackend(SessionBackend):
         self._delete_user = client.register_script(_DELETE_USER)
         self._report_reuse = client.register_script(_REPORT_REUSE)
         self._flag_risk = client.register_script(_FLAG_RISK)
+        self._carry = client.register_script(_CARRY)
         self._restore = client.register_script(_RESTORE)
         self._import = client.register_script(_IMPORT)
         self._adopt = client.register_script(_ADOPT)
 
     @classmethod
-    def from_url(cls, url: str, *, key_prefix: str = "sessionhub", **client_options: Any) -> Self:
-        """A backend on its own connection pool; `client_options` go to `redis.asyncio.Redis.from_url`."""
-        options: dict[str, Any] = {
-            "socket_connect_timeout": 2.0,
-            "socket_timeout": 2.0,
-            "health_check_interval": 30,
+    def from_url(
+        cls, url: str, *, key_prefix: str = "sessionhub", cluster: bool = False, **client_options: Any
+    ) -> Self:
+        """A backend on its own connections to a server, Sentinel group or cluster, as the URL's scheme says
+        (`sessionhub.backends.redis_connect`). `client_options` are redis-py connection options."""
+        options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0, "health_check_interval": 30}
+        if not url.lower().partition("://")[0].endswith("+sentinel"):
             # A pooled connection the server closed (it restarted) fails on first use: replace it once, at once.
-            # Timeouts are not retried: a hung server would cost twice the timeout.
-            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        }
+            # Timeouts are not retried: a hung server would cost twice the timeout. Not behind Sentinel: there, with
+            # this retry, connections went on writing to a replaced primary until its demotion (tests/backends/
+            # test_sentinel_failover.py: ten seconds of writes lost); without it the next call asks the Sentinels.
+            options["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         options.update(client_options)
         options["decode_responses"] = False
-        return cls(Redis.from_url(url, **options), key_prefix=key_prefix, owns_client=True)
+        return cls(connect(url, cluster=cluster, **options), key_prefix=key_prefix, owns_client=True)
 
     async def open(self) -> None:
         try:
             await self.client.ping()
             for script in self._scripts():
-                await self.client.script_load(script.script)
-        except RedisError as exc:
+                await self.client.script_load(script.script)  # on a cluster: into every primary
+        except ResponseError as exc:
+            raise ConfigurationError(
+                f"redis refused sessionhub's scripts ({exc}); they need Redis 7.0+ (or Valkey) and EVALSHA"
+            ) from None
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
+        pool = getattr(self.client, "connection_pool", None)
+        if isinstance(pool, SentinelConnectionPool) and self._follower is None:
+            self._follower = asyncio.create_task(self._follow(pool), name="sessionhub-follow-sentinel-primary")
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self.client.aclose()
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        if not self._owns_client:
+            return
+        await self.client.aclose()
+        pool = getattr(self.client, "connection_pool", None)
+        if isinstance(pool, SentinelConnectionPool):
+            for sentinel in pool.sentinel_manager.sentinels:
+                await sentinel.aclose()
+
+    async def _follow(self, pool: SentinelConnectionPool) -> None:
+        """Drop every connection to a primary that Sentinel has replaced, within PRIMARY_CHECK_INTERVAL.
+
+        redis-py asks the Sentinels only when it opens a connection, and a replaced primary that is still up goes on
+        acknowledging writes until Sentinel demotes it, about ten seconds after a SENTINEL FAILOVER; its resync then
+        drops them all. Connections in use are dropped too: they are talking to that primary.
+        """
+        # Our own record, not the pool's: a connection opened meanwhile updates the pool's address, and drops idle
+        # connections, but leaves those in use talking to the old primary.
+        known = pool.master_address
+        while True:
+            await asyncio.sleep(PRIMARY_CHECK_INTERVAL)
+            with contextlib.suppress(*_FAILURES):  # no Sentinel answers: ask again at the next tick
+                current = await pool.get_master_address()  # type: ignore[no-untyped-call]
+                if known is not None and current != known:
+                    logger.warning("sessionhub: Sentinel moved the primary; reconnecting")
+                    await pool.disconnect(inuse_connections=True)
+                known = current
 
     def _scripts(self) -> list[AsyncScript]:
         return [
-            self._load, self._create, self._update, self._rotate,
-            self._login, self._delete, self._list_user, self._delete_user,
+            self._load, self._create, self._update, self._rotate, self._login,
+            self._delete, self._list_user, self._delete_user, self._carry,
             self._report_reuse, self._flag_risk, self._import, self._adopt, self._restore,
         ]  # fmt: skip
 
@@ -701,9 +801,10 @@ class RedisBackend(SessionBackend):
         except ResponseError as exc:
             if str(exc).startswith(LIMIT_REFUSED):
                 raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
-            # A script refused by the server (READONLY replica after a failover, OOM): the store cannot serve.
+            # A script refused by the server (READONLY replica after a failover, OOM, NOREPLICAS): the store cannot
+            # serve.
             raise _unavailable(exc) from exc
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
 
     # -- the contract -------------------------------------------------------------------------------------------
@@ -766,22 +867,43 @@ class RedisBackend(SessionBackend):
         changes: DataChanges | None = None,
         audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
+        """One script, except on Redis Cluster when the previous session is in another bucket (it is anonymous or
+        another user's): then three steps, one slot each. Read what carries over, sign in, delete the previous
+        session. A refused or failed sign-in leaves the previous session as it was; a failed delete leaves it to its
+        idle timeout, holding no sign-in of this user. A save to it between the steps does not carry over."""
         assert record.user_id is not None
         bucket = bucket_of(record.id)
         keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.user(record.user_id)]
-        previous_tag = ""
+        previous_keys: list[str] = []
+        previous_args: list[Any] = []
         if previous_id is not None:
-            keys += [self.keys.session(previous_id), self.keys.index(bucket_of(previous_id))]
-            previous_tag = self.keys.tag(bucket_of(previous_id))
+            previous_bucket = bucket_of(previous_id)
+            previous_keys = [self.keys.session(previous_id), self.keys.index(previous_bucket)]
+            previous_args = [now, previous_id, self.keys.tag(previous_bucket)]
         record_fields = _fields(record)
         changed, removed = _data_fields(changes or DataChanges())
+        across_slots = self._cluster and previous_id is not None and bucket_of(previous_id) != bucket
+        named_previous = previous_id or ""
+        if across_slots:
+            carried = await self._run(self._carry, previous_keys, [*previous_args, record.user_id, *removed])
+            record_fields += carried
+            if not carried:  # someone else's or ended: the changes go nowhere, as in the one-script case
+                changed = []
+                named_previous = ""
+        else:
+            keys += previous_keys
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
             record.expires_at, record.absolute_expires_at, record.user_id,
-            previous_id or "", previous_tag, *_audit_args(audit),
+            named_previous, previous_args[2] if previous_args else "", *_audit_args(audit),
             len(record_fields), len(changed), *record_fields, *changed, *removed,
         ]  # fmt: skip
         fields, evicted = await self._run(self._login, keys, args)
+        if across_slots:
+            try:
+                await self._run(self._delete, previous_keys, previous_args)
+            except BackendUnavailable as exc:
+                logger.warning("sessionhub: session %s outlives the login that replaced it: %s", previous_id, exc)
         return _record(record.id, fields), [session_id.decode() for session_id in evicted]
 
     async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
@@ -828,7 +950,8 @@ class RedisBackend(SessionBackend):
         return [event for event in found if event.at >= cutoff]
 
     async def count(self, now: int) -> int:
-        """Prune and count every bucket index in one pipelined round trip: O(buckets), never a keyspace scan."""
+        """Prune and count every bucket index in one pipelined round trip (on a cluster, one per primary, sent at
+        once): O(buckets), never a keyspace scan."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for bucket in all_buckets():
@@ -836,7 +959,7 @@ class RedisBackend(SessionBackend):
                     pipe.zremrangebyscore(index, "-inf", now)
                     pipe.zcard(index)
                 replies = await pipe.execute()
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
         return sum(replies[1::2])
 
@@ -844,7 +967,7 @@ class RedisBackend(SessionBackend):
         """The server's run_id, which is new after every restart."""
         try:
             info = await self.client.info("server")
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
         return str(info["run_id"])
 
@@ -869,7 +992,7 @@ class RedisBackend(SessionBackend):
         started = time.perf_counter()
         try:
             await self.client.ping()
-        except RedisError as exc:
+        except _FAILURES as exc:
             return {"status": "down", "backend": self.name, "error": type(exc).__name__}
         return {"status": "ok", "backend": self.name, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
@@ -880,7 +1003,7 @@ class RedisBackend(SessionBackend):
         try:
             # decode_responses is off (checked in __init__), so replies are bytes.
             fields = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.session(session_id)))
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
         if b"e" not in fields:
             return None
@@ -888,26 +1011,43 @@ class RedisBackend(SessionBackend):
         return record if record.is_live(now) else None
 
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
-        """One pipelined round trip for the batch. The alias is written after the session, in its own bucket (on
-        Redis Cluster another slot): re-running an import that stopped in between writes the same alias again."""
+        """One pipelined round trip for the batch (on Redis Cluster, two per session, all sent at once). The alias is
+        written after the session, in its own bucket (on Redis Cluster another slot): re-running an import that
+        stopped in between writes the same alias again."""
+        calls: list[tuple[list[str], list[Any], str, str, int]] = []
+        for item in imports:
+            record = item.record
+            bucket = bucket_of(record.id)
+            keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.import_marker(record.id)]
+            if record.user_id is not None:
+                keys.append(self.keys.user(record.user_id))
+            args = [
+                now, record.id, self.keys.tag(bucket), item.alias_id,
+                record.expires_at, record.absolute_expires_at, *_fields(record),
+            ]  # fmt: skip
+            alias = self.keys.legacy_alias(item.alias_id)
+            calls.append((keys, args, alias, record.id, record.expires_at - now))
+        client = self.client
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for item in imports:
-                    record = item.record
-                    bucket = bucket_of(record.id)
-                    keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.import_marker(record.id)]
-                    if record.user_id is not None:
-                        keys.append(self.keys.user(record.user_id))
-                    args = [
-                        now, record.id, self.keys.tag(bucket), item.alias_id,
-                        record.expires_at, record.absolute_expires_at, *_fields(record),
-                    ]  # fmt: skip
-                    await self._import(keys=keys, args=args, client=pipe)
-                    pipe.set(self.keys.legacy_alias(item.alias_id), record.id, px=record.expires_at - now)
-                replies = await pipe.execute()
-        except RedisError as exc:
+            if isinstance(client, RedisCluster):
+                # redis-py's cluster pipeline refuses scripts: each import runs on its own, all of them at once.
+                stored = await asyncio.gather(*(self._import_one(client, *call) for call in calls))
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    for keys, args, alias, session_id, ttl in calls:
+                        await self._import(keys=keys, args=args, client=pipe)
+                        pipe.set(alias, session_id, px=ttl)
+                    stored = (await pipe.execute())[0::2]
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
-        return [bool(stored) for stored in replies[0::2]]
+        return [bool(one) for one in stored]
+
+    async def _import_one(
+        self, client: RedisCluster, keys: list[str], args: list[Any], alias: str, session_id: str, ttl: int
+    ) -> Any:
+        stored = await self._import(keys=keys, args=args)
+        await client.set(alias, session_id, px=ttl)
+        return stored
 
     async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
         try:
@@ -916,7 +1056,7 @@ class RedisBackend(SessionBackend):
                     pipe.get(self.keys.import_marker(session_id))
                     pipe.hmget(self.keys.session(session_id), ["e", "x"])
                 replies = await pipe.execute()
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
         statuses: list[ImportStatus | None] = []
         for marker, (idle_deadline, absolute_deadline) in zip(replies[0::2], replies[1::2], strict=True):
@@ -933,25 +1073,31 @@ class RedisBackend(SessionBackend):
     async def resolve_alias(self, alias_id: str, now: int) -> str | None:
         try:
             session_id = cast(bytes | None, await self.client.get(self.keys.legacy_alias(alias_id)))
-        except RedisError as exc:
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
         return session_id.decode() if session_id is not None else None
 
     async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
-        """The adoption script in the session's bucket, and the alias deleted in its own, in one round trip."""
+        """The adoption script in the session's bucket, and the alias deleted in its own, in one round trip (two on
+        Redis Cluster)."""
         bucket = bucket_of(session_id)
         keys = [
             self.keys.session(session_id), self.keys.session(new_session_id),
             self.keys.index(bucket), self.keys.import_marker(session_id),
         ]  # fmt: skip
+        args: list[Any] = [now, session_id, new_session_id, self.keys.tag(bucket), alias_id]
+        alias = self.keys.legacy_alias(alias_id)
+        client = self.client
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                await self._adopt(
-                    keys=keys, args=[now, session_id, new_session_id, self.keys.tag(bucket), alias_id], client=pipe
-                )
-                pipe.delete(self.keys.legacy_alias(alias_id))
-                fields, _deleted = await pipe.execute()
-        except RedisError as exc:
+            if isinstance(client, RedisCluster):  # its pipeline refuses scripts: two round trips there
+                fields = await self._adopt(keys=keys, args=args)
+                await client.delete(alias)
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    await self._adopt(keys=keys, args=args, client=pipe)
+                    pipe.delete(alias)
+                    fields, _deleted = await pipe.execute()
+        except _FAILURES as exc:
             raise _unavailable(exc) from exc
         if fields is None:
             return None
@@ -960,9 +1106,16 @@ class RedisBackend(SessionBackend):
         return record
 
 
-def _unavailable(exc: RedisError) -> BackendUnavailable:
+def _unavailable(exc: RedisError | RedisClusterException) -> BackendUnavailable:
     if isinstance(exc, RedisTimeoutError):
         return BackendUnavailable("redis did not answer in time")
     if isinstance(exc, RedisConnectionError):
         return BackendUnavailable("redis cannot be reached")
+    if _refused_now(exc):
+        reason = str(exc).split(":", 1)[0][:80] if type(exc) is ResponseError else type(exc).__name__
+        return BackendUnavailable(f"redis cannot serve the command now ({reason})")
     return BackendUnavailable(f"redis failed: {type(exc).__name__}")
+
+
+def _refused_now(exc: Exception) -> bool:
+    return isinstance(exc, _REFUSED_NOW) or (isinstance(exc, ResponseError) and str(exc).startswith(_REFUSED_NOW_CODES))

@@ -103,7 +103,11 @@ class ResilientBackend(SessionBackend):
             raise ValueError("ResilientBackend.from_settings needs settings.redis_url")
         timeout = settings.redis_call_timeout
         primary = RedisBackend.from_url(
-            settings.redis_url, key_prefix=settings.key_prefix, socket_timeout=timeout, socket_connect_timeout=timeout
+            settings.redis_url,
+            key_prefix=settings.key_prefix,
+            cluster=settings.redis_cluster,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
         )
         breaker = CircuitBreaker(
             threshold=settings.breaker_threshold,

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import orjson
-from redis.asyncio import Redis
 
+from sessionhub.backends.redis_connect import RedisClient
 from sessionhub.migrate.report import InvalidRecord
 
 CHECKPOINT_TTL_SECONDS = 30 * 86_400
@@ -65,7 +65,7 @@ class MemoryCheckpoint(Checkpoint):
 class RedisCheckpoint(Checkpoint):
     """A string key with the state and a list of invalid records beside it, written together in one transaction."""
 
-    def __init__(self, client: Redis, key: str) -> None:
+    def __init__(self, client: RedisClient, key: str) -> None:
         self.client = client
         self.key = key
         self.invalid_key = f"{key}:invalid"
