@@ -274,12 +274,15 @@ class Migrator:
         start_keyspace, cursor = position
         keyspaces = self.source.keyspaces
         scanned = 0
+        # SCAN may return a key twice when the keyspace is resized meanwhile (deleting the source does that); an
+        # invalid record is reported once. Valid ones need no such memory: importing and deleting are idempotent.
+        reported: set[bytes] = set()
         for index in range(start_keyspace, len(keyspaces)):
             keyspace = keyspaces[index]
             cursor = cursor if index == start_keyspace else 0
             while True:
                 cursor, keys = await self.source_client.scan(cursor, match=keyspace.pattern(), count=self.batch_size)
-                batch = await self._read(keyspace, cast(list[bytes], keys))
+                batch = await self._read(keyspace, cast(list[bytes], keys), reported)
                 scanned += batch.scanned
                 if progress is not None:
                     progress(scanned)
@@ -289,10 +292,16 @@ class Migrator:
                 yield batch, (index + 1, 0) if index + 1 < len(keyspaces) else None
                 break
 
-    async def _read(self, keyspace: KeySpace, keys: Sequence[bytes]) -> _Batch:
+    async def _read(self, keyspace: KeySpace, keys: Sequence[bytes], reported: set[bytes]) -> _Batch:
         batch = _Batch([], [], 0, len(keys))
         if not keys:
             return batch
+
+        def invalid(key: bytes, ref: str, reason: str) -> None:
+            if key not in reported:
+                reported.add(key)
+                batch.invalid.append(InvalidRecord(ref, reason))
+
         replies = await self._read_batch(keys=list(keys))
         read_at = int(self._clock() * 1000)
         for key, value, ttl in zip(keys, replies[0::2], replies[1::2], strict=True):
@@ -300,21 +309,19 @@ class Migrator:
             alias_id = legacy_alias_id(token)
             ref = record_ref(keyspace.prefix, alias_id)
             if isinstance(value, list):
-                batch.invalid.append(InvalidRecord(ref, f"it is a {value[0].decode()} key, not a string"))
+                invalid(key, ref, f"it is a {value[0].decode()} key, not a string")
                 continue
             if value is None or ttl == -2:
                 batch.expired += 1  # gone between SCAN and GET: it expired or was deleted
                 continue
             if alias_id is None:
-                batch.invalid.append(
-                    InvalidRecord(ref, "its id cannot be a cookie value (8-512 printable ASCII characters)")
-                )
+                invalid(key, ref, "its id cannot be a cookie value (8-512 printable ASCII characters)")
                 continue
             record = LegacyRecord(key, token, alias_id, value, ttl if ttl >= 0 else None, read_at)
             try:
                 session = self.manager.prepare_import(self.source.decode(record, keyspace))
             except (RecordError, SessionDataError) as exc:
-                batch.invalid.append(InvalidRecord(ref, str(exc)))
+                invalid(key, ref, str(exc))
                 continue
             if session is None:
                 batch.expired += 1

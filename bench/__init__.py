@@ -1,0 +1,1 @@
+"""sessionhub benchmarks: measures sessionhub and its peers in one run (``python -m bench``)."""
