@@ -1,5 +1,6 @@
 """sessionhub: one canonical session manager for Python web applications."""
 
+from sessionhub.conversation import DemoStatus, Message
 from sessionhub.errors import (
     BackendUnavailable,
     ConfigurationError,
@@ -18,6 +19,8 @@ __all__ = [
     "BackendUnavailable",
     "ClientInfo",
     "ConfigurationError",
+    "DemoStatus",
+    "Message",
     "SecurityEvent",
     "Session",
     "SessionDataError",

@@ -16,6 +16,18 @@ from sessionhub import events, observers
 from sessionhub.abuse import TokenAbuseMonitor
 from sessionhub.backends.base import Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.memory import MemoryBackend
+from sessionhub.conversation import (
+    DEMO_KIND,
+    PROGRESS_KEY,
+    DemoStatus,
+    Message,
+    check_limit,
+    decode_message,
+    demo_status_of,
+    encode_message,
+    new_demo_data,
+    progress_value,
+)
 from sessionhub.errors import (
     BackendUnavailable,
     SessionDataError,
@@ -199,9 +211,7 @@ class SessionManager:
 
         If the old token is presented again later, that is reported as possible theft (`rotated_token_policy`).
         """
-        session_id = session_id_for(token)
-        if session_id is None:
-            raise SessionNotFound("cannot rotate: the token is malformed")
+        session_id = self._session_id_of(token, "rotate")
         rotated_token = new_token(session_id[:2])
         rotated_id = session_id_for(rotated_token)
         assert rotated_id is not None
@@ -296,6 +306,62 @@ class SessionManager:
         return await self._timed(
             "security_events", self.backend.security_events(_check_user_id(user_id), since=since, limit=limit)
         )
+
+    # -- conversations and demo sessions ------------------------------------------------------------------------
+
+    async def create_demo_session(
+        self, *, industry: str, user_id: str | None = None, client: ClientInfo | None = None
+    ) -> Session:
+        """A new demo session (kind `demo`, idle timeout `demo_ttl`) for `industry`, its progress at step 0."""
+        return await self.create(user_id=user_id, data=new_demo_data(industry), kind=DEMO_KIND, client=client)
+
+    async def add_message(self, token: str, role: str, content: str) -> int:
+        """Append a message to the session's conversation in one atomic step, keeping the newest `max_messages`,
+        and slide the session's idle deadline. Returns how many messages the session now holds.
+
+        Raises SessionDataError for an unknown role or blank or over-long content, and SessionNotFound when the
+        session is not live; in both cases nothing is stored.
+        """
+        now = self._now()
+        message = encode_message(role, content, now, self.settings.max_message_length)
+        session_id = self._session_id_of(token, "add a message")
+        length = await self.backend.append_message(session_id, message, self.settings.max_messages, now)
+        if length is None:
+            raise SessionNotFound(f"session {session_id} no longer exists; the message was not stored")
+        return length
+
+    async def get_messages(self, token: str, *, limit: int | None = None) -> list[Message]:
+        """The conversation, oldest first: the newest `limit` messages, or all that are kept. Raises SessionNotFound
+        when the session is not live."""
+        last = check_limit(limit)
+        session_id = self._session_id_of(token, "read messages")
+        conversation = await self.backend.load_conversation(session_id, self._now(), last)
+        if conversation is None:
+            raise SessionNotFound(f"session {session_id} no longer exists")
+        return [decode_message(raw) for raw in conversation.messages]
+
+    async def set_progress(self, token: str, *, step: int, total: int, status: str) -> None:
+        """Record where a demo session stands (0 <= step <= total, status a short label such as `in_progress`).
+
+        Raises SessionDataError for bad values or a session that is not a demo session, SessionNotFound when the
+        session is not live.
+        """
+        progress = progress_value(step, total, status)
+        session = await self.get(token)
+        if session is None:
+            raise SessionNotFound("cannot set progress: no live session for this token")
+        if session.kind != DEMO_KIND:
+            raise SessionDataError(f"session {session.id} is not a demo session")
+        session.data[PROGRESS_KEY] = progress
+        await self.save(session)
+
+    async def demo_status(self, token: str | None) -> DemoStatus | None:
+        """Industry, message count, progress, status and times of a live demo session; None for any other token."""
+        session_id = session_id_for(token)
+        if session_id is None:
+            return None
+        conversation = await self.backend.load_conversation(session_id, self._now(), 0)
+        return demo_status_of(conversation) if conversation is not None else None
 
     # -- operations ---------------------------------------------------------------------------------------------
 
@@ -494,7 +560,15 @@ class SessionManager:
 
     def _timeouts(self, kind: str) -> tuple[int, int]:
         """Idle and absolute timeouts, in milliseconds, for a session of `kind`."""
-        return int(self.settings.session_ttl * 1000), int(self.settings.absolute_ttl * 1000)
+        idle = self.settings.demo_ttl if kind == DEMO_KIND else self.settings.session_ttl
+        return int(idle * 1000), int(self.settings.absolute_ttl * 1000)
+
+    @staticmethod
+    def _session_id_of(token: str | None, action: str) -> str:
+        session_id = session_id_for(token)
+        if session_id is None:
+            raise SessionNotFound(f"cannot {action}: the token is malformed")
+        return session_id
 
     def _new_record(
         self, token: str, user_id: str | None, kind: str, client: ClientInfo | None, now: int

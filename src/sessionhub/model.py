@@ -180,3 +180,15 @@ class Session:
     def __repr__(self) -> str:
         # Never the token: reprs end up in logs and tracebacks.
         return f"Session(id={self.id!r}, user_id={self.user_id!r}, kind={self.kind!r})"
+
+
+# -- conversations -------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ConversationRecord:
+    """A live session with (the newest of) its stored messages, oldest first, and how many it holds in all."""
+
+    record: SessionRecord
+    messages: list[bytes]
+    count: int

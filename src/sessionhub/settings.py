@@ -188,6 +188,26 @@ class Settings(BaseSettings):
     )
     # ------------------------------------------------------------------------------------------------------------
 
+    # -- conversations and demo sessions -----------------------------------------------------------------------
+    demo_ttl: float = Field(
+        default=DAY,
+        gt=0,
+        validation_alias=_env("demo_ttl"),
+        description="Idle timeout in seconds of demo sessions (kind `demo`); the absolute timeout still applies.",
+    )
+    max_messages: int = Field(
+        default=200,
+        gt=0,
+        validation_alias=_env("max_messages"),
+        description="Most messages a session's conversation keeps; appending more drops the oldest.",
+    )
+    max_message_length: int = Field(
+        default=4000,
+        gt=0,
+        validation_alias=_env("max_message_length"),
+        description="Longest message content, in characters.",
+    )
+
     # -- security monitoring (docs/security.md) ----------------------------------------------------------------
     security_log_max_events: int = Field(
         default=100,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -170,6 +171,66 @@ async def test_touching_an_expired_session_cleans_every_index(
     assert await redis_client.zcard(backend.keys.index(bucket)) == 0
     assert await redis_client.zcard(backend.keys.user("alice")) == 0
     assert await redis_client.exists(*(backend.keys.session(s.id) for s in sessions)) == 0
+
+
+# -- conversations -------------------------------------------------------------------------------------------------
+
+
+async def test_conversation_operations_are_one_round_trip_each(counted: SessionManager) -> None:
+    session = await counted.create_demo_session(industry="hotel")
+    assert session.token is not None
+    assert await round_trips(counted.add_message(session.token, "user", "hello")) == 1
+    assert await round_trips(counted.get_messages(session.token, limit=5)) == 1
+    assert await round_trips(counted.demo_status(session.token)) == 1
+    before = CountingConnection.sent
+    with pytest.raises(SessionNotFound):
+        await counted.add_message("malformed", "user", "hello")
+    assert CountingConnection.sent == before
+
+
+async def test_messages_live_next_to_the_session_and_share_its_ttl(
+    redis_server: RedisServer, redis_client: Redis, key_prefix: str
+) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    settings = Settings(key_prefix=key_prefix, session_ttl=20, demo_ttl=2, absolute_ttl=30)
+    async with SessionManager(backend, settings) as manager:
+        session = await manager.create_demo_session(industry="hotel", user_id="amira")
+        assert session.token is not None
+        await manager.add_message(session.token, "user", "hello")
+        messages_key = backend.keys.messages(session.id)
+        assert messages_key == f"{key_prefix}:{{{bucket_for_user('amira')}}}:c:{session.id[2:]}"
+        assert await redis_client.lrange(messages_key, 0, -1) != []
+        assert 1500 < await redis_client.pttl(messages_key) <= 2000
+
+        rotated = await manager.rotate(session.token)
+        assert not await redis_client.exists(messages_key)
+        rotated_key = backend.keys.messages(rotated.id)
+        assert 1500 < await redis_client.pttl(rotated_key) <= 2000
+        assert 1500 < await redis_client.pttl(backend.keys.session(rotated.id)) <= 2000
+
+        signed_in = await manager.login(rotated.token, "amira")
+        assert not await redis_client.exists(rotated_key)
+        # The login makes a session with the user's idle timeout: the carried messages get the same TTL.
+        new_key = backend.keys.messages(signed_in.id)
+        assert 19_000 < await redis_client.pttl(new_key) <= 20_000
+        assert abs(await redis_client.pttl(new_key) - await redis_client.pttl(backend.keys.session(signed_in.id))) < 50
+        assert signed_in.token is not None
+        assert await redis_client.lrange(new_key, 0, -1) != []
+        assert signed_in.token.encode() not in b"".join(await redis_client.lrange(new_key, 0, -1))
+
+
+async def test_messages_expire_with_their_session(
+    redis_server: RedisServer, redis_client: Redis, key_prefix: str
+) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    async with SessionManager(backend, Settings(key_prefix=key_prefix, demo_ttl=1)) as manager:
+        session = await manager.create_demo_session(industry="hotel")
+        assert session.token is not None
+        await manager.add_message(session.token, "user", "hello")
+        keys = [backend.keys.session(session.id), backend.keys.messages(session.id)]
+        assert await redis_client.exists(*keys) == 2
+        await asyncio.sleep(1.1)  # a real 1 s TTL is what this test is about
+        assert await redis_client.exists(*keys) == 0
 
 
 # -- security monitoring: what it costs in round trips, and the keys it leaves ---------------------------------------

@@ -1,4 +1,5 @@
-"""What a handler calls: the full session, and sign-in, sign-out and token rotation that the cookie follows."""
+"""What a handler calls: the full session, and sign-in, sign-out, token rotation and switching sessions, which the
+cookie follows."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ async def login(connection: HTTPConnection, user_id: str) -> Session:
     session = await request_session.login(user_id)
     connection.scope["session"] = request_session.data
     return session
+
+
+async def switch_to(connection: HTTPConnection, session: Session) -> None:
+    """Make `session`, one the handler created itself (say with `manager.create_demo_session`), the request's
+    session: the previous one, if any, is deleted, and the cookie follows. `request.session` is the new session's
+    data afterwards. Writes the handler made to the previous session's data are dropped with it.
+    """
+    request_session = _request_session(connection, changing=True)
+    await request_session.switch_to(session)
+    connection.scope["session"] = request_session.data
 
 
 async def logout(connection: HTTPConnection) -> None:

@@ -83,6 +83,14 @@ class RequestSession:
         self._become(session)
         return session
 
+    async def switch_to(self, session: Session) -> None:
+        if session.token is None:
+            raise ValueError("switch_to needs a session with its token, as create, get or login return it")
+        previous = self.session
+        if previous is not None and previous.id != session.id:
+            await self.manager.delete(previous.token)
+        self._become(session)
+
     async def logout(self) -> None:
         if self.session is not None:
             await self.manager.delete(self.session.token, client=self.client)

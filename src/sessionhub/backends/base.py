@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Self
 
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ImportStatus
-from sessionhub.model import DataChanges, SessionRecord
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ class SessionBackend(abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
-        """Delete a session; True when a live one was removed (then logged as `revoked`)."""
+        """Delete a session (and its messages); True when a live one was removed (then logged as `revoked`)."""
 
     @abc.abstractmethod
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
@@ -157,6 +157,25 @@ class SessionBackend(abc.ABC):
     @abc.abstractmethod
     async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
         """The user's newest events at or after `since` (ms), newest first, at most `limit`."""
+
+    # A session's messages share its life: rotate and login (when data carries over) move them to the new id; every
+    # way a session ends (delete, delete_user, eviction, expiry, a login that does not carry data) removes them.
+
+    @abc.abstractmethod
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
+        """Append one encoded message to a live session's list, keep the newest `cap`, and slide the session's idle
+        deadline. Returns how many messages the session now holds, or None (nothing written) if it is not live.
+
+        `replay` is for handing over a message appended elsewhere (ResilientBackend after an outage): it is not
+        appended if the list already holds it (the same bytes: role, content and time), so replays are idempotent,
+        and the session's deadline does not move (replaying is not activity; the list gets the session's TTL).
+        """
+
+    @abc.abstractmethod
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        """A live session, touched like `load`, with its newest `last` messages (all when None); else None."""
 
     @abc.abstractmethod
     async def count(self, now: int) -> int:

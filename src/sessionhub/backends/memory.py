@@ -26,7 +26,7 @@ from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, Importe
 from sessionhub.errors import SessionLimitExceeded
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ADOPTED, ImportStatus
-from sessionhub.model import DataChanges, SessionRecord, utc
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, utc
 
 SWEEP_BATCH = 64
 """Most deadlines examined by the sweep that runs on each write, bounding its cost."""
@@ -63,6 +63,7 @@ class MemoryBackend(SessionBackend):
         self._deadlines: list[tuple[int, str]] = []
         self._logs: OrderedDict[str, _Log] = OrderedDict()
         self._rotations: OrderedDict[str, _Rotation] = OrderedDict()
+        self._messages: dict[str, list[bytes]] = {}
         # Legacy imports: session id -> (alias id or ADOPTED, expiry), and alias id -> (session id, expiry).
         self._import_markers: dict[str, tuple[str, int]] = {}
         self._aliases: dict[str, tuple[str, int]] = {}
@@ -132,9 +133,12 @@ class MemoryBackend(SessionBackend):
                     new.data.pop(key, None)
             # The previous session goes whatever happens next, except when the limit refuses the login.
             evicted = self._make_room(record, limit, now, audit, replacing=previous_id)
+            messages = self._messages.get(previous_id) if carried and previous_id else None
             if previous_id:
                 self._remove(previous_id)
             self._insert(copy_record(new))
+            if messages is not None:
+                self._messages[new.id] = messages
             replaced = previous.id if previous is not None else None
             self._log(record.user_id, now, audit, events.LOGIN, record.id, related=replaced)
             return copy_record(new), evicted
@@ -200,6 +204,32 @@ class MemoryBackend(SessionBackend):
             newest_first = (event for event in reversed(log.events) if event.at >= cutoff)
             return [event for _, event in zip(range(limit), newest_first, strict=False)]
 
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
+        with self._lock:
+            self._sweep(now, SWEEP_BATCH)
+            record = self._live(session_id, now)
+            if record is None:
+                return None
+            messages = self._messages.setdefault(session_id, [])
+            if not (replay and message in messages):
+                messages.append(message)
+                del messages[:-cap]
+            if not replay:
+                record.touched(now)
+            return len(messages)
+
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        with self._lock:
+            record = self._live(session_id, now)
+            if record is None:
+                return None
+            record.touched(now)
+            messages = self._messages.get(session_id, [])
+            first = 0 if last is None else max(len(messages) - last, 0)
+            return ConversationRecord(copy_record(record), messages[first:], len(messages))
+
     async def count(self, now: int) -> int:
         with self._lock:
             self._sweep(now, None)
@@ -236,7 +266,10 @@ class MemoryBackend(SessionBackend):
             else:
                 self._insert(copy_record(record))
             if replaces is not None and replaces != record.id:
+                messages = self._messages.get(replaces)
                 self._remove(replaces)
+                if messages is not None:  # an earlier id of the same session: its conversation moves with it
+                    self._messages.setdefault(record.id, messages)
             return True
 
     # -- admin reads and legacy sessions ------------------------------------------------------------------------
@@ -286,10 +319,13 @@ class MemoryBackend(SessionBackend):
         record = self._live(session_id, now)
         if record is None:
             return None
+        messages = self._messages.get(session_id)
         self._remove(session_id)
         moved = replace(record, id=new_session_id)
         moved.touched(now)
         self._insert(moved)
+        if messages is not None:
+            self._messages[new_session_id] = messages
         return copy_record(moved)
 
     def _import_status(self, session_id: str, now: int) -> ImportStatus | None:
@@ -314,6 +350,7 @@ class MemoryBackend(SessionBackend):
         heapq.heappush(self._deadlines, (record.expires_at, record.id))
 
     def _remove(self, session_id: str) -> None:
+        self._messages.pop(session_id, None)
         record = self._sessions.pop(session_id, None)
         if record is None or record.user_id is None:
             return

@@ -6,6 +6,7 @@ bucket the Redis Cluster hash tag:
     <tag>s:<digest>   hash: the session. Metadata fields u (user id), k (kind), c (created), a (last active),
                       e (idle deadline), x (absolute deadline), t (idle timeout), ip, ua; data fields d:<key>, one
                       JSON document per top-level key, so a save writes only the keys that changed.
+    <tag>c:<digest>   list: the session's messages, oldest first, one JSON document each (only once it has one).
     <tag>u:<user id>  sorted set: ids of the user's sessions (the user's bucket holds all of them).
     <tag>all          sorted set: ids of the bucket's sessions scored by idle deadline, for counting without a scan.
     <tag>ev:<user id> stream: the user's security log (sessionhub.events), capped and with a TTL, written by the
@@ -15,8 +16,9 @@ bucket the Redis Cluster hash tag:
     <tag>m:<digest>   string: import marker of a migrated legacy session (sessionhub.legacy), in its bucket.
     <tag>l:<digest>   string: legacy alias, the id of the session a legacy cookie reaches, in the alias's bucket.
 
-Every key carries a TTL: a session's is its idle deadline, an index's is the latest absolute deadline of its
-members. Times are milliseconds from the caller's clock, passed in, so that all backends judge expiry alike.
+Every key carries a TTL: a session's (and its messages') is its idle deadline, an index's is the latest absolute
+deadline of its members. Times are milliseconds from the caller's clock, passed in, so that all backends judge
+expiry alike.
 
 A script that reaches another key of the same session derives its name from the tag it was given; the bucket
 invariant (a user's sessions live in the user's bucket) guarantees it is in the same slot. Every script starts with
@@ -57,7 +59,7 @@ from sessionhub.backends.redis_connect import RedisClient, connect
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ADOPTED, ImportStatus
-from sessionhub.model import ClientInfo, DataChanges, SessionRecord, utc
+from sessionhub.model import ClientInfo, ConversationRecord, DataChanges, SessionRecord, utc
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
 logger = logging.getLogger("sessionhub")
@@ -82,6 +84,9 @@ local function session_key(tag, id) return tag .. 's:' .. string.sub(id, 3) end
 
 local function user_key_of(tag, user) if user then return tag .. 'u:' .. user end end
 
+-- The messages list next to a session key: the same name with 'c:' for 's:' before the 32-character digest.
+local function messages_key_of(key) return string.sub(key, 1, -35) .. 'c:' .. string.sub(key, -32) end
+
 -- Metadata fields of a HGETALL reply (data fields start with 'd:').
 local function meta_of(fields)
   local meta = {}
@@ -97,7 +102,7 @@ local function is_live(meta, now)
 end
 
 local function forget(key, index, user_key, id)
-  redis.call('DEL', key)
+  redis.call('DEL', key, messages_key_of(key))
   redis.call('ZREM', index, id)
   if user_key then redis.call('ZREM', user_key, id) end
 end
@@ -139,13 +144,26 @@ local function touch(key, index, id, now, meta)
   local deadline = math.min(now + tonumber(meta.t), tonumber(meta.x))
   redis.call('HSET', key, 'a', now, 'e', deadline)
   redis.call('PEXPIRE', key, deadline - now)
+  redis.call('PEXPIRE', messages_key_of(key), deadline - now)
   redis.call('ZADD', index, deadline, id)
 end
 
--- Rename a live session (rotate, adopt) within its bucket, re-indexed and touched.
+-- The metadata a write needs (deadlines, timeout, user) if the session is live; nil when it is not.
+local function live_meta(key, index, tag, id, now)
+  local m = redis.call('HMGET', key, 'e', 'x', 't', 'u')
+  local meta = {e = m[1] or nil, x = m[2], t = m[3], u = m[4] or nil}
+  if is_live(meta, now) then return meta end
+  if meta.e then forget(key, index, user_key_of(tag, meta.u), id) end
+  return nil
+end
+
+-- Rename a live session and its messages (rotate, adopt) within its bucket, re-indexed and touched.
 local function move_session(key, new_key, index, tag, id, new_id, now, meta)
   local user_key = user_key_of(tag, meta.u)
   redis.call('RENAME', key, new_key)
+  if redis.call('EXISTS', messages_key_of(key)) == 1 then
+    redis.call('RENAME', messages_key_of(key), messages_key_of(new_key))
+  end
   redis.call('ZREM', index, id)
   if user_key then
     redis.call('ZREM', user_key, id)
@@ -248,16 +266,13 @@ end
 
 # Read a session and slide its idle deadline: the one round trip of a request that only reads.
 # KEYS: session, bucket index. ARGV: now, id, tag. Returns the fields as they were before the touch, or nil.
-_LOAD = (
-    _HELPERS
-    + """
+_READ_AND_TOUCH = """
 local now = tonumber(ARGV[1])
 local fields, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
 if not fields then return false end
 touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
-return fields
 """
-)
+_LOAD = _HELPERS + _READ_AND_TOUCH + "return fields\n"
 
 # Store a new session, making room under the user's limit first.
 # KEYS: session, bucket index[, user index]. ARGV: now, id, tag, limit (0: none), evict ('1') or reject ('0'),
@@ -289,12 +304,8 @@ _UPDATE = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local m = redis.call('HMGET', KEYS[1], 'e', 'x', 't', 'u')
-local meta = {e = m[1] or nil, x = m[2], t = m[3], u = m[4] or nil}
-if not is_live(meta, now) then
-  if meta.e then forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2]) end
-  return 0
-end
+local meta = live_meta(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not meta then return 0 end
 local last_set = 4 + 2 * tonumber(ARGV[4])
 hset_from(KEYS[1], ARGV, 5, last_set)
 for i = last_set + 1, #ARGV, 200 do
@@ -323,7 +334,8 @@ return fields
 )
 
 # Sign a user in: a new session in the user's bucket replaces the previous one, whose data and kind carry over
-# when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
+# when it is anonymous or the same user's, and so do its messages. The previous session is deleted unless the limit
+# refuses the login.
 # KEYS: new session, bucket index, user index[, previous session, previous bucket index]: all in one slot, or on a
 # single server (across two slots of a Redis Cluster, RedisBackend.login passes no previous keys and puts what
 # _CARRY read into the new session's entries). ARGV: now, id, tag, limit, evict, idle deadline, absolute deadline,
@@ -368,8 +380,13 @@ local evicted = make_room(
 if not evicted then return redis.error_reply('"""
     + LIMIT_REFUSED
     + """') end
+local messages = messages_key_of(KEYS[1])
+if KEYS[4] and carried and redis.call('EXISTS', messages_key_of(KEYS[4])) == 1 then
+  redis.call('RENAME', messages_key_of(KEYS[4]), messages)
+end
 if KEYS[4] then forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_user), ARGV[9]) end
 store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), values, 1)
+redis.call('PEXPIRE', messages, tonumber(ARGV[6]) - now)
 log_event(ARGV[3], ARGV[8], now, audit, 'login', ARGV[2], {related = replaced})
 return {redis.call('HGETALL', KEYS[1]), evicted}
 """
@@ -389,6 +406,18 @@ for i = 5, #ARGV do removed[ARGV[i]] = true end
 return carried_from(previous, meta, ARGV[4], removed)
 """
 )
+
+# A login across two slots (Redis Cluster) copies a conversation that carries over in two more steps, between
+# signing in and deleting the previous session: read it in the previous session's slot, then write it next to the
+# new session, with its TTL. KEYS: the previous session's messages. Returns them, oldest first.
+_READ_MESSAGES = "#!lua\nreturn redis.call('LRANGE', KEYS[1], 0, -1)"
+
+# KEYS: the new session's messages. ARGV: TTL in milliseconds, then the messages.
+_PUT_MESSAGES = """#!lua
+for i = 2, #ARGV, 200 do redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 199, #ARGV))) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 
 # Delete one session. KEYS: session, bucket index. ARGV: now, id, tag, six audit values (without them, no log).
 # Returns 1 when a live session was removed (and logged as revoked).
@@ -486,6 +515,47 @@ return 1
 )
 
 
+# Append a message to a live session and keep the newest `cap`; the list shares the session's deadline, which slides.
+# KEYS: session, bucket index, messages. ARGV: now, id, tag, message, cap, replay ('1': not if the list holds it
+# already, and the session's deadline stays). Returns the new length, or nil (nothing written) when not live.
+_APPEND_MESSAGE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local meta = live_meta(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not meta then return false end
+local replay = ARGV[6] == '1'
+if not replay or not redis.call('LPOS', KEYS[3], ARGV[4]) then
+  redis.call('RPUSH', KEYS[3], ARGV[4])
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+end
+if replay then
+  redis.call('PEXPIRE', KEYS[3], tonumber(meta.e) - now)
+else
+  touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
+end
+return redis.call('LLEN', KEYS[3])
+"""
+)
+
+# _LOAD, and the session's newest messages.
+# KEYS: session, bucket index, messages. ARGV: now, id, tag, how many of the newest messages (-1: all).
+# Returns {fields before the touch, messages, message count}, or nil.
+_LOAD_CONVERSATION = (
+    _HELPERS
+    + _READ_AND_TOUCH
+    + """
+local last = tonumber(ARGV[4])
+local messages = {}
+if last < 0 then
+  messages = redis.call('LRANGE', KEYS[3], 0, -1)
+elseif last > 0 then
+  messages = redis.call('LRANGE', KEYS[3], -last, -1)
+end
+return {fields, messages, redis.call('LLEN', KEYS[3])}
+"""
+)
+
 # Write back a session ResilientBackend kept in memory during an outage; idempotent, so a replay interrupted by
 # another failure can simply run again. A copy here that is more recently active wins (on a tie, ours wins if it
 # changed data: a write beats a read of the same millisecond). An older copy gets our data (if it changed) and our
@@ -528,9 +598,14 @@ if KEYS[4] then
   extend_ttl(KEYS[4], absolute - now)
 end
 if ARGV[4] ~= ARGV[2] then
+  -- An earlier id of the same session: its messages move to this one, unless this one has its own already.
+  if redis.call('EXISTS', messages_key_of(KEYS[3])) == 1 and redis.call('EXISTS', messages_key_of(KEYS[1])) == 0 then
+    redis.call('RENAME', messages_key_of(KEYS[3]), messages_key_of(KEYS[1]))
+  end
   local replaced_user = redis.call('HGET', KEYS[3], 'u')
   forget(KEYS[3], KEYS[2], user_key_of(ARGV[3], replaced_user or nil), ARGV[4])
 end
+redis.call('PEXPIRE', messages_key_of(KEYS[1]), deadline - now)
 return 1
 """
 )
@@ -587,6 +662,9 @@ class KeyLayout:
 
     def session(self, session_id: str) -> str:
         return f"{self.tag(bucket_of(session_id))}s:{session_id[2:]}"
+
+    def messages(self, session_id: str) -> str:
+        return f"{self.tag(bucket_of(session_id))}c:{session_id[2:]}"
 
     def user(self, user_id: str) -> str:
         return f"{self.tag(bucket_for_user(user_id))}u:{user_id}"
@@ -718,7 +796,11 @@ class RedisBackend(SessionBackend):
         self._delete_user = client.register_script(_DELETE_USER)
         self._report_reuse = client.register_script(_REPORT_REUSE)
         self._flag_risk = client.register_script(_FLAG_RISK)
+        self._append_message = client.register_script(_APPEND_MESSAGE)
+        self._load_conversation = client.register_script(_LOAD_CONVERSATION)
         self._carry = client.register_script(_CARRY)
+        self._read_messages = client.register_script(_READ_MESSAGES)
+        self._put_messages = client.register_script(_PUT_MESSAGES)
         self._restore = client.register_script(_RESTORE)
         self._import = client.register_script(_IMPORT)
         self._adopt = client.register_script(_ADOPT)
@@ -791,8 +873,9 @@ class RedisBackend(SessionBackend):
     def _scripts(self) -> list[AsyncScript]:
         return [
             self._load, self._create, self._update, self._rotate, self._login,
-            self._delete, self._list_user, self._delete_user, self._carry,
-            self._report_reuse, self._flag_risk, self._import, self._adopt, self._restore,
+            self._delete, self._list_user, self._delete_user, self._carry, self._read_messages, self._put_messages,
+            self._append_message, self._load_conversation, self._report_reuse, self._flag_risk,
+            self._import, self._adopt, self._restore,
         ]  # fmt: skip
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -869,8 +952,9 @@ class RedisBackend(SessionBackend):
     ) -> tuple[SessionRecord, list[str]]:
         """One script, except on Redis Cluster when the previous session is in another bucket (it is anonymous or
         another user's): then three steps, one slot each. Read what carries over, sign in, delete the previous
-        session. A refused or failed sign-in leaves the previous session as it was; a failed delete leaves it to its
-        idle timeout, holding no sign-in of this user. A save to it between the steps does not carry over."""
+        session (with a conversation that carries over, two more before the delete: read it, write it). A refused
+        or failed sign-in leaves the previous session as it was; a failed delete leaves it to its idle timeout,
+        holding no sign-in of this user. A save to it between the steps does not carry over."""
         assert record.user_id is not None
         bucket = bucket_of(record.id)
         keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.user(record.user_id)]
@@ -900,11 +984,23 @@ class RedisBackend(SessionBackend):
         ]  # fmt: skip
         fields, evicted = await self._run(self._login, keys, args)
         if across_slots:
+            assert previous_id is not None
+            if carried:
+                await self._carry_messages(previous_id, record, now)
             try:
                 await self._run(self._delete, previous_keys, previous_args)
             except BackendUnavailable as exc:
                 logger.warning("sessionhub: session %s outlives the login that replaced it: %s", previous_id, exc)
         return _record(record.id, fields), [session_id.decode() for session_id in evicted]
+
+    async def _carry_messages(self, previous_id: str, record: SessionRecord, now: int) -> None:
+        try:
+            messages = await self._run(self._read_messages, [self.keys.messages(previous_id)], [])
+            if messages:
+                ttl = record.expires_at - now
+                await self._run(self._put_messages, [self.keys.messages(record.id)], [ttl, *messages])
+        except BackendUnavailable as exc:
+            logger.warning("sessionhub: the conversation of session %s did not follow its login: %s", previous_id, exc)
 
     async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         bucket = bucket_of(session_id)
@@ -948,6 +1044,28 @@ class RedisBackend(SessionBackend):
         found = (_event(fields) for _, fields in entries)
         cutoff = utc(since)
         return [event for event in found if event.at >= cutoff]
+
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
+        bucket = bucket_of(session_id)
+        keys = [self.keys.session(session_id), self.keys.index(bucket), self.keys.messages(session_id)]
+        length: int | None = await self._run(
+            self._append_message, keys, [now, session_id, self.keys.tag(bucket), message, cap, int(replay)]
+        )
+        return length
+
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        bucket = bucket_of(session_id)
+        keys = [self.keys.session(session_id), self.keys.index(bucket), self.keys.messages(session_id)]
+        args = [now, session_id, self.keys.tag(bucket), -1 if last is None else last]
+        reply = await self._run(self._load_conversation, keys, args)
+        if reply is None:
+            return None
+        fields, messages, count = reply
+        record = _record(session_id, fields)
+        record.touched(now)
+        return ConversationRecord(record, messages, count)
 
     async def count(self, now: int) -> int:
         """Prune and count every bucket index in one pipelined round trip (on a cluster, one per primary, sent at
