@@ -8,7 +8,9 @@ from sessionhub.errors import (
     SessionHubError,
     SessionLimitExceeded,
     SessionNotFound,
+    TokenThrottled,
 )
+from sessionhub.events import SecurityEvent
 from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo, Session
 from sessionhub.settings import Settings
@@ -19,6 +21,7 @@ __all__ = [
     "ConfigurationError",
     "DemoStatus",
     "Message",
+    "SecurityEvent",
     "Session",
     "SessionDataError",
     "SessionHubError",
@@ -26,6 +29,7 @@ __all__ = [
     "SessionManager",
     "SessionNotFound",
     "Settings",
+    "TokenThrottled",
 ]
 
 __version__ = "0.1.0"

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from sessionhub.errors import SessionDataError
+
+if TYPE_CHECKING:
+    from sessionhub.risk import Risk
 
 # Values JSON would silently turn into something else (datetimes and dataclasses into strings and dicts) are refused
 # instead, so that what is stored is what comes back.
@@ -117,6 +120,8 @@ class SessionRecord:
     """Idle timeout in milliseconds, kept per session so each kind can have its own."""
     client: ClientInfo
     data: dict[str, bytes]
+    flagged_client: str | None = None
+    """Signature of the last client flagged as risky on this session (sessionhub.risk), so it is recorded once."""
 
     def is_live(self, now: int) -> bool:
         return now < self.expires_at and now < self.absolute_expires_at
@@ -126,7 +131,7 @@ class SessionRecord:
         self.expires_at = min(now + self.idle_ttl, self.absolute_expires_at)
 
 
-def _utc(milliseconds: int) -> datetime:
+def utc(milliseconds: int) -> datetime:
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
 
 
@@ -146,6 +151,8 @@ class Session:
         "id",
         "kind",
         "last_active_at",
+        "reauthenticate",
+        "risk",
         "token",
         "user_id",
     )
@@ -157,10 +164,14 @@ class Session:
         self.kind = record.kind
         self.data = SessionData(record.data)
         self.client = record.client
-        self.created_at = _utc(record.created_at)
-        self.last_active_at = _utc(record.last_active_at)
-        self.expires_at = _utc(record.expires_at)
-        self.absolute_expires_at = _utc(record.absolute_expires_at)
+        self.created_at = utc(record.created_at)
+        self.last_active_at = utc(record.last_active_at)
+        self.expires_at = utc(record.expires_at)
+        self.absolute_expires_at = utc(record.absolute_expires_at)
+        self.risk: Risk | None = None
+        """How the request's client compares with the session's; None when the read was not told the client."""
+        self.reauthenticate = False
+        """True when the risk policy asks the application to confirm the user's identity again."""
 
     @property
     def is_authenticated(self) -> bool:

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from sessionhub import BackendUnavailable, Session, SessionManager, Settings
+from sessionhub import BackendUnavailable, ClientInfo, Session, SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.breaker import CircuitBreaker
+from sessionhub.metrics import SessionMetrics
 from tests.conftest import FakeClock
 from tests.support.redis_servers import RedisServer, free_port
 
@@ -493,3 +494,36 @@ async def test_the_middleware_keeps_legacy_cookies_while_adoption_waits_for_redi
     assert response.status_code == 200
     assert response.json() == {"user": None}
     assert "legacy_sid" not in response.headers.get("set-cookie", "")
+
+
+async def test_the_security_log_is_read_from_redis_only_and_risk_works_through_an_outage(node: SessionManager) -> None:
+    laptop = ClientInfo(ip="198.51.100.20", user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
+    phone = ClientInfo(
+        ip="198.51.100.20", user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Version/17.5 Safari/604"
+    )
+    session = await node.create(user_id="alice", client=laptop)
+    resilient(node).breaker.trip()
+
+    # Sessions keep working, risk included: it needs nothing but the session itself.
+    flagged = await node.get(session.token, client=phone)
+    assert flagged is not None
+    assert flagged.risk is not None
+    assert flagged.risk.level == "high"
+    # A part of the log would mislead: reading it waits for Redis.
+    with pytest.raises(BackendUnavailable):
+        await node.security_events("alice")
+
+    assert await resilient(node).recover()
+    assert [event.type for event in await node.security_events("alice")] == ["created"]
+
+
+async def test_metrics_show_the_fallback_while_it_serves(node: SessionManager) -> None:
+    metrics = SessionMetrics(node, cache_seconds=0)
+    await node.create()
+    assert b"sessionhub_fallback_active 0.0" in await metrics.render()
+    resilient(node).breaker.trip()
+    text = await metrics.render()
+    assert b"sessionhub_fallback_active 1.0" in text
+    assert b"sessionhub_store_up 0.0" in text
+    assert await resilient(node).recover()
+    assert b"sessionhub_fallback_active 0.0" in await metrics.render()

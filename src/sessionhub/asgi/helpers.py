@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from sessionhub.asgi.state import SCOPE_KEY, RequestSession
+from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession
 from sessionhub.model import Session
+from sessionhub.risk import Risk
 
 
 def get_session(connection: HTTPConnection) -> Session | None:
@@ -51,6 +52,20 @@ async def rotate(connection: HTTPConnection) -> Session | None:
     session = await request_session.rotate()
     connection.scope["session"] = request_session.data
     return session
+
+
+def session_risk(connection: HTTPConnection) -> Risk | None:
+    """How this request's client compares with the one its session was made for (docs/security.md), or None
+    when the request has no session."""
+    risk = connection.scope.get(RISK_KEY)
+    return risk if isinstance(risk, Risk) else None
+
+
+def needs_reauthentication(connection: HTTPConnection) -> bool:
+    """True when `risk_policy="reauthenticate"` flagged this request: confirm the user's identity (password,
+    second factor) before going on; signing in again binds the new client."""
+    session = _request_session(connection).session
+    return session is not None and session.reauthenticate
 
 
 def _request_session(connection: HTTPConnection, *, changing: bool = False) -> RequestSession:

@@ -9,6 +9,10 @@ bucket the Redis Cluster hash tag:
     <tag>c:<digest>   list: the session's messages, oldest first, one JSON document each (only once it has one).
     <tag>u:<user id>  sorted set: ids of the user's sessions (the user's bucket holds all of them).
     <tag>all          sorted set: ids of the bucket's sessions scored by idle deadline, for counting without a scan.
+    <tag>ev:<user id> stream: the user's security log (sessionhub.events), capped and with a TTL, written by the
+                      same scripts that change the sessions.
+    <tag>rf:<digest>  string: "<new id>:<time>", left by a rotation so that a rotated-away token presented again
+                      can be recognised (token theft) without ever storing a token.
     <tag>m:<digest>   string: import marker of a migrated legacy session (sessionhub.legacy), in its bucket.
     <tag>l:<digest>   string: legacy alias, the id of the session a legacy cookie reaches, in the alias's bucket.
 
@@ -50,11 +54,12 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.redis_connect import RedisClient, connect
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
+from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ADOPTED, ImportStatus
-from sessionhub.model import ClientInfo, ConversationRecord, DataChanges, SessionRecord
+from sessionhub.model import ClientInfo, ConversationRecord, DataChanges, SessionRecord, utc
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
 logger = logging.getLogger("sessionhub")
@@ -201,9 +206,40 @@ local function live_user_sessions(user_key, index, tag, now)
   return live
 end
 
--- Make room for one more session of the user: nil when the policy refuses, else the evicted ids (least recently
--- active first). `replacing` is a session about to be deleted anyway and does not count.
-local function make_room(user_key, index, tag, now, limit, evict, replacing)
+-- Who caused a write and why (sessionhub.backends.base.Audit), from six arguments starting at ARGV[first]; a call
+-- without them keeps no log.
+local function audit_at(first)
+  return {
+    actor = ARGV[first], reason = ARGV[first + 1], ip = ARGV[first + 2], device = ARGV[first + 3],
+    max = tonumber(ARGV[first + 4]) or 0, ttl = tonumber(ARGV[first + 5]),
+  }
+end
+
+-- Append to the user's security log, a stream next to the user's sessions (same slot) trimmed to about audit.max
+-- entries and kept audit.ttl ms after its newest one. Anonymous sessions have no log. `extra` may set related,
+-- reason, risk and actor. Event types are the constants of sessionhub.events.
+local function log_event(tag, user, now, audit, kind, id, extra)
+  if not user or audit.max <= 0 then return end
+  extra = extra or {}
+  local entry = {'type', kind, 'at', now, 'sid', id, 'actor', extra.actor or audit.actor}
+  local optional = {
+    {'rel', extra.related}, {'reason', extra.reason or audit.reason}, {'risk', extra.risk},
+    {'ip', audit.ip}, {'dev', audit.device},
+  }
+  for _, pair in ipairs(optional) do
+    if pair[2] and pair[2] ~= '' then
+      entry[#entry + 1] = pair[1]
+      entry[#entry + 1] = pair[2]
+    end
+  end
+  local key = tag .. 'ev:' .. user
+  redis.call('XADD', key, 'MAXLEN', '~', audit.max, '*', unpack(entry))
+  redis.call('PEXPIRE', key, audit.ttl)
+end
+
+-- Make room for one more session (`newcomer`) of the user: nil when the policy refuses, else the evicted ids
+-- (least recently active first). `replacing` is a session about to be deleted anyway and does not count.
+local function make_room(user_key, index, tag, now, limit, evict, replacing, user, audit, newcomer)
   if limit <= 0 then return {} end
   local others = {}
   for _, s in ipairs(live_user_sessions(user_key, index, tag, now)) do
@@ -211,6 +247,8 @@ local function make_room(user_key, index, tag, now, limit, evict, replacing)
   end
   local excess = #others - limit + 1
   if excess <= 0 then return {} end
+  local policy = evict and 'evict_oldest' or 'reject'
+  log_event(tag, user, now, audit, 'limit_reached', newcomer, {reason = policy, actor = 'system'})
   if not evict then return nil end
   table.sort(others, function(a, b)
     if a.meta.a ~= b.meta.a then return tonumber(a.meta.a) < tonumber(b.meta.a) end
@@ -219,6 +257,7 @@ local function make_room(user_key, index, tag, now, limit, evict, replacing)
   local evicted = {}
   for i = 1, excess do
     forget(session_key(tag, others[i].id), index, user_key, others[i].id)
+    log_event(tag, user, now, audit, 'evicted', others[i].id, {related = newcomer, reason = 'limit', actor = 'system'})
     evicted[i] = others[i].id
   end
   return evicted
@@ -237,19 +276,23 @@ _LOAD = _HELPERS + _READ_AND_TOUCH + "return fields\n"
 
 # Store a new session, making room under the user's limit first.
 # KEYS: session, bucket index[, user index]. ARGV: now, id, tag, limit (0: none), evict ('1') or reject ('0'),
-# idle deadline, absolute deadline, then field/value pairs. Returns the evicted ids.
+# idle deadline, absolute deadline, user id (or ''), six audit values, then field/value pairs. Returns the evicted
+# ids. A refusal writes only its `limit_reached` event.
 _CREATE = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
+local audit = audit_at(9)
+local user = KEYS[3] and ARGV[8]
 local evicted = {}
 if KEYS[3] then
-  evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', '')
+  evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', '', user, audit, ARGV[2])
   if not evicted then return redis.error_reply('"""
     + LIMIT_REFUSED
     + """') end
 end
-store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV, 8)
+store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV, 15)
+log_event(ARGV[3], user, now, audit, 'created', ARGV[2])
 return evicted
 """
 )
@@ -273,8 +316,10 @@ return 1
 """
 )
 
-# Move a live session to a new id (same bucket), so the old token stops working at once.
-# KEYS: session, new session, bucket index. ARGV: now, id, new id, tag. Returns the fields before the move, or nil.
+# Move a live session to a new id (same bucket), so the old token stops working at once. A marker from the old id
+# to the new one lives until the session's absolute deadline: if the old token shows up again, it was copied.
+# KEYS: session, new session, bucket index. ARGV: now, id, new id, tag, six audit values. Returns the fields before
+# the move, or nil.
 _ROTATE = (
     _HELPERS
     + """
@@ -282,6 +327,8 @@ local now = tonumber(ARGV[1])
 local fields, meta = read_live(KEYS[1], KEYS[3], ARGV[4], ARGV[2], now)
 if not fields then return false end
 move_session(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[2], ARGV[3], now, meta)
+redis.call('SET', ARGV[4] .. 'rf:' .. string.sub(ARGV[2], 3), ARGV[3] .. ':' .. ARGV[1], 'PX', tonumber(meta.x) - now)
+log_event(ARGV[4], meta.u, now, audit_at(5), 'rotated', ARGV[3], {related = ARGV[2]})
 return fields
 """
 )
@@ -292,27 +339,31 @@ return fields
 # KEYS: new session, bucket index, user index[, previous session, previous bucket index]: all in one slot, or on a
 # single server (across two slots of a Redis Cluster, RedisBackend.login passes no previous keys and puts what
 # _CARRY read into the new session's entries). ARGV: now, id, tag, limit, evict, idle deadline, absolute deadline,
-# user id, previous id, previous tag, count r of the new session's field/value entries, count c of the caller's
-# changed-data entries, then the r entries, the c entries (field/value pairs) and the removed data fields. The
-# changes apply where the previous data goes: into the new session when it carries over or when there is no
-# previous session, nowhere when it belongs to someone else or ended meanwhile.
+# user id, previous id, previous tag, six audit values, count r of the new session's field/value entries, count c of
+# the caller's changed-data entries, then the r entries, the c entries (field/value pairs) and the removed data
+# fields. The changes apply where the previous data goes: into the new session when it carries over or when there is
+# no previous session, nowhere when it belongs to someone else or ended meanwhile.
 # Returns {fields of the new session, evicted ids}.
 _LOGIN = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local first_change = 13 + tonumber(ARGV[11])
-local first_removed = first_change + tonumber(ARGV[12])
+local audit = audit_at(11)
+local first_change = 19 + tonumber(ARGV[17])
+local first_removed = first_change + tonumber(ARGV[18])
 local values = {}
-for i = 13, first_change - 1 do values[#values + 1] = ARGV[i] end
+for i = 19, first_change - 1 do values[#values + 1] = ARGV[i] end
 local removed = {}
 for i = first_removed, #ARGV do removed[ARGV[i]] = true end
 -- With no previous session the caller's changes are the whole data; otherwise they go wherever its data goes.
 local carried = not KEYS[4]
 local previous_user = nil
+-- Across two slots (no previous keys) the caller names the previous session only when something carried over.
+local replaced = (not KEYS[4] and ARGV[9] ~= '') and ARGV[9] or nil
 if KEYS[4] then
   local previous, meta = read_live(KEYS[4], KEYS[5], ARGV[10], ARGV[9], now)
   if previous then
+    replaced = ARGV[9]
     previous_user = meta.u
     local carry = carried_from(previous, meta, ARGV[8], removed)
     carried = #carry > 0
@@ -323,7 +374,9 @@ end
 if carried then
   for i = first_change, first_removed - 1 do values[#values + 1] = ARGV[i] end
 end
-local evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9])
+local evicted = make_room(
+  KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9], ARGV[8], audit, ARGV[2]
+)
 if not evicted then return redis.error_reply('"""
     + LIMIT_REFUSED
     + """') end
@@ -334,6 +387,7 @@ end
 if KEYS[4] then forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_user), ARGV[9]) end
 store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), values, 1)
 redis.call('PEXPIRE', messages, tonumber(ARGV[6]) - now)
+log_event(ARGV[3], ARGV[8], now, audit, 'login', ARGV[2], {related = replaced})
 return {redis.call('HGETALL', KEYS[1]), evicted}
 """
 )
@@ -365,15 +419,18 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# Delete one session. KEYS: session, bucket index. ARGV: now, id, tag. Returns 1 when a live session was removed.
+# Delete one session. KEYS: session, bucket index. ARGV: now, id, tag, six audit values (without them, no log).
+# Returns 1 when a live session was removed (and logged as revoked).
 _DELETE = (
     _HELPERS
     + """
+local now = tonumber(ARGV[1])
 local m = redis.call('HMGET', KEYS[1], 'e', 'x', 'u')
 local meta = {e = m[1] or nil, x = m[2], u = m[3] or nil}
 forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2])
-if is_live(meta, tonumber(ARGV[1])) then return 1 end
-return 0
+if not is_live(meta, now) then return 0 end
+log_event(ARGV[3], meta.u, now, audit_at(4), 'revoked', ARGV[2])
+return 1
 """
 )
 
@@ -390,19 +447,70 @@ return out
 """
 )
 
-# Delete the user's live sessions but one. KEYS: user index, bucket index. ARGV: now, tag, id to keep (or '').
-# Returns the ids removed.
+# Delete the user's live sessions but one. KEYS: user index, bucket index. ARGV: now, tag, id to keep (or ''),
+# user id, six audit values. Returns the ids removed.
 _DELETE_USER = (
     _HELPERS
     + """
+local now = tonumber(ARGV[1])
+local audit = audit_at(5)
 local removed = {}
-for _, s in ipairs(live_user_sessions(KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[1]))) do
+for _, s in ipairs(live_user_sessions(KEYS[1], KEYS[2], ARGV[2], now)) do
   if s.id ~= ARGV[3] then
     forget(session_key(ARGV[2], s.id), KEYS[2], KEYS[1], s.id)
+    log_event(ARGV[2], ARGV[4], now, audit, 'revoked', s.id)
     removed[#removed + 1] = s.id
   end
 end
 return removed
+"""
+)
+
+# Called when a read found no session: was this id rotated away (more than `grace` ms ago)? Follows the markers
+# to the session the token became (rotation stays in the bucket, so every key is in this slot), logs
+# token_reused for its user and, when asked, ends it. KEYS: marker of the id. ARGV: now, id, tag, grace, revoke
+# ('1' or '0'), six audit values. Returns the id the token was rotated into, or nil.
+_REPORT_REUSE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local marker = redis.call('GET', KEYS[1])
+if not marker then return false end
+local current, rotated_at = string.match(marker, '^(%x+):(%d+)$')
+if now - tonumber(rotated_at) <= tonumber(ARGV[4]) then return false end
+for _ = 2, """
+    + str(MAX_ROTATION_HOPS)
+    + """ do
+  local onward = redis.call('GET', ARGV[3] .. 'rf:' .. string.sub(current, 3))
+  if not onward then break end
+  current = string.match(onward, '^(%x+):')
+end
+local key = session_key(ARGV[3], current)
+local m = redis.call('HMGET', key, 'e', 'x', 'u')
+local meta = {e = m[1] or nil, x = m[2], u = m[3] or nil}
+if not is_live(meta, now) then return current end
+local audit = audit_at(6)
+log_event(ARGV[3], meta.u, now, audit, 'token_reused', current, {related = ARGV[2]})
+if ARGV[5] == '1' then
+  forget(key, ARGV[3] .. 'all', user_key_of(ARGV[3], meta.u), current)
+  log_event(ARGV[3], meta.u, now, audit, 'revoked', current)
+end
+return current
+"""
+)
+
+# Remember the client flagged as risky on a live session and log risk_flagged, once per new client.
+# KEYS: session. ARGV: now, id, tag, client signature, risk level, six audit values. Returns 1 when recorded.
+_FLAG_RISK = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local m = redis.call('HMGET', KEYS[1], 'e', 'x', 'u', 'rs')
+local meta = {e = m[1] or nil, x = m[2], u = m[3] or nil}
+if not is_live(meta, now) or m[4] == ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], 'rs', ARGV[4])
+log_event(ARGV[3], meta.u, now, audit_at(6), 'risk_flagged', ARGV[2], {risk = ARGV[5]})
+return 1
 """
 )
 
@@ -564,6 +672,12 @@ class KeyLayout:
     def index(self, bucket: str) -> str:
         return f"{self.tag(bucket)}all"
 
+    def events(self, user_id: str) -> str:
+        return f"{self.tag(bucket_for_user(user_id))}ev:{user_id}"
+
+    def rotated_from(self, session_id: str) -> str:
+        return f"{self.tag(bucket_of(session_id))}rf:{session_id[2:]}"
+
     def import_marker(self, session_id: str) -> str:
         return f"{self.tag(bucket_of(session_id))}m:{session_id[2:]}"
 
@@ -603,6 +717,7 @@ def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
     user = meta.get(b"u")
     ip = meta.get(b"ip")
     user_agent = meta.get(b"ua")
+    flagged = meta.get(b"rs")
     return SessionRecord(
         id=session_id,
         user_id=user.decode() if user is not None else None,
@@ -617,6 +732,29 @@ def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
             user_agent=user_agent.decode() if user_agent is not None else None,
         ),
         data=data,
+        flagged_client=flagged.decode() if flagged is not None else None,
+    )
+
+
+def _audit_args(audit: Audit) -> list[str | int]:
+    return [audit.actor, audit.reason, audit.ip or "", audit.device or "", audit.max_events, audit.ttl]
+
+
+def _event(entry: dict[bytes, bytes]) -> SecurityEvent:
+    def text(name: bytes) -> str | None:
+        value = entry.get(name)
+        return value.decode() if value is not None else None
+
+    return SecurityEvent(
+        type=entry[b"type"].decode(),
+        at=utc(int(entry[b"at"])),
+        session_id=text(b"sid"),
+        related_session_id=text(b"rel"),
+        reason=text(b"reason"),
+        actor=text(b"actor"),
+        ip=text(b"ip"),
+        device=text(b"dev"),
+        risk=text(b"risk"),
     )
 
 
@@ -656,6 +794,8 @@ class RedisBackend(SessionBackend):
         self._delete = client.register_script(_DELETE)
         self._list_user = client.register_script(_LIST_USER)
         self._delete_user = client.register_script(_DELETE_USER)
+        self._report_reuse = client.register_script(_REPORT_REUSE)
+        self._flag_risk = client.register_script(_FLAG_RISK)
         self._append_message = client.register_script(_APPEND_MESSAGE)
         self._load_conversation = client.register_script(_LOAD_CONVERSATION)
         self._carry = client.register_script(_CARRY)
@@ -734,7 +874,8 @@ class RedisBackend(SessionBackend):
         return [
             self._load, self._create, self._update, self._rotate, self._login,
             self._delete, self._list_user, self._delete_user, self._carry, self._read_messages, self._put_messages,
-            self._append_message, self._load_conversation, self._import, self._adopt, self._restore,
+            self._append_message, self._load_conversation, self._report_reuse, self._flag_risk,
+            self._import, self._adopt, self._restore,
         ]  # fmt: skip
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -764,14 +905,17 @@ class RedisBackend(SessionBackend):
         record.touched(now)
         return record
 
-    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+    async def create(
+        self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         bucket = bucket_of(record.id)
         keys = [self.keys.session(record.id), self.keys.index(bucket)]
         if record.user_id is not None:
             keys.append(self.keys.user(record.user_id))
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
-            record.expires_at, record.absolute_expires_at, *_fields(record),
+            record.expires_at, record.absolute_expires_at, record.user_id or "", *_audit_args(audit),
+            *_fields(record),
         ]  # fmt: skip
         evicted = await self._run(self._create, keys, args)
         return [session_id.decode() for session_id in evicted]
@@ -783,10 +927,13 @@ class RedisBackend(SessionBackend):
         written = await self._run(self._update, [self.keys.session(session_id), self.keys.index(bucket)], args)
         return bool(written)
 
-    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+    async def rotate(
+        self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
+    ) -> SessionRecord | None:
         bucket = bucket_of(session_id)
         keys = [self.keys.session(session_id), self.keys.session(new_session_id), self.keys.index(bucket)]
-        fields = await self._run(self._rotate, keys, [now, session_id, new_session_id, self.keys.tag(bucket)])
+        args = [now, session_id, new_session_id, self.keys.tag(bucket), *_audit_args(audit)]
+        fields = await self._run(self._rotate, keys, args)
         if fields is None:
             return None
         record = _record(new_session_id, fields)
@@ -801,6 +948,7 @@ class RedisBackend(SessionBackend):
         now: int,
         *,
         changes: DataChanges | None = None,
+        audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         """One script, except on Redis Cluster when the previous session is in another bucket (it is anonymous or
         another user's): then three steps, one slot each. Read what carries over, sign in, delete the previous
@@ -819,17 +967,19 @@ class RedisBackend(SessionBackend):
         record_fields = _fields(record)
         changed, removed = _data_fields(changes or DataChanges())
         across_slots = self._cluster and previous_id is not None and bucket_of(previous_id) != bucket
+        named_previous = previous_id or ""
         if across_slots:
             carried = await self._run(self._carry, previous_keys, [*previous_args, record.user_id, *removed])
             record_fields += carried
             if not carried:  # someone else's or ended: the changes go nowhere, as in the one-script case
                 changed = []
+                named_previous = ""
         else:
             keys += previous_keys
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
             record.expires_at, record.absolute_expires_at, record.user_id,
-            previous_id or "", previous_args[2] if previous_args else "",
+            named_previous, previous_args[2] if previous_args else "", *_audit_args(audit),
             len(record_fields), len(changed), *record_fields, *changed, *removed,
         ]  # fmt: skip
         fields, evicted = await self._run(self._login, keys, args)
@@ -852,10 +1002,11 @@ class RedisBackend(SessionBackend):
         except BackendUnavailable as exc:
             logger.warning("sessionhub: the conversation of session %s did not follow its login: %s", previous_id, exc)
 
-    async def delete(self, session_id: str, now: int) -> bool:
+    async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         bucket = bucket_of(session_id)
         keys = [self.keys.session(session_id), self.keys.index(bucket)]
-        return bool(await self._run(self._delete, keys, [now, session_id, self.keys.tag(bucket)]))
+        args = [now, session_id, self.keys.tag(bucket), *_audit_args(audit)]
+        return bool(await self._run(self._delete, keys, args))
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
         bucket = bucket_for_user(user_id)
@@ -864,11 +1015,35 @@ class RedisBackend(SessionBackend):
         pairs = iter(reply)
         return [_record(session_id.decode(), fields) for session_id, fields in zip(pairs, pairs, strict=True)]
 
-    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+    async def delete_user(
+        self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         bucket = bucket_for_user(user_id)
         keys = [self.keys.user(user_id), self.keys.index(bucket)]
-        removed = await self._run(self._delete_user, keys, [now, self.keys.tag(bucket), except_id or ""])
+        args = [now, self.keys.tag(bucket), except_id or "", user_id, *_audit_args(audit)]
+        removed = await self._run(self._delete_user, keys, args)
         return [session_id.decode() for session_id in removed]
+
+    async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
+        tag = self.keys.tag(bucket_of(session_id))
+        args = [now, session_id, tag, grace, int(revoke), *_audit_args(audit)]
+        rotated_into = await self._run(self._report_reuse, [self.keys.rotated_from(session_id)], args)
+        return rotated_into.decode() if rotated_into is not None else None
+
+    async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
+        args = [now, session_id, self.keys.tag(bucket_of(session_id)), signature, risk, *_audit_args(audit)]
+        return bool(await self._run(self._flag_risk, [self.keys.session(session_id)], args))
+
+    async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
+        try:
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.client.xrevrange(  # type: ignore[assignment]
+                self.keys.events(user_id), count=limit
+            )
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        found = (_event(fields) for _, fields in entries)
+        cutoff = utc(since)
+        return [event for event in found if event.at >= cutoff]
 
     async def append_message(
         self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False

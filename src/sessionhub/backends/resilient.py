@@ -27,12 +27,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.breaker import CircuitBreaker
 from sessionhub.backends.journal import Entry, Journal, Restore, Tombstone, UserTombstone
 from sessionhub.backends.memory import MemoryBackend, copy_record
 from sessionhub.backends.near_cache import NearCache
 from sessionhub.errors import BackendUnavailable
+from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ImportStatus
 from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 
@@ -185,16 +186,18 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=False)
 
-    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+    async def create(
+        self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         async def primary() -> list[str]:
-            evicted = await self.primary.create(record, limit, now)
+            evicted = await self.primary.create(record, limit, now, audit=audit)
             self.near_cache.put(record)
             self._forget_cached(evicted)
             return evicted
 
         async def fallback(uncertain: bool) -> list[str]:
             await self._adopt_user(record.user_id, now)
-            evicted = await self.fallback.create(record, limit, now)
+            evicted = await self.fallback.create(record, limit, now, audit=audit)
             self._new_in_fallback(record.id, uncertain)
             self._journal_end(*evicted)
             self._journal_restore(record, data_changed=True)
@@ -223,9 +226,11 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=True)
 
-    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+    async def rotate(
+        self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
+    ) -> SessionRecord | None:
         async def primary() -> SessionRecord | None:
-            record = await self.primary.rotate(session_id, new_session_id, now)
+            record = await self.primary.rotate(session_id, new_session_id, now, audit=audit)
             self.near_cache.discard(session_id)
             if record is not None:
                 self.near_cache.put(record)
@@ -233,7 +238,7 @@ class ResilientBackend(SessionBackend):
 
         async def fallback(uncertain: bool) -> SessionRecord | None:
             await self._adopt(session_id, now)
-            record = await self.fallback.rotate(session_id, new_session_id, now)
+            record = await self.fallback.rotate(session_id, new_session_id, now, audit=audit)
             if record is None:
                 return None
             self._move_outbox(session_id, new_session_id)
@@ -263,9 +268,10 @@ class ResilientBackend(SessionBackend):
         now: int,
         *,
         changes: DataChanges | None = None,
+        audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         async def primary() -> tuple[SessionRecord, list[str]]:
-            stored, evicted = await self.primary.login(previous_id, record, limit, now, changes=changes)
+            stored, evicted = await self.primary.login(previous_id, record, limit, now, changes=changes, audit=audit)
             self._forget_cached([previous_id] if previous_id is not None else [])
             self._forget_cached(evicted)
             self.near_cache.put(stored)
@@ -274,7 +280,7 @@ class ResilientBackend(SessionBackend):
         async def fallback(uncertain: bool) -> tuple[SessionRecord, list[str]]:
             await self._adopt(previous_id, now)
             await self._adopt_user(record.user_id, now)
-            stored, evicted = await self.fallback.login(previous_id, record, limit, now, changes=changes)
+            stored, evicted = await self.fallback.login(previous_id, record, limit, now, changes=changes, audit=audit)
             if previous_id in self._outbox:
                 carried = await self.fallback.load_conversation(stored.id, now, 0)
                 if carried is not None and carried.count:  # the data, and so the conversation, carried over
@@ -288,15 +294,15 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=True)
 
-    async def delete(self, session_id: str, now: int) -> bool:
+    async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         async def primary() -> bool:
-            deleted = await self.primary.delete(session_id, now)
+            deleted = await self.primary.delete(session_id, now, audit=audit)
             self.near_cache.discard(session_id)
             return deleted
 
         async def fallback(uncertain: bool) -> bool:
             await self._adopt(session_id, now)
-            deleted = await self.fallback.delete(session_id, now)
+            deleted = await self.fallback.delete(session_id, now, audit=audit)
             self._journal_end(session_id)
             return deleted
 
@@ -315,21 +321,61 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=False)
 
-    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+    async def delete_user(
+        self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         async def primary() -> list[str]:
-            removed = await self.primary.delete_user(user_id, now, except_id=except_id)
+            removed = await self.primary.delete_user(user_id, now, except_id=except_id, audit=audit)
             self._forget_cached([i for i in self.near_cache.user_ids(user_id) if i != except_id])
             return removed
 
         async def fallback(uncertain: bool) -> list[str]:
             await self._adopt_user(user_id, now)
-            removed = await self.fallback.delete_user(user_id, now, except_id=except_id)
+            removed = await self.fallback.delete_user(user_id, now, except_id=except_id, audit=audit)
             self._journal_end(*removed)
             # The primary may hold sessions of the user this process never saw: they end too.
             self.journal.record_user(UserTombstone(user_id, now))
             return removed
 
         return await self._serve(now, primary, fallback, write=True)
+
+    # -- security monitoring: what happens during an outage stays in the fallback (docs/outages.md) --------------
+
+    async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
+        async def primary() -> str | None:
+            rotated_into = await self.primary.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
+            if rotated_into is not None and revoke:
+                self.near_cache.discard(rotated_into)
+            return rotated_into
+
+        async def fallback(uncertain: bool) -> str | None:
+            rotated_into = await self.fallback.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
+            if rotated_into is not None and revoke:
+                self._journal_end(rotated_into)
+            return rotated_into
+
+        return await self._serve(now, primary, fallback, write=revoke)
+
+    async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
+        async def primary() -> bool:
+            return await self.primary.flag_risk(session_id, signature, risk, now, audit=audit)
+
+        async def fallback(uncertain: bool) -> bool:
+            await self._adopt(session_id, now)
+            return await self.fallback.flag_risk(session_id, signature, risk, now, audit=audit)
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
+        """The primary's log. While it is out this raises BackendUnavailable rather than answer with a part of the
+        log: events recorded meanwhile stay in the fallback and are not written back (docs/outages.md)."""
+
+        async def fallback(uncertain: bool) -> list[SecurityEvent]:
+            raise BackendUnavailable(f"{self.primary.name} is unavailable, and the security log lives only there")
+
+        return await self._serve(
+            self._now, lambda: self.primary.security_events(user_id, since=since, limit=limit), fallback, write=False
+        )
 
     async def append_message(
         self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
