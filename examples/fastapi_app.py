@@ -1,11 +1,11 @@
-"""A small FastAPI app on sessionhub: a counter, sign-in and sign-out, and "my sessions" with revoke.
+"""A small FastAPI app on sessionhub: a counter, sign-in and sign-out, "my sessions" with revoke, a security log.
 
     uvicorn examples.fastapi_app:app          # in-memory sessions
     REDIS_URL=redis://localhost:6379/0 uvicorn examples.fastapi_app:app
 
 Then open http://127.0.0.1:8000 and sign in as amira / papyrus or bastian / scarab (from two browsers, to see two
-devices in "my sessions"). The counter works before signing in, and signing in keeps it: the anonymous session's
-data moves into the signed-in one, under a new token.
+devices in "my sessions", and what happened to them in the security log). The counter works before signing in, and
+signing in keeps it: the anonymous session's data moves into the signed-in one, under a new token.
 
 State changes are POST forms only; the cookie's SameSite=Lax keeps other sites from sending them with the cookie.
 """
@@ -97,7 +97,7 @@ def create_app(manager: SessionManager) -> FastAPI:
         else:
             parts += [
                 f"<p>Signed in as <strong id='user'>{escape(user)}</strong>.</p>",
-                "<p><a href='/sessions'>My sessions</a></p>",
+                "<p><a href='/sessions'>My sessions</a> · <a href='/security'>Security log</a></p>",
                 button("/logout", "Sign out"),
             ]
         return page("sessionhub demo", "".join(parts))
@@ -157,6 +157,17 @@ def create_app(manager: SessionManager) -> FastAPI:
             raise HTTPException(status_code=404, detail="No such session")
         await manager.revoke(session_id)
         return see_other("/sessions")
+
+    @app.get("/security", response_class=HTMLResponse)
+    async def security_log(user: Annotated[str, Depends(current_user)]) -> HTMLResponse:
+        rows = [
+            f"<tr><td>{event.at:%Y-%m-%d %H:%M:%S}</td><td>{escape(event.type)}</td>"
+            f"<td>{escape(event.reason or '')}</td><td>{escape(event.actor or '')}</td>"
+            f"<td>{escape(event.ip or '')}</td><td>{escape(event.device or '')}</td></tr>"
+            for event in await manager.security_events(user, limit=20)
+        ]
+        head = "<tr><th>UTC</th><th>event</th><th>reason</th><th>by</th><th>address</th><th>device</th></tr>"
+        return page("Security log", f"<table>{head}{''.join(rows)}</table><p><a href='/'>Back</a></p>")
 
     @app.get("/api/me")
     async def me(request: Request, user: Annotated[str | None, Depends(optional_user)]) -> dict[str, Any]:

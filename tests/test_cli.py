@@ -163,6 +163,27 @@ def test_revoke_usage_errors(cli: Any, args: list[str]) -> None:
     assert result.exit_code == 2
 
 
+def test_security_events_show_admin_revocations(cli: Any, redis_server: RedisServer, key_prefix: str) -> None:
+    first = create(redis_server, key_prefix, "fay")
+    second = create(redis_server, key_prefix, "fay")
+    cli("sessions", "revoke", "--id", first, "--reason", "ticket 7")
+    cli("sessions", "revoke", "--user", "fay")
+
+    log = json.loads(cli("sessions", "events", "--user", "fay", "--json").stdout)
+    table = cli("sessions", "events", "--user", "fay", "--limit", "2")
+
+    assert [(e["type"], e["session_id"], e["reason"], e["actor"]) for e in log] == [
+        ("revoked", second, "sign_out_everywhere", "admin"),
+        ("revoked", first, "ticket 7", "admin"),
+        ("created", second, None, "user"),
+        ("created", first, None, "user"),
+    ]
+    assert table.exit_code == 0
+    assert "security events of fay (2)" in table.stdout
+    assert "ticket 7" in table.stdout
+    assert cli("sessions", "events", "--user", "fay", "--limit", "0").exit_code == 2
+
+
 # -- migrate ----------------------------------------------------------------------------------------------------
 
 

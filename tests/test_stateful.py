@@ -20,6 +20,7 @@ from tests.conftest import BACKENDS, FakeClock, backend_factory
 IDLE_MS = 10_000
 ABSOLUTE_MS = 25_000
 LIMIT = 3
+MAX_MESSAGES = 4
 USERS = st.sampled_from(["alice", "bob", "carol"])
 KEYS = st.sampled_from(["a", "b", "c"])
 VALUES = st.none() | st.integers(-5, 5) | st.text(max_size=3) | st.lists(st.integers(0, 3), max_size=3)
@@ -34,6 +35,13 @@ class ModelSession:
     idle_deadline: int
     absolute_deadline: int
     data: dict[str, Any] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    since_outage: list[str] | None = None
+    """The messages added since an outage began, while one lasts (ResilientBackend shows only those meanwhile)."""
+
+    @property
+    def visible_messages(self) -> list[str]:
+        return self.messages if self.since_outage is None else self.since_outage
 
     def live(self, now: int) -> bool:
         return now < self.idle_deadline and now < self.absolute_deadline
@@ -55,7 +63,11 @@ class SessionsMachine(RuleBasedStateMachine):
         prefix = f"h{uuid.uuid4().hex[:10]}"
         backend: SessionBackend = type(self).backend_factory(prefix)
         config = Settings(
-            session_ttl=IDLE_MS / 1000, absolute_ttl=ABSOLUTE_MS / 1000, max_sessions_per_user=LIMIT, key_prefix=prefix
+            session_ttl=IDLE_MS / 1000,
+            absolute_ttl=ABSOLUTE_MS / 1000,
+            max_sessions_per_user=LIMIT,
+            max_messages=MAX_MESSAGES,
+            key_prefix=prefix,
         )
         self.manager = SessionManager(backend, config, clock=self.clock)
         self.run(self.manager.open())
@@ -88,9 +100,30 @@ class SessionsMachine(RuleBasedStateMachine):
         for token, _ in mine[: max(0, len(mine) - LIMIT + 1)]:
             del self.model[token]
 
-    def add(self, token: str, session_id: str, user: str | None, now: int, data: dict[str, Any]) -> None:
+    def outage_messages(self) -> list[str] | None:
+        """What a new session's `since_outage` starts as: None, as there are no outages here (see the subclass)."""
+        return None
+
+    def add(
+        self,
+        token: str,
+        session_id: str,
+        user: str | None,
+        now: int,
+        data: dict[str, Any],
+        messages: list[str],
+        since_outage: list[str] | None,
+    ) -> None:
         self.model[token] = ModelSession(
-            session_id, user, now, now, now + min(IDLE_MS, ABSOLUTE_MS), now + ABSOLUTE_MS, dict(data)
+            session_id,
+            user,
+            now,
+            now,
+            now + min(IDLE_MS, ABSOLUTE_MS),
+            now + ABSOLUTE_MS,
+            dict(data),
+            list(messages),
+            None if since_outage is None else list(since_outage),
         )
 
     @rule(target=tokens, user=st.none() | USERS, data=st.dictionaries(KEYS, VALUES, max_size=2))
@@ -99,7 +132,7 @@ class SessionsMachine(RuleBasedStateMachine):
         session = self.run(self.manager.create(user_id=user, data=data))
         if user is not None:
             self.make_room(user, now)
-        self.add(session.token, session.id, user, now, data)
+        self.add(session.token, session.id, user, now, data, [], self.outage_messages())
         return str(session.token)
 
     @rule(token=tokens)
@@ -127,6 +160,38 @@ class SessionsMachine(RuleBasedStateMachine):
         self.run(self.manager.save(session))
         expected.data[key] = value
 
+    @rule(token=tokens, text=st.sampled_from(["hi", "visa?", "ok"]))
+    def add_message(self, token: str, text: str) -> None:
+        now = self.tick()
+        expected = self.live_model(token, now)
+        try:
+            length = self.run(self.manager.add_message(token, "user", text))
+        except SessionNotFound:
+            assert expected is None
+            return
+        assert expected is not None
+        expected.messages = [*expected.messages, text][-MAX_MESSAGES:]
+        if expected.since_outage is not None:
+            expected.since_outage = [*expected.since_outage, text][-MAX_MESSAGES:]
+        expected.touch(now)
+        assert length == len(expected.visible_messages)
+
+    @rule(token=tokens, limit=st.none() | st.integers(0, MAX_MESSAGES + 1))
+    def read_messages(self, token: str, limit: int | None) -> None:
+        now = self.tick()
+        expected = self.live_model(token, now)
+        try:
+            messages = self.run(self.manager.get_messages(token, limit=limit))
+        except SessionNotFound:
+            assert expected is None
+            return
+        assert expected is not None
+        expected.touch(now)
+        visible = expected.visible_messages
+        first = 0 if limit is None else max(len(visible) - limit, 0)
+        wanted = visible[first:]
+        assert [message.content for message in messages] == wanted
+
     @rule(target=tokens, token=consumes(tokens))
     def rotate(self, token: str) -> str:
         now = self.tick()
@@ -151,11 +216,13 @@ class SessionsMachine(RuleBasedStateMachine):
         except SessionLimitExceeded:  # pragma: no cover - the machine uses evict_oldest
             raise AssertionError("evict_oldest never refuses") from None
         previous = self.live_model(token, now) if token else None
-        data = previous.data if previous is not None and previous.user in (None, user) else {}
+        carried = previous is not None and previous.user in (None, user)
+        data, messages = (previous.data, previous.messages) if carried and previous is not None else ({}, [])
+        since_outage = previous.since_outage if carried and previous is not None else self.outage_messages()
         if token is not None:
             self.model.pop(token, None)
         self.make_room(user, now)
-        self.add(str(session.token), session.id, user, now, data)
+        self.add(str(session.token), session.id, user, now, data, messages, since_outage)
         return str(session.token)
 
     @rule(token=tokens)

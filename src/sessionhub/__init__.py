@@ -1,5 +1,6 @@
 """sessionhub: one canonical session manager for Python web applications."""
 
+from sessionhub.conversation import DemoStatus, Message
 from sessionhub.errors import (
     BackendUnavailable,
     ConfigurationError,
@@ -7,7 +8,9 @@ from sessionhub.errors import (
     SessionHubError,
     SessionLimitExceeded,
     SessionNotFound,
+    TokenThrottled,
 )
+from sessionhub.events import SecurityEvent
 from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo, Session
 from sessionhub.settings import Settings
@@ -16,6 +19,9 @@ __all__ = [
     "BackendUnavailable",
     "ClientInfo",
     "ConfigurationError",
+    "DemoStatus",
+    "Message",
+    "SecurityEvent",
     "Session",
     "SessionDataError",
     "SessionHubError",
@@ -23,6 +29,7 @@ __all__ = [
     "SessionManager",
     "SessionNotFound",
     "Settings",
+    "TokenThrottled",
 ]
 
 __version__ = "0.1.0"

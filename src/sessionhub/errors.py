@@ -29,3 +29,11 @@ class SessionNotFound(SessionHubError):
 
 class BackendUnavailable(SessionHubError):
     """The session store could not be reached or did not answer in time."""
+
+
+class TokenThrottled(SessionHubError):
+    """Too many unknown session tokens came from this client address lately (`token_abuse_throttle`); answer 429."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many unknown session tokens from this client; retry after {retry_after:.0f} s")
+        self.retry_after = retry_after

@@ -9,18 +9,45 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Self
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Self, TypeVar
 
-from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
+from sessionhub import events, observers
+from sessionhub.abuse import TokenAbuseMonitor
+from sessionhub.backends.base import Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.memory import MemoryBackend
-from sessionhub.errors import BackendUnavailable, SessionDataError, SessionNotFound
+from sessionhub.conversation import (
+    DEMO_KIND,
+    PROGRESS_KEY,
+    DemoStatus,
+    Message,
+    check_limit,
+    decode_message,
+    demo_status_of,
+    encode_message,
+    new_demo_data,
+    progress_value,
+)
+from sessionhub.errors import (
+    BackendUnavailable,
+    SessionDataError,
+    SessionLimitExceeded,
+    SessionNotFound,
+    TokenThrottled,
+)
+from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ImportStatus, LegacySession, legacy_alias_id, migrated_session_id
 from sessionhub.model import ClientInfo, Session, SessionData, SessionRecord
+from sessionhub.observers import SessionObserver
+from sessionhub.risk import assess, device_family
 from sessionhub.settings import Settings
 from sessionhub.tokens import bucket_for_user, bucket_of, is_session_id, new_token, random_bucket, session_id_for
 
 logger = logging.getLogger("sessionhub")
+security_logger = logging.getLogger("sessionhub.security")
+"""Where token abuse, token reuse and risk flags are logged (public ids and client addresses, never tokens)."""
+
+T = TypeVar("T")
 
 MAX_USER_ID_LENGTH = 256
 MIN_IMPORT_REMAINING_MS = 1000
@@ -58,6 +85,13 @@ class SessionManager:
         self.settings = settings if settings is not None else Settings()
         self._clock = clock
         self._fall_back_to_memory_at_start = False
+        self.observers: list[SessionObserver] = []
+        """Told about every operation and session event (sessionhub.observers); metrics subscribe here."""
+        self.token_abuse = TokenAbuseMonitor(
+            window=self.settings.token_abuse_window,
+            threshold=self.settings.token_abuse_threshold,
+            max_clients=self.settings.token_abuse_max_clients,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> SessionManager:
@@ -120,17 +154,42 @@ class SessionManager:
         token = new_token(bucket_for_user(user_id) if user_id is not None else random_bucket())
         record = self._new_record(token, user_id, _check_kind(kind), client, self._now())
         record.data = changes.updated
-        await self.backend.create(record, self._limit_for(user_id), record.created_at)
+        audit = self._audit(events.USER, "", record.client)
+        limit = self._limit_for(user_id)
+        evicted = await self._limited("create", self.backend.create(record, limit, record.created_at, audit=audit))
+        self._notify(observers.CREATED, record.kind)
+        self._notify(observers.EVICTED, "limit", len(evicted))
         return Session(record, token)
 
-    async def get(self, token: str | None) -> Session | None:
+    async def get(self, token: str | None, *, client: ClientInfo | None = None) -> Session | None:
         """The live session for a token, its idle timeout restarted; None for an unknown, expired or malformed token
-        (a malformed one never reaches the store)."""
+        (a malformed one never reaches the store).
+
+        Given the request's `client`, the read also watches for abuse (docs/security.md), at no cost to a read
+        that finds its session with the client it was bound to: unknown tokens are counted per client address
+        (raising TokenThrottled when `token_abuse_throttle` is on and the address is over the threshold), a
+        rotated-away token is reported as possible theft, and `session.risk` compares the client with the
+        session's, applying `risk_policy` from `risk_threshold` up.
+        """
+        if token is not None and client is not None and client.ip and self.settings.token_abuse_throttle:
+            retry_after = self.token_abuse.retry_after(client.ip, self._clock())
+            if retry_after is not None:
+                self._notify(observers.TOKEN_ABUSE, "throttled")
+                raise TokenThrottled(retry_after)
         session_id = session_id_for(token)
         if session_id is None:
+            if token is not None:
+                self._notify(observers.TOKEN_REJECTED, "malformed")
             return None
-        record = await self.backend.load(session_id, self._now())
-        return Session(record, token) if record is not None else None
+        now = self._now()
+        record = await self._timed("get", self.backend.load(session_id, now))
+        if record is None:
+            await self._report_miss(session_id, client, now)
+            return None
+        session = Session(record, token)
+        if client is not None:
+            return await self._apply_risk(session, record, client, now)
+        return session
 
     async def save(self, session: Session) -> bool:
         """Write the data keys that changed since the session was loaded (nested changes included) and delete the
@@ -142,22 +201,25 @@ class SessionManager:
         changes = session.data.pending_changes(self.settings.max_data_bytes)
         if not changes:
             return False
-        if not await self.backend.update(session.id, changes, self._now()):
+        if not await self._timed("save", self.backend.update(session.id, changes, self._now())):
             raise SessionNotFound(f"session {session.id} no longer exists; its changes were not saved")
         session.data.mark_saved(changes)
         return True
 
-    async def rotate(self, token: str) -> Session:
-        """Move the session to a new token (same data, user and deadlines); the old token stops working at once."""
-        session_id = session_id_for(token)
-        if session_id is None:
-            raise SessionNotFound("cannot rotate: the token is malformed")
+    async def rotate(self, token: str, *, client: ClientInfo | None = None, reason: str = "rotated") -> Session:
+        """Move the session to a new token (same data, user and deadlines); the old token stops working at once.
+
+        If the old token is presented again later, that is reported as possible theft (`rotated_token_policy`).
+        """
+        session_id = self._session_id_of(token, "rotate")
         rotated_token = new_token(session_id[:2])
         rotated_id = session_id_for(rotated_token)
         assert rotated_id is not None
-        record = await self.backend.rotate(session_id, rotated_id, self._now())
+        audit = self._audit(events.USER, reason, client)
+        record = await self._timed("rotate", self.backend.rotate(session_id, rotated_id, self._now(), audit=audit))
         if record is None:
             raise SessionNotFound(f"cannot rotate session {session_id}: it no longer exists")
+        self._notify(observers.ROTATED, record.kind)
         return Session(record, rotated_token)
 
     async def login(
@@ -182,41 +244,131 @@ class SessionManager:
         previous_id = session_id_for(token) if token is not None else None
         new = new_token(bucket_for_user(user_id))
         record = self._new_record(new, user_id, "user", client, self._now())
+        audit = self._audit(events.USER, "", record.client)
         limit = self._limit_for(user_id)
-        stored, _evicted = await self.backend.login(previous_id, record, limit, record.created_at, changes=changes)
+        call = self.backend.login(previous_id, record, limit, record.created_at, changes=changes, audit=audit)
+        stored, evicted = await self._limited("login", call)
+        self._notify(observers.CREATED, stored.kind)
+        self._notify(observers.EVICTED, "limit", len(evicted))
         return Session(stored, new)
 
-    async def delete(self, token: str | None) -> bool:
+    async def delete(self, token: str | None, *, client: ClientInfo | None = None) -> bool:
         """End the session of this token (logout). True when a live session was deleted."""
         session_id = session_id_for(token)
         if session_id is None:
             return False
-        return await self.backend.delete(session_id, self._now())
+        return await self._end(session_id, self._audit(events.USER, "logout", client), "logout")
 
-    async def revoke(self, session_id: str) -> bool:
-        """End a session by its public id (from a "my sessions" list or the admin CLI)."""
+    async def revoke(
+        self, session_id: str, *, actor: str = events.USER, reason: str = "revoked", client: ClientInfo | None = None
+    ) -> bool:
+        """End a session by its public id (from a "my sessions" list, or the admin CLI with `actor="admin"`)."""
         if not is_session_id(session_id):
             return False
-        return await self.backend.delete(session_id, self._now())
+        return await self._end(session_id, self._audit(actor, reason, client), "revoked")
 
     async def list_user_sessions(self, user_id: str) -> list[Session]:
         """The user's live sessions, most recently active first, without tokens."""
-        records = await self.backend.list_user(_check_user_id(user_id), self._now())
+        records = await self._timed("list_user_sessions", self.backend.list_user(_check_user_id(user_id), self._now()))
         records.sort(key=lambda record: record.last_active_at, reverse=True)
         return [Session(record, None) for record in records]
 
-    async def revoke_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+    async def revoke_user_sessions(
+        self,
+        user_id: str,
+        *,
+        except_session_id: str | None = None,
+        actor: str = events.USER,
+        reason: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> int:
         """End every session of the user ("sign out everywhere"), or every one but `except_session_id` ("sign out
         my other devices"). Returns how many were ended."""
-        removed = await self.backend.delete_user(_check_user_id(user_id), self._now(), except_id=except_session_id)
+        scope = "sign_out_everywhere" if except_session_id is None else "sign_out_other_devices"
+        audit = self._audit(actor, reason or scope, client)
+        call = self.backend.delete_user(_check_user_id(user_id), self._now(), except_id=except_session_id, audit=audit)
+        removed = await self._timed("revoke_user_sessions", call)
+        self._notify(observers.REVOKED, scope, len(removed))
         return len(removed)
+
+    # -- security monitoring (docs/security.md) -----------------------------------------------------------------
+
+    async def security_events(self, user_id: str, *, limit: int = 50) -> list[SecurityEvent]:
+        """The user's security log, newest first: sign-ins, rotations, revocations with reason and actor,
+        evictions, limits reached, risk flags and token reuse, from the last `security_log_ttl` seconds.
+        Anonymous sessions have no log."""
+        if not isinstance(limit, int) or limit < 1:
+            raise SessionDataError("limit must be a positive int")
+        limit = min(limit, self.settings.security_log_max_events)
+        if limit == 0:
+            return []
+        since = self._now() - int(self.settings.security_log_ttl * 1000)
+        return await self._timed(
+            "security_events", self.backend.security_events(_check_user_id(user_id), since=since, limit=limit)
+        )
+
+    # -- conversations and demo sessions ------------------------------------------------------------------------
+
+    async def create_demo_session(
+        self, *, industry: str, user_id: str | None = None, client: ClientInfo | None = None
+    ) -> Session:
+        """A new demo session (kind `demo`, idle timeout `demo_ttl`) for `industry`, its progress at step 0."""
+        return await self.create(user_id=user_id, data=new_demo_data(industry), kind=DEMO_KIND, client=client)
+
+    async def add_message(self, token: str, role: str, content: str) -> int:
+        """Append a message to the session's conversation in one atomic step, keeping the newest `max_messages`,
+        and slide the session's idle deadline. Returns how many messages the session now holds.
+
+        Raises SessionDataError for an unknown role or blank or over-long content, and SessionNotFound when the
+        session is not live; in both cases nothing is stored.
+        """
+        now = self._now()
+        message = encode_message(role, content, now, self.settings.max_message_length)
+        session_id = self._session_id_of(token, "add a message")
+        length = await self.backend.append_message(session_id, message, self.settings.max_messages, now)
+        if length is None:
+            raise SessionNotFound(f"session {session_id} no longer exists; the message was not stored")
+        return length
+
+    async def get_messages(self, token: str, *, limit: int | None = None) -> list[Message]:
+        """The conversation, oldest first: the newest `limit` messages, or all that are kept. Raises SessionNotFound
+        when the session is not live."""
+        last = check_limit(limit)
+        session_id = self._session_id_of(token, "read messages")
+        conversation = await self.backend.load_conversation(session_id, self._now(), last)
+        if conversation is None:
+            raise SessionNotFound(f"session {session_id} no longer exists")
+        return [decode_message(raw) for raw in conversation.messages]
+
+    async def set_progress(self, token: str, *, step: int, total: int, status: str) -> None:
+        """Record where a demo session stands (0 <= step <= total, status a short label such as `in_progress`).
+
+        Raises SessionDataError for bad values or a session that is not a demo session, SessionNotFound when the
+        session is not live.
+        """
+        progress = progress_value(step, total, status)
+        session = await self.get(token)
+        if session is None:
+            raise SessionNotFound("cannot set progress: no live session for this token")
+        if session.kind != DEMO_KIND:
+            raise SessionDataError(f"session {session.id} is not a demo session")
+        session.data[PROGRESS_KEY] = progress
+        await self.save(session)
+
+    async def demo_status(self, token: str | None) -> DemoStatus | None:
+        """Industry, message count, progress, status and times of a live demo session; None for any other token."""
+        session_id = session_id_for(token)
+        if session_id is None:
+            return None
+        conversation = await self.backend.load_conversation(session_id, self._now(), 0)
+        return demo_status_of(conversation) if conversation is not None else None
 
     # -- operations ---------------------------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, Any]:
         return {
             "backend": self.backend.name,
-            "active_sessions": await self.backend.count(self._now()),
+            "active_sessions": await self._timed("stats", self.backend.count(self._now())),
             "session_ttl": self.settings.session_ttl,
             "absolute_ttl": self.settings.absolute_ttl,
             "max_sessions_per_user": self.settings.max_sessions_per_user,
@@ -299,6 +451,107 @@ class SessionManager:
     def _now(self) -> int:
         return int(self._clock() * 1000)
 
+    # -- internals: security monitoring -------------------------------------------------------------------------
+
+    def _audit(self, actor: str, reason: str, client: ClientInfo | None) -> Audit:
+        client = (client or ClientInfo()).bounded()
+        return Audit(
+            actor=actor,
+            reason=reason,
+            ip=client.ip,
+            device=device_family(client.user_agent),
+            max_events=self.settings.security_log_max_events,
+            ttl=int(self.settings.security_log_ttl * 1000),
+        )
+
+    async def _end(self, session_id: str, audit: Audit, label: str) -> bool:
+        """Delete a session; `label` is the observers' word for why (the audit's reason may be free text)."""
+        ended = await self._timed("delete", self.backend.delete(session_id, self._now(), audit=audit))
+        if ended:
+            self._notify(observers.REVOKED, label)
+        return ended
+
+    def _reject_unknown_token(self, client: ClientInfo | None) -> None:
+        """Count a well-formed token that matched no session. Only these count toward abuse: a guess has to be
+        well-formed to match anything, while a malformed cookie (another application's, a legacy store's) costs no
+        store call and must not get its owner throttled."""
+        self._notify(observers.TOKEN_REJECTED, "unknown")
+        if client is None or not client.ip:
+            return
+        if self.token_abuse.record(client.ip, self._clock()):
+            self._notify(observers.TOKEN_ABUSE, "burst")
+            security_logger.warning(
+                "sessionhub: %d unknown session tokens from %s within %g s (possible session-id guessing)",
+                self.settings.token_abuse_threshold,
+                client.ip,
+                self.settings.token_abuse_window,
+            )
+
+    async def _report_miss(self, session_id: str, client: ClientInfo | None, now: int) -> None:
+        """A well-formed token found no session: a rotated-away token presented again, or simply unknown."""
+        revoke = self.settings.rotated_token_policy == "revoke"  # noqa: S105 (a policy name)
+        audit = self._audit(events.SYSTEM, "token_reused", client)
+        grace = int(self.settings.rotated_token_grace * 1000)
+        call = self.backend.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
+        rotated_into = await self._timed("report_reuse", call)
+        if rotated_into is None:
+            self._reject_unknown_token(client)
+            return
+        self._notify(observers.TOKEN_REUSED, self.settings.rotated_token_policy)
+        if revoke:
+            self._notify(observers.REVOKED, "token_reused")
+        security_logger.warning(
+            "sessionhub: the token of session %s was rotated into %s and is presented again (possible theft)%s",
+            session_id,
+            rotated_into,
+            "; that session is revoked" if revoke else "",
+        )
+
+    async def _apply_risk(
+        self, session: Session, record: SessionRecord, client: ClientInfo, now: int
+    ) -> Session | None:
+        risk = assess(record.client, client.bounded())
+        session.risk = risk
+        if not risk.at_least(self.settings.risk_threshold):
+            return session
+        self._notify(observers.RISK_FLAGGED, risk.level)
+        reasons = ", ".join(risk.reasons)
+        if self.settings.risk_policy == "revoke":
+            await self._end(session.id, self._audit(events.SYSTEM, f"risk {risk.level}: {reasons}", client), "risk")
+            security_logger.warning("sessionhub: session %s revoked: %s risk (%s)", session.id, risk.level, reasons)
+            return None
+        if record.flagged_client != risk.signature:
+            audit = self._audit(events.SYSTEM, reasons, client)
+            await self._timed(
+                "flag_risk", self.backend.flag_risk(session.id, risk.signature, risk.level, now, audit=audit)
+            )
+        session.reauthenticate = self.settings.risk_policy == "reauthenticate"
+        return session
+
+    async def _timed(self, operation: str, call: Awaitable[T]) -> T:
+        """Await a backend call, telling the observers how long it took (no timing at all without observers)."""
+        if not self.observers:
+            return await call
+        started = time.perf_counter()
+        try:
+            return await call
+        finally:
+            elapsed = time.perf_counter() - started
+            for observer in self.observers:
+                observer.operation_finished(operation, self.backend.name, elapsed)
+
+    async def _limited(self, operation: str, call: Awaitable[T]) -> T:
+        try:
+            return await self._timed(operation, call)
+        except SessionLimitExceeded:
+            self._notify(observers.LIMIT_REFUSED, "reject")
+            raise
+
+    def _notify(self, event: str, label: str, count: int = 1) -> None:
+        if count:
+            for observer in self.observers:
+                observer.session_event(event, label, count)
+
     def _limit_for(self, user_id: str | None) -> UserLimit | None:
         limit = self.settings.max_sessions_per_user
         if user_id is None or limit is None:
@@ -307,7 +560,15 @@ class SessionManager:
 
     def _timeouts(self, kind: str) -> tuple[int, int]:
         """Idle and absolute timeouts, in milliseconds, for a session of `kind`."""
-        return int(self.settings.session_ttl * 1000), int(self.settings.absolute_ttl * 1000)
+        idle = self.settings.demo_ttl if kind == DEMO_KIND else self.settings.session_ttl
+        return int(idle * 1000), int(self.settings.absolute_ttl * 1000)
+
+    @staticmethod
+    def _session_id_of(token: str | None, action: str) -> str:
+        session_id = session_id_for(token)
+        if session_id is None:
+            raise SessionNotFound(f"cannot {action}: the token is malformed")
+        return session_id
 
     def _new_record(
         self, token: str, user_id: str | None, kind: str, client: ClientInfo | None, now: int

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from sessionhub.errors import SessionDataError
+
+if TYPE_CHECKING:
+    from sessionhub.risk import Risk
 
 # Values JSON would silently turn into something else (datetimes and dataclasses into strings and dicts) are refused
 # instead, so that what is stored is what comes back.
@@ -121,6 +124,8 @@ class SessionRecord:
     """Idle timeout in milliseconds, kept per session so each kind can have its own."""
     client: ClientInfo
     data: dict[str, bytes]
+    flagged_client: str | None = None
+    """Signature of the last client flagged as risky on this session (sessionhub.risk), so it is recorded once."""
 
     def is_live(self, now: int) -> bool:
         return now < self.expires_at and now < self.absolute_expires_at
@@ -130,7 +135,7 @@ class SessionRecord:
         self.expires_at = min(now + self.idle_ttl, self.absolute_expires_at)
 
 
-def _utc(milliseconds: int) -> datetime:
+def utc(milliseconds: int) -> datetime:
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
 
 
@@ -141,7 +146,20 @@ class Session:
     returned by create, get, rotate and login, never on listed ones. Change `data` like a dict, then `save`.
     """
 
-    __slots__ = ("_times", "client", "data", "id", "kind", "token", "user_id")
+    __slots__ = (
+        "absolute_expires_at",
+        "client",
+        "created_at",
+        "data",
+        "expires_at",
+        "id",
+        "kind",
+        "last_active_at",
+        "reauthenticate",
+        "risk",
+        "token",
+        "user_id",
+    )
 
     def __init__(self, record: SessionRecord, token: str | None) -> None:
         self.id = record.id
@@ -150,25 +168,14 @@ class Session:
         self.kind = record.kind
         self.data = SessionData(record.data)
         self.client = record.client
-        # Milliseconds, turned into datetimes only when asked for: most requests never look at them.
-        self._times = (record.created_at, record.last_active_at, record.expires_at, record.absolute_expires_at)
-
-    @property
-    def created_at(self) -> datetime:
-        return _utc(self._times[0])
-
-    @property
-    def last_active_at(self) -> datetime:
-        return _utc(self._times[1])
-
-    @property
-    def expires_at(self) -> datetime:
-        """Idle deadline: moves forward on every use, never past `absolute_expires_at`."""
-        return _utc(self._times[2])
-
-    @property
-    def absolute_expires_at(self) -> datetime:
-        return _utc(self._times[3])
+        self.created_at = utc(record.created_at)
+        self.last_active_at = utc(record.last_active_at)
+        self.expires_at = utc(record.expires_at)
+        self.absolute_expires_at = utc(record.absolute_expires_at)
+        self.risk: Risk | None = None
+        """How the request's client compares with the session's; None when the read was not told the client."""
+        self.reauthenticate = False
+        """True when the risk policy asks the application to confirm the user's identity again."""
 
     @property
     def is_authenticated(self) -> bool:
@@ -177,3 +184,15 @@ class Session:
     def __repr__(self) -> str:
         # Never the token: reprs end up in logs and tracebacks.
         return f"Session(id={self.id!r}, user_id={self.user_id!r}, kind={self.kind!r})"
+
+
+# -- conversations -------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ConversationRecord:
+    """A live session with (the newest of) its stored messages, oldest first, and how many it holds in all."""
+
+    record: SessionRecord
+    messages: list[bytes]
+    count: int

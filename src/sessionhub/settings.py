@@ -188,6 +188,92 @@ class Settings(BaseSettings):
     )
     # ------------------------------------------------------------------------------------------------------------
 
+    # -- conversations and demo sessions -----------------------------------------------------------------------
+    demo_ttl: float = Field(
+        default=DAY,
+        gt=0,
+        validation_alias=_env("demo_ttl"),
+        description="Idle timeout in seconds of demo sessions (kind `demo`); the absolute timeout still applies.",
+    )
+    max_messages: int = Field(
+        default=200,
+        gt=0,
+        validation_alias=_env("max_messages"),
+        description="Most messages a session's conversation keeps; appending more drops the oldest.",
+    )
+    max_message_length: int = Field(
+        default=4000,
+        gt=0,
+        validation_alias=_env("max_message_length"),
+        description="Longest message content, in characters.",
+    )
+
+    # -- security monitoring (docs/security.md) ----------------------------------------------------------------
+    security_log_max_events: int = Field(
+        default=100,
+        ge=0,
+        le=10_000,
+        validation_alias=_env("security_log_max_events"),
+        description="Most entries kept in each user's security log (0 keeps no log).",
+    )
+    security_log_ttl: float = Field(
+        default=90 * DAY,
+        gt=0,
+        validation_alias=_env("security_log_ttl"),
+        description="Seconds a user's security log is kept after its newest entry; older entries are not returned.",
+    )
+    risk_threshold: Literal["low", "medium", "high"] = Field(
+        default="high",
+        validation_alias=_env("risk_threshold"),
+        description="Risk level (sessionhub.risk) from which a request is flagged: recorded, then risk_policy applies.",
+    )
+    risk_policy: Literal["record", "reauthenticate", "revoke"] = Field(
+        default="record",
+        validation_alias=_env("risk_policy"),
+        description="What follows a flagged request: record it, also ask for re-authentication, or end the session.",
+    )
+    token_abuse_window: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=_env("token_abuse_window"),
+        description="Seconds over which unknown session tokens from one client address are counted.",
+    )
+    token_abuse_threshold: int = Field(
+        default=20,
+        gt=0,
+        le=10_000,
+        validation_alias=_env("token_abuse_threshold"),
+        description="Unknown tokens from one address within the window that make a burst (reported, maybe throttled).",
+    )
+    token_abuse_throttle: bool = Field(
+        default=False,
+        validation_alias=_env("token_abuse_throttle"),
+        description="Answer 429 to requests carrying a session cookie from an address over the threshold.",
+    )
+    token_abuse_max_clients: int = Field(
+        default=10_000,
+        gt=0,
+        validation_alias=_env("token_abuse_max_clients"),
+        description="Most client addresses tracked at once (least recently seen forgotten first).",
+    )
+    rotated_token_policy: Literal["record", "revoke"] = Field(
+        default="record",
+        validation_alias=_env("rotated_token_policy"),
+        description="A rotated-away token presented again: record it, or also end the session it was rotated into.",
+    )
+    rotated_token_grace: float = Field(
+        default=10.0,
+        ge=0,
+        validation_alias=_env("rotated_token_grace"),
+        description="Seconds after a rotation during which the old token is a race (a request in flight), not reuse.",
+    )
+    clear_site_data_on_logout: bool = Field(
+        default=False,
+        validation_alias=_env("clear_site_data_on_logout"),
+        description='Send Clear-Site-Data: "cache", "cookies", "storage" with the response that ends a session.',
+    )
+    # -- end of security monitoring -------------------------------------------------------------------------------
+
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)

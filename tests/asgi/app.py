@@ -14,7 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from sessionhub import SessionManager
-from sessionhub.asgi import SessionMiddleware, get_session, login, logout, rotate
+from sessionhub.asgi import SessionMiddleware, get_session, login, logout, rotate, switch_to
 
 
 def describe(request: Request, **extra: Any) -> JSONResponse:
@@ -75,6 +75,17 @@ async def rotate_token(request: Request) -> Response:
     write_query(request)
     rotated = await rotate(request)
     return describe(request, rotated=rotated is not None)
+
+
+async def start_demo(request: Request) -> Response:
+    write_query(request)
+    manager: SessionManager = request.app.state.manager
+    current = get_session(request)
+    demo = await manager.create_demo_session(
+        industry=request.path_params["industry"], user_id=current.user_id if current else None
+    )
+    await switch_to(request, demo)
+    return describe(request, kind=demo.kind)
 
 
 async def fail(request: Request) -> Response:
@@ -166,6 +177,7 @@ ROUTES = [
     Route("/login-then-fail/{user}", sign_in_then_fail),
     Route("/logout", sign_out),
     Route("/rotate", rotate_token),
+    Route("/demo/{industry}", start_demo),
     Route("/fail", fail),
     Route("/crash", crash),
     Route("/stream", stream),
@@ -183,6 +195,7 @@ ROUTES = [
 def build_app(manager: SessionManager, **options: Any) -> Starlette:
     options.setdefault("exclude_paths", ["/static"])
     app = Starlette(routes=ROUTES, middleware=[Middleware(SessionMiddleware, manager=manager, **options)])
+    app.state.manager = manager
     app.state.gate = asyncio.Event()
     app.state.waiting = asyncio.Event()
     return app

@@ -39,7 +39,10 @@ class RoundTrips:
         return CountingConnection.sent if self.backend_name == "redis" else self.memory_calls
 
     def counted(self, backend: MemoryBackend) -> MemoryBackend:
-        for name in ("load", "create", "update", "rotate", "login", "delete", "list_user", "delete_user"):
+        for name in (
+            *("load", "create", "update", "rotate", "login", "delete", "list_user", "delete_user"),
+            *("report_reuse", "flag_risk", "security_events"),
+        ):
             setattr(backend, name, self._wrap(getattr(backend, name)))
         return backend
 

@@ -188,3 +188,38 @@ async def test_websockets_read_the_session_and_cannot_change_it(
     assert sent[-1]["type"] == "websocket.close"
     assert round_trips.count - before == 1
     assert (await client.get("/")).json()["data"] == {"a": "1"}
+
+
+async def test_switch_to_a_session_the_handler_created_ends_the_previous_one(
+    manager: SessionManager, make_client: MakeClient
+) -> None:
+    client = await make_client(build_app(manager))
+    await client.get("/login/amira", params={"theme": "dark"})
+    signed_in_token = client.cookies[COOKIE]
+
+    response = await client.get("/demo/tourism", params={"dropped": "with the old session"})
+
+    cookie = session_cookie(response)
+    assert cookie is not None
+    assert cookie[COOKIE] != signed_in_token
+    assert await manager.get(signed_in_token) is None
+    assert [s.kind for s in await manager.list_user_sessions("amira")] == ["demo"]
+    after = (await client.get("/")).json()
+    assert after["user"] == "amira"
+    assert after["data"] == {"demo.industry": "tourism", "demo.progress": {"step": 0, "total": 0, "status": "new"}}
+    status = await manager.demo_status(client.cookies[COOKIE])
+    assert status is not None
+    assert status.industry == "tourism"
+
+
+async def test_switch_to_without_a_previous_session_just_sets_the_cookie(
+    manager: SessionManager, make_client: MakeClient
+) -> None:
+    client = await make_client(build_app(manager))
+
+    response = await client.get("/demo/diving")
+
+    cookie = session_cookie(response)
+    assert cookie is not None
+    assert (await client.get("/")).json()["data"]["demo.industry"] == "diving"
+    assert (await manager.stats())["active_sessions"] == 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sessionhub import SessionManager, Settings
-from sessionhub.backends import MemoryBackend
+from sessionhub.backends import MemoryBackend, memory
 from sessionhub.backends.memory import SWEEP_BATCH
 from tests.conftest import FakeClock
 
@@ -50,3 +52,19 @@ async def test_returned_sessions_do_not_alias_the_store() -> None:
     again = await manager.get(session.token)
     assert again is not None
     assert again.data == {"cart": [1]}
+
+
+async def test_security_logs_and_rotation_markers_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "MAX_ROTATION_MARKERS", 10)
+    clock = FakeClock()
+    backend = MemoryBackend()
+    manager = SessionManager(backend, Settings(security_log_ttl=60, security_log_max_events=4), clock=clock)
+    for number in range(50):
+        session = await manager.create(user_id=f"user{number}")
+        for _ in range(3):
+            session = await manager.rotate(session.token)  # type: ignore[arg-type]
+    assert len(backend._rotations) == 10
+    assert max(len(log.events) for log in backend._logs.values()) == 4
+    clock.advance(61)
+    await manager.create(user_id="late")
+    assert list(backend._logs) == ["late"]

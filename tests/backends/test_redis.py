@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import ConnectionPool, Redis
 
-from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, SessionNotFound, Settings
+from sessionhub import BackendUnavailable, ClientInfo, ConfigurationError, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.tokens import bucket_for_user
 from tests.conftest import FakeClock
@@ -66,6 +67,7 @@ async def test_keys_follow_the_documented_layout(counted: SessionManager, redis_
         f"{key_prefix}:{{{bucket}}}:s:{session.id[2:]}",
         f"{key_prefix}:{{{bucket}}}:u:alice",
         f"{key_prefix}:{{{bucket}}}:all",
+        f"{key_prefix}:{{{bucket}}}:ev:alice",
         f"{key_prefix}:{{{anonymous.id[:2]}}}:s:{anonymous.id[2:]}",
         f"{key_prefix}:{{{anonymous.id[:2]}}}:all",
     }
@@ -90,6 +92,10 @@ async def test_every_key_has_a_ttl_and_no_token_is_stored(
         kind = await redis_client.type(key)
         if kind == b"hash":
             dump += [v for pair in (await redis_client.hgetall(key)).items() for v in pair]
+        elif kind == b"stream":
+            dump += [v for _, entry in await redis_client.xrange(key) for pair in entry.items() for v in pair]
+        elif kind == b"string":
+            dump.append(await redis_client.get(key))
         else:
             dump += await redis_client.zrange(key, 0, -1)
     blob = b"\n".join(dump)
@@ -165,3 +171,105 @@ async def test_touching_an_expired_session_cleans_every_index(
     assert await redis_client.zcard(backend.keys.index(bucket)) == 0
     assert await redis_client.zcard(backend.keys.user("alice")) == 0
     assert await redis_client.exists(*(backend.keys.session(s.id) for s in sessions)) == 0
+
+
+# -- conversations -------------------------------------------------------------------------------------------------
+
+
+async def test_conversation_operations_are_one_round_trip_each(counted: SessionManager) -> None:
+    session = await counted.create_demo_session(industry="hotel")
+    assert session.token is not None
+    assert await round_trips(counted.add_message(session.token, "user", "hello")) == 1
+    assert await round_trips(counted.get_messages(session.token, limit=5)) == 1
+    assert await round_trips(counted.demo_status(session.token)) == 1
+    before = CountingConnection.sent
+    with pytest.raises(SessionNotFound):
+        await counted.add_message("malformed", "user", "hello")
+    assert CountingConnection.sent == before
+
+
+async def test_messages_live_next_to_the_session_and_share_its_ttl(
+    redis_server: RedisServer, redis_client: Redis, key_prefix: str
+) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    settings = Settings(key_prefix=key_prefix, session_ttl=20, demo_ttl=2, absolute_ttl=30)
+    async with SessionManager(backend, settings) as manager:
+        session = await manager.create_demo_session(industry="hotel", user_id="amira")
+        assert session.token is not None
+        await manager.add_message(session.token, "user", "hello")
+        messages_key = backend.keys.messages(session.id)
+        assert messages_key == f"{key_prefix}:{{{bucket_for_user('amira')}}}:c:{session.id[2:]}"
+        assert await redis_client.lrange(messages_key, 0, -1) != []
+        assert 1500 < await redis_client.pttl(messages_key) <= 2000
+
+        rotated = await manager.rotate(session.token)
+        assert not await redis_client.exists(messages_key)
+        rotated_key = backend.keys.messages(rotated.id)
+        assert 1500 < await redis_client.pttl(rotated_key) <= 2000
+        assert 1500 < await redis_client.pttl(backend.keys.session(rotated.id)) <= 2000
+
+        signed_in = await manager.login(rotated.token, "amira")
+        assert not await redis_client.exists(rotated_key)
+        # The login makes a session with the user's idle timeout: the carried messages get the same TTL.
+        new_key = backend.keys.messages(signed_in.id)
+        assert 19_000 < await redis_client.pttl(new_key) <= 20_000
+        assert abs(await redis_client.pttl(new_key) - await redis_client.pttl(backend.keys.session(signed_in.id))) < 50
+        assert signed_in.token is not None
+        assert await redis_client.lrange(new_key, 0, -1) != []
+        assert signed_in.token.encode() not in b"".join(await redis_client.lrange(new_key, 0, -1))
+
+
+async def test_messages_expire_with_their_session(
+    redis_server: RedisServer, redis_client: Redis, key_prefix: str
+) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    async with SessionManager(backend, Settings(key_prefix=key_prefix, demo_ttl=1)) as manager:
+        session = await manager.create_demo_session(industry="hotel")
+        assert session.token is not None
+        await manager.add_message(session.token, "user", "hello")
+        keys = [backend.keys.session(session.id), backend.keys.messages(session.id)]
+        assert await redis_client.exists(*keys) == 2
+        await asyncio.sleep(1.1)  # a real 1 s TTL is what this test is about
+        assert await redis_client.exists(*keys) == 0
+
+
+# -- security monitoring: what it costs in round trips, and the keys it leaves ---------------------------------------
+
+
+async def test_security_monitoring_adds_no_round_trip_to_a_read(counted: SessionManager) -> None:
+    manager = counted
+    laptop = ClientInfo(ip="198.51.100.20", user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
+    session = await manager.create(user_id="alice", client=laptop)
+    assert await round_trips(manager.get(session.token, client=laptop)) == 1
+    same_network = ClientInfo(ip="198.51.100.21", user_agent=laptop.user_agent)
+    assert await round_trips(manager.get(session.token, client=same_network)) == 1  # low: below the threshold
+    assert await round_trips(manager.get("malformed", client=laptop)) == 0
+    # Rare cases pay one more: a miss asks whether the token was rotated away, and a newly flagged client is
+    # recorded once (the same client again costs nothing).
+    other_device = ClientInfo(ip=laptop.ip, user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/126.0 Safari/537.36")
+    assert await round_trips(manager.get(session.token, client=other_device)) == 2
+    assert await round_trips(manager.get(session.token, client=other_device)) == 1
+    unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]  # type: ignore[index]
+    assert await round_trips(manager.get(unknown, client=laptop)) == 2
+    assert await round_trips(manager.security_events("alice")) == 1
+
+
+async def test_security_log_and_rotation_marker_keys(
+    redis_server: RedisServer, redis_client: Redis, key_prefix: str, clock: FakeClock
+) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    settings = Settings(key_prefix=key_prefix, security_log_max_events=3, security_log_ttl=50, absolute_ttl=100)
+    async with SessionManager(backend, settings, clock=clock) as manager:
+        for _ in range(300):
+            await manager.create(user_id="alice")
+        log_key = backend.keys.events("alice")
+        # Trimming is approximate in Redis (whole stream nodes), reading exact.
+        assert 3 <= await redis_client.xlen(log_key) < 300
+        assert len(await manager.security_events("alice")) == 3
+        assert 49_000 < await redis_client.pttl(log_key) <= 50_000
+
+        session = await manager.create()
+        clock.advance(10)
+        await manager.rotate(session.token)  # type: ignore[arg-type]
+        marker = backend.keys.rotated_from(session.id)
+        assert 89_000 < await redis_client.pttl(marker) <= 90_000  # until the session's absolute deadline

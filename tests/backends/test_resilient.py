@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from sessionhub import BackendUnavailable, Session, SessionManager, Settings
+from sessionhub import BackendUnavailable, ClientInfo, Session, SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.breaker import CircuitBreaker
+from sessionhub.metrics import SessionMetrics
 from tests.conftest import FakeClock
 from tests.support.redis_servers import RedisServer, free_port
 
@@ -399,6 +400,72 @@ async def test_admin_reads_work_through_an_outage_and_legacy_adoption_waits_for_
     assert await node.adopt_legacy("legacy-cookie-value-1234") is None
 
 
+# -- conversations through an outage -------------------------------------------------------------------------------
+
+
+async def contents_of(manager: SessionManager, token: str | None) -> list[str]:
+    assert token is not None
+    return [message.content for message in await manager.get_messages(token)]
+
+
+async def test_a_conversation_goes_on_through_a_hung_redis_and_reaches_it_once(
+    node: SessionManager, other_node: SessionManager, server: RedisServer, clock: FakeClock
+) -> None:
+    demo = await node.create_demo_session(industry="cruise", user_id="amira")
+    ended = await node.create_demo_session(industry="hotel", user_id="bob")
+    for session in (demo, ended):
+        assert session.token is not None
+        await node.add_message(session.token, "user", "before")
+
+    server.pause()
+    clock.advance(10)
+    assert demo.token is not None
+    # The first append waits for the hung server, times out and is served from memory; the command itself is still
+    # in the server's socket and runs when it resumes: the replay must not add it twice.
+    await node.add_message(demo.token, "user", "during 1")
+    rotated = await node.rotate(demo.token)
+    await node.add_message(rotated.token, "assistant", "during 2")  # type: ignore[arg-type]
+    assert await contents_of(node, rotated.token) == ["during 1", "during 2"]  # memory knows the outage's part
+    assert ended.token is not None
+    await node.add_message(ended.token, "user", "then signed out")
+    assert await node.delete(ended.token)
+
+    server.resume()
+    assert await resilient(node).recover()
+
+    for manager in (node, other_node):
+        assert await contents_of(manager, rotated.token) == ["before", "during 1", "during 2"]
+    backend = other_node.backend
+    assert isinstance(backend, RedisBackend)
+    leftovers = [backend.keys.messages(demo.id), backend.keys.messages(ended.id)]
+    assert await backend.client.exists(*leftovers) == 0
+    assert resilient(node)._outbox == {}
+
+
+async def test_a_conversation_started_during_an_outage_is_written_back(
+    node: SessionManager, other_node: SessionManager, server: RedisServer, clock: FakeClock
+) -> None:
+    server.pause()
+    clock.advance(1)
+    demo = await node.create_demo_session(industry="diving")  # pays the timeout; the breaker opens
+    assert demo.token is not None
+    for text in ("one", "two", "three"):
+        await node.add_message(demo.token, "user", text)
+    anonymous = await node.create_demo_session(industry="hotel")
+    assert anonymous.token is not None
+    await node.add_message(anonymous.token, "user", "carried by the login")
+    signed_in = await node.login(anonymous.token, "amira")
+
+    server.resume()
+    assert await resilient(node).recover()
+
+    assert await contents_of(other_node, demo.token) == ["one", "two", "three"]
+    assert await contents_of(other_node, signed_in.token) == ["carried by the login"]
+    status = await other_node.demo_status(signed_in.token)
+    assert status is not None
+    assert (status.user_id, status.industry, status.messages) == ("amira", "hotel", 1)
+
+
 async def test_the_middleware_keeps_legacy_cookies_while_adoption_waits_for_redis(
     server: RedisServer, key_prefix: str, clock: FakeClock, timer: FakeClock
 ) -> None:
@@ -427,3 +494,36 @@ async def test_the_middleware_keeps_legacy_cookies_while_adoption_waits_for_redi
     assert response.status_code == 200
     assert response.json() == {"user": None}
     assert "legacy_sid" not in response.headers.get("set-cookie", "")
+
+
+async def test_the_security_log_is_read_from_redis_only_and_risk_works_through_an_outage(node: SessionManager) -> None:
+    laptop = ClientInfo(ip="198.51.100.20", user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
+    phone = ClientInfo(
+        ip="198.51.100.20", user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Version/17.5 Safari/604"
+    )
+    session = await node.create(user_id="alice", client=laptop)
+    resilient(node).breaker.trip()
+
+    # Sessions keep working, risk included: it needs nothing but the session itself.
+    flagged = await node.get(session.token, client=phone)
+    assert flagged is not None
+    assert flagged.risk is not None
+    assert flagged.risk.level == "high"
+    # A part of the log would mislead: reading it waits for Redis.
+    with pytest.raises(BackendUnavailable):
+        await node.security_events("alice")
+
+    assert await resilient(node).recover()
+    assert [event.type for event in await node.security_events("alice")] == ["created"]
+
+
+async def test_metrics_show_the_fallback_while_it_serves(node: SessionManager) -> None:
+    metrics = SessionMetrics(node, cache_seconds=0)
+    await node.create()
+    assert b"sessionhub_fallback_active 0.0" in await metrics.render()
+    resilient(node).breaker.trip()
+    text = await metrics.render()
+    assert b"sessionhub_fallback_active 1.0" in text
+    assert b"sessionhub_store_up 0.0" in text
+    assert await resilient(node).recover()
+    assert b"sessionhub_fallback_active 0.0" in await metrics.render()

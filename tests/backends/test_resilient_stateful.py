@@ -33,8 +33,14 @@ class OutagesMachine(SessionsMachine):
         the machine is still checking it. With these steps a live session has at least a second left."""
         self.clock.advance(seconds)
 
+    def outage_messages(self) -> list[str] | None:
+        return None if self.resilient.breaker.is_closed else []
+
     @rule()
     def redis_becomes_unreachable(self) -> None:
+        if self.resilient.breaker.is_closed:
+            for expected in self.model.values():
+                expected.since_outage = []
         self.resilient.breaker.trip()
 
     @rule()
@@ -46,12 +52,15 @@ class OutagesMachine(SessionsMachine):
         assert isinstance(redis, RedisBackend)
         now = int(self.clock.now * 1000)
         for expected in self.model.values():
+            expected.since_outage = None
             if not expected.live(now):
                 continue
             fields = self.run(redis.client.hgetall(redis.keys.session(expected.id)))
             data = {name[2:].decode(): orjson.loads(raw) for name, raw in fields.items() if name.startswith(b"d:")}
             assert data == expected.data
             assert int(fields[b"e"]) == expected.idle_deadline
+            stored = self.run(redis.client.lrange(redis.keys.messages(expected.id), 0, -1))
+            assert [orjson.loads(raw)["c"] for raw in stored] == expected.messages
 
     @invariant()
     def users_and_counts_agree(self) -> None:

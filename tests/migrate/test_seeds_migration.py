@@ -158,17 +158,26 @@ async def test_an_interrupted_migration_resumes_where_it_stopped(
 
 
 class CrashingCheckpoint(MemoryCheckpoint):
-    """Dies once, after the import of the batch it was asked to record: the worst moment."""
+    """Dies once, after the import of the batch it was asked to record: the worst moment.
+
+    It waits for a batch that imported something (SCAN may hand out empty batches), and remembers how many that
+    batch imported, so a test can check that exactly those are read again.
+    """
 
     def __init__(self, crash_on_save: int) -> None:
         super().__init__()
         self.saves = 0
         self.crash_on_save = crash_on_save
+        self.migrated_before = 0
+        self.lost_imports = 0
 
     async def save(self, state: CheckpointState, new_invalid: list[InvalidRecord]) -> None:  # type: ignore[override]
         self.saves += 1
-        if self.saves == self.crash_on_save:
+        migrated = state.counts["migrated"]
+        if not self.lost_imports and self.saves >= self.crash_on_save and migrated > self.migrated_before:
+            self.lost_imports = migrated - self.migrated_before
             raise ConnectionError("the migration host went away")
+        self.migrated_before = migrated
         await super().save(state, new_invalid)
 
 
@@ -183,7 +192,8 @@ async def test_a_crash_between_import_and_checkpoint_redoes_one_batch_harmlessly
     resumed = await migrator_for(legacy, manager, clock, checkpoint=checkpoint, batch_size=4).run()
 
     assert resumed.completed
-    assert resumed.already_migrated > 0, "the batch whose checkpoint was lost is read again"
+    assert checkpoint.lost_imports > 0
+    assert resumed.already_migrated == checkpoint.lost_imports, "the batch whose checkpoint was lost is read again"
     assert resumed.migrated + resumed.already_migrated == 30
     assert (await manager.stats())["active_sessions"] == 30
     for cookie in cookies:

@@ -11,7 +11,15 @@ async def sign_in(request):
 """
 
 from sessionhub.asgi.auth import RequireAuthentication, SessionAuthBackend, SessionUser, add_auth_middleware
-from sessionhub.asgi.helpers import get_session, login, logout, rotate
+from sessionhub.asgi.helpers import (
+    get_session,
+    login,
+    logout,
+    needs_reauthentication,
+    rotate,
+    session_risk,
+    switch_to,
+)
 from sessionhub.asgi.middleware import SessionMiddleware
 
 __all__ = [
@@ -23,5 +31,8 @@ __all__ = [
     "get_session",
     "login",
     "logout",
+    "needs_reauthentication",
     "rotate",
+    "session_risk",
+    "switch_to",
 ]

@@ -13,6 +13,9 @@ COOKIE_OVERRIDES = frozenset({"name", "secure", "samesite", "domain", "path", "h
 
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 
+MAX_COOKIE_BYTES = 4096
+"""Name and value of one cookie together must stay under this: the smallest size browsers guarantee to keep."""
+
 
 @dataclass(frozen=True, slots=True)
 class CookiePolicy:
@@ -56,7 +59,10 @@ class CookiePolicy:
         return self._header("", f"Max-Age=0; Expires={_EXPIRED}", name=name)
 
     def _header(self, value: str, lifetime: str, *, name: str | None = None) -> str:
-        attributes = [f"{name or self.name}={value}", f"Path={self.path}", lifetime]
+        name = name or self.name
+        # Names are at most 71 characters and tokens 45 (Settings, tokens.py): a cookie over the limit is a bug here.
+        assert len(name) + len(value) < MAX_COOKIE_BYTES, "session cookie over the browsers' size limit"
+        attributes = [f"{name}={value}", f"Path={self.path}", lifetime]
         if self.domain:
             attributes.append(f"Domain={self.domain}")
         if self.secure:

@@ -1,11 +1,13 @@
-"""What a handler calls: the full session, and sign-in, sign-out and token rotation that the cookie follows."""
+"""What a handler calls: the full session, and sign-in, sign-out, token rotation and switching sessions, which the
+cookie follows."""
 
 from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from sessionhub.asgi.state import SCOPE_KEY, RequestSession
+from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession
 from sessionhub.model import Session
+from sessionhub.risk import Risk
 
 
 def get_session(connection: HTTPConnection) -> Session | None:
@@ -26,6 +28,16 @@ async def login(connection: HTTPConnection, user_id: str) -> Session:
     return session
 
 
+async def switch_to(connection: HTTPConnection, session: Session) -> None:
+    """Make `session`, one the handler created itself (say with `manager.create_demo_session`), the request's
+    session: the previous one, if any, is deleted, and the cookie follows. `request.session` is the new session's
+    data afterwards. Writes the handler made to the previous session's data are dropped with it.
+    """
+    request_session = _request_session(connection, changing=True)
+    await request_session.switch_to(session)
+    connection.scope["session"] = request_session.data
+
+
 async def logout(connection: HTTPConnection) -> None:
     """End the session (deleted from the store, cookie cleared). Data written afterwards starts a new session."""
     request_session = _request_session(connection, changing=True)
@@ -40,6 +52,20 @@ async def rotate(connection: HTTPConnection) -> Session | None:
     session = await request_session.rotate()
     connection.scope["session"] = request_session.data
     return session
+
+
+def session_risk(connection: HTTPConnection) -> Risk | None:
+    """How this request's client compares with the one its session was made for (docs/security.md), or None
+    when the request has no session."""
+    risk = connection.scope.get(RISK_KEY)
+    return risk if isinstance(risk, Risk) else None
+
+
+def needs_reauthentication(connection: HTTPConnection) -> bool:
+    """True when `risk_policy="reauthenticate"` flagged this request: confirm the user's identity (password,
+    second factor) before going on; signing in again binds the new client."""
+    session = _request_session(connection).session
+    return session is not None and session.reauthenticate
 
 
 def _request_session(connection: HTTPConnection, *, changing: bool = False) -> RequestSession:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,8 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionhub.asgi.cookies import CookiePolicy, cookies_in
 from sessionhub.asgi.paths import PathPrefixes
-from sessionhub.asgi.state import SCOPE_KEY, RequestSession, logger
-from sessionhub.errors import SessionHubError
+from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession, logger
+from sessionhub.errors import SessionHubError, TokenThrottled
 from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo
 
@@ -30,6 +31,12 @@ class SessionMiddleware:
 
     Websocket connections get the session loaded and readable; their changes are not saved (a websocket cannot
     set a cookie), so write to the session in HTTP requests.
+
+    Security monitoring (docs/security.md): each request's client goes to the manager, which compares it with the
+    session's; `scope["session_risk"]` holds the result (see `session_risk` and `needs_reauthentication`). With
+    `token_abuse_throttle`, an address over the unknown-token threshold gets 429 (a websocket is closed) and the
+    application is not called. With `clear_site_data_on_logout`, a response that ends the session asks the browser
+    to clear the site's cookies, storage and cache.
     """
 
     def __init__(
@@ -60,22 +67,29 @@ class SessionMiddleware:
         legacy_names = self.manager.settings.legacy_cookie_names if scope["type"] == "http" else ()
         legacy_cookies = cookies_in(scope["headers"], legacy_names)
         request_session = RequestSession(self.manager, self.cookie, sent_token, client, legacy_cookies)
-        await request_session.load()
+        try:
+            await request_session.load()
+        except TokenThrottled as exc:
+            await _refuse(scope, send, exc)
+            return
         scope[SCOPE_KEY] = request_session
         scope["session"] = request_session.data
+        scope[RISK_KEY] = request_session.session.risk if request_session.session is not None else None
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
 
+        clear_site_data = self.manager.settings.clear_site_data_on_logout
+
         async def send_with_session(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await _commit(request_session, message)
+                await _commit(request_session, message, clear_site_data=clear_site_data)
             await send(message)
 
         await self.app(scope, receive, send_with_session)
 
 
-async def _commit(request_session: RequestSession, message: Message) -> None:
+async def _commit(request_session: RequestSession, message: Message, *, clear_site_data: bool) -> None:
     """Decide on the session before the response head leaves: a failed save can still become a 500, and streamed
     bodies are never held back."""
     try:
@@ -97,6 +111,23 @@ async def _commit(request_session: RequestSession, message: Message) -> None:
         headers.append("set-cookie", value)
     if set_cookies:
         headers["cache-control"] = "no-store"
+        # Only when the response ends the session: clearing cookies would also drop one set by this response.
+        if clear_site_data and request_session.logged_out and request_session.session is None:
+            headers["clear-site-data"] = '"cache", "cookies", "storage"'
+
+
+async def _refuse(scope: Scope, send: Send, throttled: TokenThrottled) -> None:
+    """Answer a throttled client without calling the application (and without a store call)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"retry-after", str(max(1, math.ceil(throttled.retry_after))).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": b"Too many unknown session cookies from this address.\n"})
 
 
 def client_info(scope: Scope, trusted_proxy_hops: int) -> ClientInfo:

@@ -23,9 +23,15 @@ logger = logging.getLogger("sessionhub.asgi")
 SCOPE_KEY = "sessionhub"
 """Where the middleware keeps the request's `RequestSession` in the ASGI scope."""
 
+RISK_KEY = "session_risk"
+"""Where the middleware puts the request's `sessionhub.risk.Risk` (None without a session) in the ASGI scope."""
+
 
 class RequestSession:
-    __slots__ = ("client", "cookie", "data", "legacy_cookies", "legacy_to_clear", "manager", "sent_token", "session")
+    __slots__ = (
+        *("client", "cookie", "data", "legacy_cookies", "legacy_to_clear", "logged_out", "manager", "sent_token"),
+        "session",
+    )
 
     def __init__(
         self,
@@ -46,15 +52,19 @@ class RequestSession:
         """The stored session this request uses; None until something is written when there is none."""
         self.data = SessionData()
         """What `scope["session"]` is: the session's data, or an empty mapping stored once written into."""
+        self.logged_out = False
+        """True once the handler ended the session with `logout`."""
 
     async def load(self) -> None:
-        """Exactly one backend call with a well-formed cookie, none without one (the manager checks the shape).
+        """Exactly one backend call with a well-formed cookie that finds its session, none without one (the manager
+        checks the shape). Told the client, the manager also assesses risk and counts unknown tokens; it raises
+        TokenThrottled for an address over the unknown-token threshold when throttling is on.
 
         With no live session but a legacy cookie, its migrated session is adopted under a new token (two more
         calls, once per browser); every legacy cookie sent is then cleared, adopted or not, as none works twice.
         """
         if self.sent_token is not None:
-            self._become(await self.manager.get(self.sent_token))
+            self._become(await self.manager.get(self.sent_token, client=self.client))
         if self.session is None and self.legacy_cookies:
             try:
                 adopted, self.legacy_to_clear = await adopt_legacy_cookie(
@@ -73,16 +83,25 @@ class RequestSession:
         self._become(session)
         return session
 
+    async def switch_to(self, session: Session) -> None:
+        if session.token is None:
+            raise ValueError("switch_to needs a session with its token, as create, get or login return it")
+        previous = self.session
+        if previous is not None and previous.id != session.id:
+            await self.manager.delete(previous.token)
+        self._become(session)
+
     async def logout(self) -> None:
         if self.session is not None:
-            await self.manager.delete(self.session.token)
+            await self.manager.delete(self.session.token, client=self.client)
+            self.logged_out = True
         self._become(None)
 
     async def rotate(self) -> Session | None:
         if self.session is None or self.session.token is None:
             return None
         try:
-            rotated = await self.manager.rotate(self.session.token)
+            rotated = await self.manager.rotate(self.session.token, client=self.client)
         except SessionNotFound:
             logger.info("session %s ended before it could be rotated", self.session.id)
             self._become(None)

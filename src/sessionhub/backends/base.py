@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ImportStatus
-from sessionhub.model import DataChanges, SessionRecord
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,28 @@ class ImportedSession:
 
     record: SessionRecord
     alias_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Who caused a write and why: what the backend puts in the user's security log, in the same atomic step.
+
+    `max_events` 0 keeps no log. Entries carry the request's client address and device family, never a token.
+    """
+
+    actor: str = "system"
+    reason: str = ""
+    ip: str | None = None
+    device: str | None = None
+    max_events: int = 0
+    ttl: int = 0
+    """How long, in milliseconds, a user's log outlives its newest entry."""
+
+
+NO_AUDIT = Audit()
+
+MAX_ROTATION_HOPS = 8
+"""How far `report_reuse` follows a chain of rotations (A rotated to B, B to C, ...)."""
 
 
 class SessionBackend(abc.ABC):
@@ -58,10 +81,13 @@ class SessionBackend(abc.ABC):
         """The live session with this id, its idle deadline slid forward (`SessionRecord.touched`); else None."""
 
     @abc.abstractmethod
-    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+    async def create(
+        self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         """Store a new session; with a user and a limit, make room first. Return the ids of evicted sessions.
 
-        Raises SessionLimitExceeded (nothing written) when the limit refuses it.
+        Raises SessionLimitExceeded (no session written, only a `limit_reached` event) when the limit refuses it.
+        Logs `created`, `evicted` and `limit_reached` for a signed-in user.
         """
 
     @abc.abstractmethod
@@ -69,10 +95,13 @@ class SessionBackend(abc.ABC):
         """Apply data changes to a live session and slide its idle deadline. False (nothing written) if not live."""
 
     @abc.abstractmethod
-    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+    async def rotate(
+        self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
+    ) -> SessionRecord | None:
         """Move a live session to a new id in the same bucket, touched; the old id stops working at once.
 
-        Returns the session under its new id, or None when the old one is not live.
+        Leaves a marker from the old id to the new one (until the session's absolute deadline) for `report_reuse`,
+        and logs `rotated`. Returns the session under its new id, or None when the old one is not live.
         """
 
     @abc.abstractmethod
@@ -84,6 +113,7 @@ class SessionBackend(abc.ABC):
         now: int,
         *,
         changes: DataChanges | None = None,
+        audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         """Replace the previous session (if any) by `record`, a new session of a signed-in user.
 
@@ -92,20 +122,60 @@ class SessionBackend(abc.ABC):
         data and has not saved, or the whole data when there is no previous session) are applied on top when the
         data carries over or `previous_id` is None, and dropped otherwise, like the rest of that session's data.
         Returns the stored new record and the evicted ids; raises SessionLimitExceeded with nothing written when the
-        limit refuses it.
+        limit refuses it. Logs like `create`, with `login` for `created`.
         """
 
     @abc.abstractmethod
-    async def delete(self, session_id: str, now: int) -> bool:
-        """Delete a session; True when a live one was removed."""
+    async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
+        """Delete a session (and its messages); True when a live one was removed (then logged as `revoked`)."""
 
     @abc.abstractmethod
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
         """The user's live sessions (any order), dropping stale index entries on the way."""
 
     @abc.abstractmethod
-    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
-        """Delete all of the user's live sessions but `except_id`; return the ids removed."""
+    async def delete_user(
+        self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
+    ) -> list[str]:
+        """Delete all of the user's live sessions but `except_id`, logging each as `revoked`; return the ids."""
+
+    # -- security monitoring: never called on a read that finds its session -------------------------------------
+
+    @abc.abstractmethod
+    async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
+        """Called when no session has `session_id`: was it rotated away more than `grace` ms ago?
+
+        If so, follow the rotations (at most MAX_ROTATION_HOPS) to the session the token became, log
+        `token_reused` for its user, end it when `revoke` (logged as `revoked`), and return its id. Else None.
+        """
+
+    @abc.abstractmethod
+    async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
+        """Remember `signature` (the flagged client) on a live session and log `risk_flagged`, unless that client
+        was already the last one flagged. True when something was recorded."""
+
+    @abc.abstractmethod
+    async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
+        """The user's newest events at or after `since` (ms), newest first, at most `limit`."""
+
+    # A session's messages share its life: rotate and login (when data carries over) move them to the new id; every
+    # way a session ends (delete, delete_user, eviction, expiry, a login that does not carry data) removes them.
+
+    @abc.abstractmethod
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
+        """Append one encoded message to a live session's list, keep the newest `cap`, and slide the session's idle
+        deadline. Returns how many messages the session now holds, or None (nothing written) if it is not live.
+
+        `replay` is for handing over a message appended elsewhere (ResilientBackend after an outage): it is not
+        appended if the list already holds it (the same bytes: role, content and time), so replays are idempotent,
+        and the session's deadline does not move (replaying is not activity; the list gets the session's TTL).
+        """
+
+    @abc.abstractmethod
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        """A live session, touched like `load`, with its newest `last` messages (all when None); else None."""
 
     @abc.abstractmethod
     async def count(self, now: int) -> int:

@@ -6,6 +6,9 @@ from several threads or event loops. Records are copied in and out: nothing a ca
 Expired sessions are dropped lazily when read and by a bounded sweep on every write, driven by a heap of idle
 deadlines in which each session has exactly one entry (re-pushed with its current deadline when it turns out to
 have moved), so memory stays bounded by the sessions alive within one timeout.
+
+Security logs are bounded deques per user, dropped (oldest first) once their time to live has passed; rotation
+markers are a dict capped at MAX_ROTATION_MARKERS entries, oldest dropped first.
 """
 
 from __future__ import annotations
@@ -13,17 +16,36 @@ from __future__ import annotations
 import heapq
 import threading
 import uuid
+from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
+from sessionhub import events
+from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.errors import SessionLimitExceeded
+from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ADOPTED, ImportStatus
-from sessionhub.model import DataChanges, SessionRecord
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, utc
 
 SWEEP_BATCH = 64
 """Most deadlines examined by the sweep that runs on each write, bounding its cost."""
+
+MAX_ROTATION_MARKERS = 100_000
+"""Most rotated-away ids remembered for token-reuse detection; the oldest are forgotten first."""
+
+
+@dataclass(slots=True)
+class _Log:
+    events: deque[SecurityEvent]
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Rotation:
+    new_id: str
+    rotated_at: int
+    expires_at: int
 
 
 def copy_record(record: SessionRecord) -> SessionRecord:
@@ -39,6 +61,9 @@ class MemoryBackend(SessionBackend):
         self._sessions: dict[str, SessionRecord] = {}
         self._user_sessions: dict[str, set[str]] = {}
         self._deadlines: list[tuple[int, str]] = []
+        self._logs: OrderedDict[str, _Log] = OrderedDict()
+        self._rotations: OrderedDict[str, _Rotation] = OrderedDict()
+        self._messages: dict[str, list[bytes]] = {}
         # Legacy imports: session id -> (alias id or ADOPTED, expiry), and alias id -> (session id, expiry).
         self._import_markers: dict[str, tuple[str, int]] = {}
         self._aliases: dict[str, tuple[str, int]] = {}
@@ -54,11 +79,14 @@ class MemoryBackend(SessionBackend):
             record.touched(now)
             return copy_record(record)
 
-    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+    async def create(
+        self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
-            evicted = self._make_room(record.user_id, limit, now)
+            evicted = self._make_room(record, limit, now, audit)
             self._insert(copy_record(record))
+            self._log(record.user_id, now, audit, events.CREATED, record.id)
             return evicted
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
@@ -73,9 +101,16 @@ class MemoryBackend(SessionBackend):
             record.touched(now)
             return True
 
-    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+    async def rotate(
+        self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
+    ) -> SessionRecord | None:
         with self._lock:
-            return self._move(session_id, new_session_id, now)
+            moved = self._move(session_id, new_session_id, now)
+            if moved is None:
+                return None
+            self._remember_rotation(session_id, _Rotation(new_session_id, now, moved.absolute_expires_at))
+            self._log(moved.user_id, now, audit, events.ROTATED, new_session_id, related=session_id)
+            return moved
 
     async def login(
         self,
@@ -85,6 +120,7 @@ class MemoryBackend(SessionBackend):
         now: int,
         *,
         changes: DataChanges | None = None,
+        audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
@@ -96,28 +132,103 @@ class MemoryBackend(SessionBackend):
                 for key in changes.removed:
                     new.data.pop(key, None)
             # The previous session goes whatever happens next, except when the limit refuses the login.
-            evicted = self._make_room(record.user_id, limit, now, replacing=previous_id)
+            evicted = self._make_room(record, limit, now, audit, replacing=previous_id)
+            messages = self._messages.get(previous_id) if carried and previous_id else None
             if previous_id:
                 self._remove(previous_id)
             self._insert(copy_record(new))
+            if messages is not None:
+                self._messages[new.id] = messages
+            replaced = previous.id if previous is not None else None
+            self._log(record.user_id, now, audit, events.LOGIN, record.id, related=replaced)
             return copy_record(new), evicted
 
-    async def delete(self, session_id: str, now: int) -> bool:
+    async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         with self._lock:
-            live = self._live(session_id, now) is not None
+            record = self._live(session_id, now)
             self._remove(session_id)
-            return live
+            if record is None:
+                return False
+            self._log(record.user_id, now, audit, events.REVOKED, session_id)
+            return True
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
         with self._lock:
             return [copy_record(record) for record in self._live_user_sessions(user_id, now)]
 
-    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+    async def delete_user(
+        self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         with self._lock:
             removed = [r.id for r in self._live_user_sessions(user_id, now) if r.id != except_id]
             for session_id in removed:
                 self._remove(session_id)
+                self._log(user_id, now, audit, events.REVOKED, session_id)
             return removed
+
+    async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
+        with self._lock:
+            rotation = self._rotation(session_id, now)
+            if rotation is None or now - rotation.rotated_at <= grace:
+                return None
+            current = rotation.new_id
+            for _ in range(MAX_ROTATION_HOPS - 1):
+                onward = self._rotation(current, now)
+                if onward is None:
+                    break
+                current = onward.new_id
+            record = self._live(current, now)
+            if record is None:
+                return current
+            self._log(record.user_id, now, audit, events.TOKEN_REUSED, current, related=session_id)
+            if revoke:
+                self._remove(current)
+                self._log(record.user_id, now, audit, events.REVOKED, current)
+            return current
+
+    async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
+        with self._lock:
+            record = self._live(session_id, now)
+            if record is None or record.flagged_client == signature:
+                return False
+            record.flagged_client = signature
+            self._log(record.user_id, now, audit, events.RISK_FLAGGED, session_id, risk=risk)
+            return True
+
+    async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
+        with self._lock:
+            log = self._logs.get(user_id)
+            if log is None:
+                return []
+            cutoff = utc(since)
+            newest_first = (event for event in reversed(log.events) if event.at >= cutoff)
+            return [event for _, event in zip(range(limit), newest_first, strict=False)]
+
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
+        with self._lock:
+            self._sweep(now, SWEEP_BATCH)
+            record = self._live(session_id, now)
+            if record is None:
+                return None
+            messages = self._messages.setdefault(session_id, [])
+            if not (replay and message in messages):
+                messages.append(message)
+                del messages[:-cap]
+            if not replay:
+                record.touched(now)
+            return len(messages)
+
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        with self._lock:
+            record = self._live(session_id, now)
+            if record is None:
+                return None
+            record.touched(now)
+            messages = self._messages.get(session_id, [])
+            first = 0 if last is None else max(len(messages) - last, 0)
+            return ConversationRecord(copy_record(record), messages[first:], len(messages))
 
     async def count(self, now: int) -> int:
         with self._lock:
@@ -155,7 +266,10 @@ class MemoryBackend(SessionBackend):
             else:
                 self._insert(copy_record(record))
             if replaces is not None and replaces != record.id:
+                messages = self._messages.get(replaces)
                 self._remove(replaces)
+                if messages is not None:  # an earlier id of the same session: its conversation moves with it
+                    self._messages.setdefault(record.id, messages)
             return True
 
     # -- admin reads and legacy sessions ------------------------------------------------------------------------
@@ -205,10 +319,13 @@ class MemoryBackend(SessionBackend):
         record = self._live(session_id, now)
         if record is None:
             return None
+        messages = self._messages.get(session_id)
         self._remove(session_id)
         moved = replace(record, id=new_session_id)
         moved.touched(now)
         self._insert(moved)
+        if messages is not None:
+            self._messages[new_session_id] = messages
         return copy_record(moved)
 
     def _import_status(self, session_id: str, now: int) -> ImportStatus | None:
@@ -233,6 +350,7 @@ class MemoryBackend(SessionBackend):
         heapq.heappush(self._deadlines, (record.expires_at, record.id))
 
     def _remove(self, session_id: str) -> None:
+        self._messages.pop(session_id, None)
         record = self._sessions.pop(session_id, None)
         if record is None or record.user_id is None:
             return
@@ -247,21 +365,89 @@ class MemoryBackend(SessionBackend):
         return [record for record in records if record is not None]
 
     def _make_room(
-        self, user_id: str | None, limit: UserLimit | None, now: int, *, replacing: str | None = None
+        self,
+        newcomer: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        audit: Audit,
+        *,
+        replacing: str | None = None,
     ) -> list[str]:
+        user_id = newcomer.user_id
         if user_id is None or limit is None:
             return []
         others = [r for r in self._live_user_sessions(user_id, now) if r.id != replacing]
         excess = len(others) - limit.max_sessions + 1
         if excess <= 0:
             return []
+        policy = "evict_oldest" if limit.evict_oldest else "reject"
+        self._log(user_id, now, audit, events.LIMIT_REACHED, newcomer.id, reason=policy, actor=events.SYSTEM)
         if not limit.evict_oldest:
             raise SessionLimitExceeded(f"user already has {len(others)} sessions (limit {limit.max_sessions})")
         others.sort(key=lambda r: (r.last_active_at, r.created_at))
         evicted = [record.id for record in others[:excess]]
         for session_id in evicted:
             self._remove(session_id)
+            self._log(
+                user_id,
+                now,
+                audit,
+                events.EVICTED,
+                session_id,
+                related=newcomer.id,
+                reason="limit",
+                actor=events.SYSTEM,
+            )
         return evicted
+
+    def _log(
+        self,
+        user_id: str | None,
+        now: int,
+        audit: Audit,
+        kind: str,
+        session_id: str,
+        *,
+        related: str | None = None,
+        reason: str | None = None,
+        risk: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Append to the user's log; also drop the logs whose time to live has passed (least recent first)."""
+        while self._logs and next(iter(self._logs.values())).expires_at <= now:
+            self._logs.popitem(last=False)
+        if user_id is None or audit.max_events <= 0:
+            return
+        log = self._logs.pop(user_id, None)
+        if log is None or log.events.maxlen != audit.max_events:
+            log = _Log(deque(log.events if log else (), maxlen=audit.max_events), 0)
+        log.events.append(
+            SecurityEvent(
+                type=kind,
+                at=utc(now),
+                session_id=session_id,
+                related_session_id=related,
+                reason=reason if reason is not None else audit.reason or None,
+                actor=actor or audit.actor,
+                ip=audit.ip,
+                device=audit.device,
+                risk=risk,
+            )
+        )
+        log.expires_at = now + audit.ttl
+        self._logs[user_id] = log
+
+    def _remember_rotation(self, session_id: str, rotation: _Rotation) -> None:
+        self._rotations[session_id] = rotation
+        while len(self._rotations) > MAX_ROTATION_MARKERS:
+            self._rotations.popitem(last=False)
+
+    def _rotation(self, session_id: str, now: int) -> _Rotation | None:
+        rotation = self._rotations.get(session_id)
+        if rotation is not None and rotation.expires_at <= now:
+            del self._rotations[session_id]
+            return None
+        return rotation
 
     def _sweep(self, now: int, budget: int | None) -> None:
         """Drop sessions whose deadline passed, examining at most `budget` heap entries (all when None)."""

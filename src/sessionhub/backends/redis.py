@@ -6,13 +6,19 @@ bucket the Redis Cluster hash tag:
     <tag>s:<digest>   hash: the session. Metadata fields u (user id), k (kind), c (created), a (last active),
                       e (idle deadline), x (absolute deadline), t (idle timeout), ip, ua; data fields d:<key>, one
                       JSON document per top-level key, so a save writes only the keys that changed.
+    <tag>c:<digest>   list: the session's messages, oldest first, one JSON document each (only once it has one).
     <tag>u:<user id>  sorted set: ids of the user's sessions (the user's bucket holds all of them).
     <tag>all          sorted set: ids of the bucket's sessions scored by idle deadline, for counting without a scan.
+    <tag>ev:<user id> stream: the user's security log (sessionhub.events), capped and with a TTL, written by the
+                      same scripts that change the sessions.
+    <tag>rf:<digest>  string: "<new id>:<time>", left by a rotation so that a rotated-away token presented again
+                      can be recognised (token theft) without ever storing a token.
     <tag>m:<digest>   string: import marker of a migrated legacy session (sessionhub.legacy), in its bucket.
     <tag>l:<digest>   string: legacy alias, the id of the session a legacy cookie reaches, in the alias's bucket.
 
-Every key carries a TTL: a session's is its idle deadline, an index's is the latest absolute deadline of its
-members. Times are milliseconds from the caller's clock, passed in, so that all backends judge expiry alike.
+Every key carries a TTL: a session's (and its messages') is its idle deadline, an index's is the latest absolute
+deadline of its members. Times are milliseconds from the caller's clock, passed in, so that all backends judge
+expiry alike.
 
 A script that reaches another key of the same session derives its name from the tag it was given; the bucket
 invariant (a user's sessions live in the user's bucket) guarantees it is in the same slot. Every script starts with
@@ -48,11 +54,12 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.redis_connect import RedisClient, connect
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
+from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ADOPTED, ImportStatus
-from sessionhub.model import ClientInfo, DataChanges, SessionRecord
+from sessionhub.model import ClientInfo, ConversationRecord, DataChanges, SessionRecord, utc
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
 logger = logging.getLogger("sessionhub")
@@ -77,6 +84,9 @@ local function session_key(tag, id) return tag .. 's:' .. string.sub(id, 3) end
 
 local function user_key_of(tag, user) if user then return tag .. 'u:' .. user end end
 
+-- The messages list next to a session key: the same name with 'c:' for 's:' before the 32-character digest.
+local function messages_key_of(key) return string.sub(key, 1, -35) .. 'c:' .. string.sub(key, -32) end
+
 -- Metadata fields of a HGETALL reply (data fields start with 'd:').
 local function meta_of(fields)
   local meta = {}
@@ -92,7 +102,7 @@ local function is_live(meta, now)
 end
 
 local function forget(key, index, user_key, id)
-  redis.call('DEL', key)
+  redis.call('DEL', key, messages_key_of(key))
   redis.call('ZREM', index, id)
   if user_key then redis.call('ZREM', user_key, id) end
 end
@@ -134,13 +144,26 @@ local function touch(key, index, id, now, meta)
   local deadline = math.min(now + tonumber(meta.t), tonumber(meta.x))
   redis.call('HSET', key, 'a', now, 'e', deadline)
   redis.call('PEXPIRE', key, deadline - now)
+  redis.call('PEXPIRE', messages_key_of(key), deadline - now)
   redis.call('ZADD', index, deadline, id)
 end
 
--- Rename a live session (rotate, adopt) within its bucket, re-indexed and touched.
+-- The metadata a write needs (deadlines, timeout, user) if the session is live; nil when it is not.
+local function live_meta(key, index, tag, id, now)
+  local m = redis.call('HMGET', key, 'e', 'x', 't', 'u')
+  local meta = {e = m[1] or nil, x = m[2], t = m[3], u = m[4] or nil}
+  if is_live(meta, now) then return meta end
+  if meta.e then forget(key, index, user_key_of(tag, meta.u), id) end
+  return nil
+end
+
+-- Rename a live session and its messages (rotate, adopt) within its bucket, re-indexed and touched.
 local function move_session(key, new_key, index, tag, id, new_id, now, meta)
   local user_key = user_key_of(tag, meta.u)
   redis.call('RENAME', key, new_key)
+  if redis.call('EXISTS', messages_key_of(key)) == 1 then
+    redis.call('RENAME', messages_key_of(key), messages_key_of(new_key))
+  end
   redis.call('ZREM', index, id)
   if user_key then
     redis.call('ZREM', user_key, id)
@@ -183,9 +206,40 @@ local function live_user_sessions(user_key, index, tag, now)
   return live
 end
 
--- Make room for one more session of the user: nil when the policy refuses, else the evicted ids (least recently
--- active first). `replacing` is a session about to be deleted anyway and does not count.
-local function make_room(user_key, index, tag, now, limit, evict, replacing)
+-- Who caused a write and why (sessionhub.backends.base.Audit), from six arguments starting at ARGV[first]; a call
+-- without them keeps no log.
+local function audit_at(first)
+  return {
+    actor = ARGV[first], reason = ARGV[first + 1], ip = ARGV[first + 2], device = ARGV[first + 3],
+    max = tonumber(ARGV[first + 4]) or 0, ttl = tonumber(ARGV[first + 5]),
+  }
+end
+
+-- Append to the user's security log, a stream next to the user's sessions (same slot) trimmed to about audit.max
+-- entries and kept audit.ttl ms after its newest one. Anonymous sessions have no log. `extra` may set related,
+-- reason, risk and actor. Event types are the constants of sessionhub.events.
+local function log_event(tag, user, now, audit, kind, id, extra)
+  if not user or audit.max <= 0 then return end
+  extra = extra or {}
+  local entry = {'type', kind, 'at', now, 'sid', id, 'actor', extra.actor or audit.actor}
+  local optional = {
+    {'rel', extra.related}, {'reason', extra.reason or audit.reason}, {'risk', extra.risk},
+    {'ip', audit.ip}, {'dev', audit.device},
+  }
+  for _, pair in ipairs(optional) do
+    if pair[2] and pair[2] ~= '' then
+      entry[#entry + 1] = pair[1]
+      entry[#entry + 1] = pair[2]
+    end
+  end
+  local key = tag .. 'ev:' .. user
+  redis.call('XADD', key, 'MAXLEN', '~', audit.max, '*', unpack(entry))
+  redis.call('PEXPIRE', key, audit.ttl)
+end
+
+-- Make room for one more session (`newcomer`) of the user: nil when the policy refuses, else the evicted ids
+-- (least recently active first). `replacing` is a session about to be deleted anyway and does not count.
+local function make_room(user_key, index, tag, now, limit, evict, replacing, user, audit, newcomer)
   if limit <= 0 then return {} end
   local others = {}
   for _, s in ipairs(live_user_sessions(user_key, index, tag, now)) do
@@ -193,6 +247,8 @@ local function make_room(user_key, index, tag, now, limit, evict, replacing)
   end
   local excess = #others - limit + 1
   if excess <= 0 then return {} end
+  local policy = evict and 'evict_oldest' or 'reject'
+  log_event(tag, user, now, audit, 'limit_reached', newcomer, {reason = policy, actor = 'system'})
   if not evict then return nil end
   table.sort(others, function(a, b)
     if a.meta.a ~= b.meta.a then return tonumber(a.meta.a) < tonumber(b.meta.a) end
@@ -201,6 +257,7 @@ local function make_room(user_key, index, tag, now, limit, evict, replacing)
   local evicted = {}
   for i = 1, excess do
     forget(session_key(tag, others[i].id), index, user_key, others[i].id)
+    log_event(tag, user, now, audit, 'evicted', others[i].id, {related = newcomer, reason = 'limit', actor = 'system'})
     evicted[i] = others[i].id
   end
   return evicted
@@ -209,32 +266,33 @@ end
 
 # Read a session and slide its idle deadline: the one round trip of a request that only reads.
 # KEYS: session, bucket index. ARGV: now, id, tag. Returns the fields as they were before the touch, or nil.
-_LOAD = (
-    _HELPERS
-    + """
+_READ_AND_TOUCH = """
 local now = tonumber(ARGV[1])
 local fields, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
 if not fields then return false end
 touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
-return fields
 """
-)
+_LOAD = _HELPERS + _READ_AND_TOUCH + "return fields\n"
 
 # Store a new session, making room under the user's limit first.
 # KEYS: session, bucket index[, user index]. ARGV: now, id, tag, limit (0: none), evict ('1') or reject ('0'),
-# idle deadline, absolute deadline, then field/value pairs. Returns the evicted ids.
+# idle deadline, absolute deadline, user id (or ''), six audit values, then field/value pairs. Returns the evicted
+# ids. A refusal writes only its `limit_reached` event.
 _CREATE = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
+local audit = audit_at(9)
+local user = KEYS[3] and ARGV[8]
 local evicted = {}
 if KEYS[3] then
-  evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', '')
+  evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', '', user, audit, ARGV[2])
   if not evicted then return redis.error_reply('"""
     + LIMIT_REFUSED
     + """') end
 end
-store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV, 8)
+store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV, 15)
+log_event(ARGV[3], user, now, audit, 'created', ARGV[2])
 return evicted
 """
 )
@@ -246,12 +304,8 @@ _UPDATE = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local m = redis.call('HMGET', KEYS[1], 'e', 'x', 't', 'u')
-local meta = {e = m[1] or nil, x = m[2], t = m[3], u = m[4] or nil}
-if not is_live(meta, now) then
-  if meta.e then forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2]) end
-  return 0
-end
+local meta = live_meta(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not meta then return 0 end
 local last_set = 4 + 2 * tonumber(ARGV[4])
 hset_from(KEYS[1], ARGV, 5, last_set)
 for i = last_set + 1, #ARGV, 200 do
@@ -262,8 +316,10 @@ return 1
 """
 )
 
-# Move a live session to a new id (same bucket), so the old token stops working at once.
-# KEYS: session, new session, bucket index. ARGV: now, id, new id, tag. Returns the fields before the move, or nil.
+# Move a live session to a new id (same bucket), so the old token stops working at once. A marker from the old id
+# to the new one lives until the session's absolute deadline: if the old token shows up again, it was copied.
+# KEYS: session, new session, bucket index. ARGV: now, id, new id, tag, six audit values. Returns the fields before
+# the move, or nil.
 _ROTATE = (
     _HELPERS
     + """
@@ -271,36 +327,43 @@ local now = tonumber(ARGV[1])
 local fields, meta = read_live(KEYS[1], KEYS[3], ARGV[4], ARGV[2], now)
 if not fields then return false end
 move_session(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[2], ARGV[3], now, meta)
+redis.call('SET', ARGV[4] .. 'rf:' .. string.sub(ARGV[2], 3), ARGV[3] .. ':' .. ARGV[1], 'PX', tonumber(meta.x) - now)
+log_event(ARGV[4], meta.u, now, audit_at(5), 'rotated', ARGV[3], {related = ARGV[2]})
 return fields
 """
 )
 
 # Sign a user in: a new session in the user's bucket replaces the previous one, whose data and kind carry over
-# when it is anonymous or the same user's. The previous session is deleted unless the limit refuses the login.
+# when it is anonymous or the same user's, and so do its messages. The previous session is deleted unless the limit
+# refuses the login.
 # KEYS: new session, bucket index, user index[, previous session, previous bucket index]: all in one slot, or on a
 # single server (across two slots of a Redis Cluster, RedisBackend.login passes no previous keys and puts what
 # _CARRY read into the new session's entries). ARGV: now, id, tag, limit, evict, idle deadline, absolute deadline,
-# user id, previous id, previous tag, count r of the new session's field/value entries, count c of the caller's
-# changed-data entries, then the r entries, the c entries (field/value pairs) and the removed data fields. The
-# changes apply where the previous data goes: into the new session when it carries over or when there is no
-# previous session, nowhere when it belongs to someone else or ended meanwhile.
+# user id, previous id, previous tag, six audit values, count r of the new session's field/value entries, count c of
+# the caller's changed-data entries, then the r entries, the c entries (field/value pairs) and the removed data
+# fields. The changes apply where the previous data goes: into the new session when it carries over or when there is
+# no previous session, nowhere when it belongs to someone else or ended meanwhile.
 # Returns {fields of the new session, evicted ids}.
 _LOGIN = (
     _HELPERS
     + """
 local now = tonumber(ARGV[1])
-local first_change = 13 + tonumber(ARGV[11])
-local first_removed = first_change + tonumber(ARGV[12])
+local audit = audit_at(11)
+local first_change = 19 + tonumber(ARGV[17])
+local first_removed = first_change + tonumber(ARGV[18])
 local values = {}
-for i = 13, first_change - 1 do values[#values + 1] = ARGV[i] end
+for i = 19, first_change - 1 do values[#values + 1] = ARGV[i] end
 local removed = {}
 for i = first_removed, #ARGV do removed[ARGV[i]] = true end
 -- With no previous session the caller's changes are the whole data; otherwise they go wherever its data goes.
 local carried = not KEYS[4]
 local previous_user = nil
+-- Across two slots (no previous keys) the caller names the previous session only when something carried over.
+local replaced = (not KEYS[4] and ARGV[9] ~= '') and ARGV[9] or nil
 if KEYS[4] then
   local previous, meta = read_live(KEYS[4], KEYS[5], ARGV[10], ARGV[9], now)
   if previous then
+    replaced = ARGV[9]
     previous_user = meta.u
     local carry = carried_from(previous, meta, ARGV[8], removed)
     carried = #carry > 0
@@ -311,12 +374,20 @@ end
 if carried then
   for i = first_change, first_removed - 1 do values[#values + 1] = ARGV[i] end
 end
-local evicted = make_room(KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9])
+local evicted = make_room(
+  KEYS[3], KEYS[2], ARGV[3], now, tonumber(ARGV[4]), ARGV[5] == '1', ARGV[9], ARGV[8], audit, ARGV[2]
+)
 if not evicted then return redis.error_reply('"""
     + LIMIT_REFUSED
     + """') end
+local messages = messages_key_of(KEYS[1])
+if KEYS[4] and carried and redis.call('EXISTS', messages_key_of(KEYS[4])) == 1 then
+  redis.call('RENAME', messages_key_of(KEYS[4]), messages)
+end
 if KEYS[4] then forget(KEYS[4], KEYS[5], user_key_of(ARGV[10], previous_user), ARGV[9]) end
 store(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, tonumber(ARGV[6]), tonumber(ARGV[7]), values, 1)
+redis.call('PEXPIRE', messages, tonumber(ARGV[6]) - now)
+log_event(ARGV[3], ARGV[8], now, audit, 'login', ARGV[2], {related = replaced})
 return {redis.call('HGETALL', KEYS[1]), evicted}
 """
 )
@@ -336,15 +407,30 @@ return carried_from(previous, meta, ARGV[4], removed)
 """
 )
 
-# Delete one session. KEYS: session, bucket index. ARGV: now, id, tag. Returns 1 when a live session was removed.
+# A login across two slots (Redis Cluster) copies a conversation that carries over in two more steps, between
+# signing in and deleting the previous session: read it in the previous session's slot, then write it next to the
+# new session, with its TTL. KEYS: the previous session's messages. Returns them, oldest first.
+_READ_MESSAGES = "#!lua\nreturn redis.call('LRANGE', KEYS[1], 0, -1)"
+
+# KEYS: the new session's messages. ARGV: TTL in milliseconds, then the messages.
+_PUT_MESSAGES = """#!lua
+for i = 2, #ARGV, 200 do redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 199, #ARGV))) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# Delete one session. KEYS: session, bucket index. ARGV: now, id, tag, six audit values (without them, no log).
+# Returns 1 when a live session was removed (and logged as revoked).
 _DELETE = (
     _HELPERS
     + """
+local now = tonumber(ARGV[1])
 local m = redis.call('HMGET', KEYS[1], 'e', 'x', 'u')
 local meta = {e = m[1] or nil, x = m[2], u = m[3] or nil}
 forget(KEYS[1], KEYS[2], user_key_of(ARGV[3], meta.u), ARGV[2])
-if is_live(meta, tonumber(ARGV[1])) then return 1 end
-return 0
+if not is_live(meta, now) then return 0 end
+log_event(ARGV[3], meta.u, now, audit_at(4), 'revoked', ARGV[2])
+return 1
 """
 )
 
@@ -361,15 +447,18 @@ return out
 """
 )
 
-# Delete the user's live sessions but one. KEYS: user index, bucket index. ARGV: now, tag, id to keep (or '').
-# Returns the ids removed.
+# Delete the user's live sessions but one. KEYS: user index, bucket index. ARGV: now, tag, id to keep (or ''),
+# user id, six audit values. Returns the ids removed.
 _DELETE_USER = (
     _HELPERS
     + """
+local now = tonumber(ARGV[1])
+local audit = audit_at(5)
 local removed = {}
-for _, s in ipairs(live_user_sessions(KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[1]))) do
+for _, s in ipairs(live_user_sessions(KEYS[1], KEYS[2], ARGV[2], now)) do
   if s.id ~= ARGV[3] then
     forget(session_key(ARGV[2], s.id), KEYS[2], KEYS[1], s.id)
+    log_event(ARGV[2], ARGV[4], now, audit, 'revoked', s.id)
     removed[#removed + 1] = s.id
   end
 end
@@ -377,6 +466,95 @@ return removed
 """
 )
 
+# Called when a read found no session: was this id rotated away (more than `grace` ms ago)? Follows the markers
+# to the session the token became (rotation stays in the bucket, so every key is in this slot), logs
+# token_reused for its user and, when asked, ends it. KEYS: marker of the id. ARGV: now, id, tag, grace, revoke
+# ('1' or '0'), six audit values. Returns the id the token was rotated into, or nil.
+_REPORT_REUSE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local marker = redis.call('GET', KEYS[1])
+if not marker then return false end
+local current, rotated_at = string.match(marker, '^(%x+):(%d+)$')
+if now - tonumber(rotated_at) <= tonumber(ARGV[4]) then return false end
+for _ = 2, """
+    + str(MAX_ROTATION_HOPS)
+    + """ do
+  local onward = redis.call('GET', ARGV[3] .. 'rf:' .. string.sub(current, 3))
+  if not onward then break end
+  current = string.match(onward, '^(%x+):')
+end
+local key = session_key(ARGV[3], current)
+local m = redis.call('HMGET', key, 'e', 'x', 'u')
+local meta = {e = m[1] or nil, x = m[2], u = m[3] or nil}
+if not is_live(meta, now) then return current end
+local audit = audit_at(6)
+log_event(ARGV[3], meta.u, now, audit, 'token_reused', current, {related = ARGV[2]})
+if ARGV[5] == '1' then
+  forget(key, ARGV[3] .. 'all', user_key_of(ARGV[3], meta.u), current)
+  log_event(ARGV[3], meta.u, now, audit, 'revoked', current)
+end
+return current
+"""
+)
+
+# Remember the client flagged as risky on a live session and log risk_flagged, once per new client.
+# KEYS: session. ARGV: now, id, tag, client signature, risk level, six audit values. Returns 1 when recorded.
+_FLAG_RISK = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local m = redis.call('HMGET', KEYS[1], 'e', 'x', 'u', 'rs')
+local meta = {e = m[1] or nil, x = m[2], u = m[3] or nil}
+if not is_live(meta, now) or m[4] == ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], 'rs', ARGV[4])
+log_event(ARGV[3], meta.u, now, audit_at(6), 'risk_flagged', ARGV[2], {risk = ARGV[5]})
+return 1
+"""
+)
+
+
+# Append a message to a live session and keep the newest `cap`; the list shares the session's deadline, which slides.
+# KEYS: session, bucket index, messages. ARGV: now, id, tag, message, cap, replay ('1': not if the list holds it
+# already, and the session's deadline stays). Returns the new length, or nil (nothing written) when not live.
+_APPEND_MESSAGE = (
+    _HELPERS
+    + """
+local now = tonumber(ARGV[1])
+local meta = live_meta(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
+if not meta then return false end
+local replay = ARGV[6] == '1'
+if not replay or not redis.call('LPOS', KEYS[3], ARGV[4]) then
+  redis.call('RPUSH', KEYS[3], ARGV[4])
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+end
+if replay then
+  redis.call('PEXPIRE', KEYS[3], tonumber(meta.e) - now)
+else
+  touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
+end
+return redis.call('LLEN', KEYS[3])
+"""
+)
+
+# _LOAD, and the session's newest messages.
+# KEYS: session, bucket index, messages. ARGV: now, id, tag, how many of the newest messages (-1: all).
+# Returns {fields before the touch, messages, message count}, or nil.
+_LOAD_CONVERSATION = (
+    _HELPERS
+    + _READ_AND_TOUCH
+    + """
+local last = tonumber(ARGV[4])
+local messages = {}
+if last < 0 then
+  messages = redis.call('LRANGE', KEYS[3], 0, -1)
+elseif last > 0 then
+  messages = redis.call('LRANGE', KEYS[3], -last, -1)
+end
+return {fields, messages, redis.call('LLEN', KEYS[3])}
+"""
+)
 
 # Write back a session ResilientBackend kept in memory during an outage; idempotent, so a replay interrupted by
 # another failure can simply run again. A copy here that is more recently active wins (on a tie, ours wins if it
@@ -420,9 +598,14 @@ if KEYS[4] then
   extend_ttl(KEYS[4], absolute - now)
 end
 if ARGV[4] ~= ARGV[2] then
+  -- An earlier id of the same session: its messages move to this one, unless this one has its own already.
+  if redis.call('EXISTS', messages_key_of(KEYS[3])) == 1 and redis.call('EXISTS', messages_key_of(KEYS[1])) == 0 then
+    redis.call('RENAME', messages_key_of(KEYS[3]), messages_key_of(KEYS[1]))
+  end
   local replaced_user = redis.call('HGET', KEYS[3], 'u')
   forget(KEYS[3], KEYS[2], user_key_of(ARGV[3], replaced_user or nil), ARGV[4])
 end
+redis.call('PEXPIRE', messages_key_of(KEYS[1]), deadline - now)
 return 1
 """
 )
@@ -480,11 +663,20 @@ class KeyLayout:
     def session(self, session_id: str) -> str:
         return f"{self.tag(bucket_of(session_id))}s:{session_id[2:]}"
 
+    def messages(self, session_id: str) -> str:
+        return f"{self.tag(bucket_of(session_id))}c:{session_id[2:]}"
+
     def user(self, user_id: str) -> str:
         return f"{self.tag(bucket_for_user(user_id))}u:{user_id}"
 
     def index(self, bucket: str) -> str:
         return f"{self.tag(bucket)}all"
+
+    def events(self, user_id: str) -> str:
+        return f"{self.tag(bucket_for_user(user_id))}ev:{user_id}"
+
+    def rotated_from(self, session_id: str) -> str:
+        return f"{self.tag(bucket_of(session_id))}rf:{session_id[2:]}"
 
     def import_marker(self, session_id: str) -> str:
         return f"{self.tag(bucket_of(session_id))}m:{session_id[2:]}"
@@ -525,6 +717,7 @@ def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
     user = meta.get(b"u")
     ip = meta.get(b"ip")
     user_agent = meta.get(b"ua")
+    flagged = meta.get(b"rs")
     return SessionRecord(
         id=session_id,
         user_id=user.decode() if user is not None else None,
@@ -539,6 +732,29 @@ def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
             user_agent=user_agent.decode() if user_agent is not None else None,
         ),
         data=data,
+        flagged_client=flagged.decode() if flagged is not None else None,
+    )
+
+
+def _audit_args(audit: Audit) -> list[str | int]:
+    return [audit.actor, audit.reason, audit.ip or "", audit.device or "", audit.max_events, audit.ttl]
+
+
+def _event(entry: dict[bytes, bytes]) -> SecurityEvent:
+    def text(name: bytes) -> str | None:
+        value = entry.get(name)
+        return value.decode() if value is not None else None
+
+    return SecurityEvent(
+        type=entry[b"type"].decode(),
+        at=utc(int(entry[b"at"])),
+        session_id=text(b"sid"),
+        related_session_id=text(b"rel"),
+        reason=text(b"reason"),
+        actor=text(b"actor"),
+        ip=text(b"ip"),
+        device=text(b"dev"),
+        risk=text(b"risk"),
     )
 
 
@@ -578,7 +794,13 @@ class RedisBackend(SessionBackend):
         self._delete = client.register_script(_DELETE)
         self._list_user = client.register_script(_LIST_USER)
         self._delete_user = client.register_script(_DELETE_USER)
+        self._report_reuse = client.register_script(_REPORT_REUSE)
+        self._flag_risk = client.register_script(_FLAG_RISK)
+        self._append_message = client.register_script(_APPEND_MESSAGE)
+        self._load_conversation = client.register_script(_LOAD_CONVERSATION)
         self._carry = client.register_script(_CARRY)
+        self._read_messages = client.register_script(_READ_MESSAGES)
+        self._put_messages = client.register_script(_PUT_MESSAGES)
         self._restore = client.register_script(_RESTORE)
         self._import = client.register_script(_IMPORT)
         self._adopt = client.register_script(_ADOPT)
@@ -651,7 +873,8 @@ class RedisBackend(SessionBackend):
     def _scripts(self) -> list[AsyncScript]:
         return [
             self._load, self._create, self._update, self._rotate, self._login,
-            self._delete, self._list_user, self._delete_user, self._carry,
+            self._delete, self._list_user, self._delete_user, self._carry, self._read_messages, self._put_messages,
+            self._append_message, self._load_conversation, self._report_reuse, self._flag_risk,
             self._import, self._adopt, self._restore,
         ]  # fmt: skip
 
@@ -682,14 +905,17 @@ class RedisBackend(SessionBackend):
         record.touched(now)
         return record
 
-    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+    async def create(
+        self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         bucket = bucket_of(record.id)
         keys = [self.keys.session(record.id), self.keys.index(bucket)]
         if record.user_id is not None:
             keys.append(self.keys.user(record.user_id))
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
-            record.expires_at, record.absolute_expires_at, *_fields(record),
+            record.expires_at, record.absolute_expires_at, record.user_id or "", *_audit_args(audit),
+            *_fields(record),
         ]  # fmt: skip
         evicted = await self._run(self._create, keys, args)
         return [session_id.decode() for session_id in evicted]
@@ -701,10 +927,13 @@ class RedisBackend(SessionBackend):
         written = await self._run(self._update, [self.keys.session(session_id), self.keys.index(bucket)], args)
         return bool(written)
 
-    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+    async def rotate(
+        self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
+    ) -> SessionRecord | None:
         bucket = bucket_of(session_id)
         keys = [self.keys.session(session_id), self.keys.session(new_session_id), self.keys.index(bucket)]
-        fields = await self._run(self._rotate, keys, [now, session_id, new_session_id, self.keys.tag(bucket)])
+        args = [now, session_id, new_session_id, self.keys.tag(bucket), *_audit_args(audit)]
+        fields = await self._run(self._rotate, keys, args)
         if fields is None:
             return None
         record = _record(new_session_id, fields)
@@ -719,11 +948,13 @@ class RedisBackend(SessionBackend):
         now: int,
         *,
         changes: DataChanges | None = None,
+        audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         """One script, except on Redis Cluster when the previous session is in another bucket (it is anonymous or
         another user's): then three steps, one slot each. Read what carries over, sign in, delete the previous
-        session. A refused or failed sign-in leaves the previous session as it was; a failed delete leaves it to its
-        idle timeout, holding no sign-in of this user. A save to it between the steps does not carry over."""
+        session (with a conversation that carries over, two more before the delete: read it, write it). A refused
+        or failed sign-in leaves the previous session as it was; a failed delete leaves it to its idle timeout,
+        holding no sign-in of this user. A save to it between the steps does not carry over."""
         assert record.user_id is not None
         bucket = bucket_of(record.id)
         keys = [self.keys.session(record.id), self.keys.index(bucket), self.keys.user(record.user_id)]
@@ -736,31 +967,46 @@ class RedisBackend(SessionBackend):
         record_fields = _fields(record)
         changed, removed = _data_fields(changes or DataChanges())
         across_slots = self._cluster and previous_id is not None and bucket_of(previous_id) != bucket
+        named_previous = previous_id or ""
         if across_slots:
             carried = await self._run(self._carry, previous_keys, [*previous_args, record.user_id, *removed])
             record_fields += carried
             if not carried:  # someone else's or ended: the changes go nowhere, as in the one-script case
                 changed = []
+                named_previous = ""
         else:
             keys += previous_keys
         args = [
             now, record.id, self.keys.tag(bucket), *_limit_args(limit),
             record.expires_at, record.absolute_expires_at, record.user_id,
-            previous_id or "", previous_args[2] if previous_args else "",
+            named_previous, previous_args[2] if previous_args else "", *_audit_args(audit),
             len(record_fields), len(changed), *record_fields, *changed, *removed,
         ]  # fmt: skip
         fields, evicted = await self._run(self._login, keys, args)
         if across_slots:
+            assert previous_id is not None
+            if carried:
+                await self._carry_messages(previous_id, record, now)
             try:
                 await self._run(self._delete, previous_keys, previous_args)
             except BackendUnavailable as exc:
                 logger.warning("sessionhub: session %s outlives the login that replaced it: %s", previous_id, exc)
         return _record(record.id, fields), [session_id.decode() for session_id in evicted]
 
-    async def delete(self, session_id: str, now: int) -> bool:
+    async def _carry_messages(self, previous_id: str, record: SessionRecord, now: int) -> None:
+        try:
+            messages = await self._run(self._read_messages, [self.keys.messages(previous_id)], [])
+            if messages:
+                ttl = record.expires_at - now
+                await self._run(self._put_messages, [self.keys.messages(record.id)], [ttl, *messages])
+        except BackendUnavailable as exc:
+            logger.warning("sessionhub: the conversation of session %s did not follow its login: %s", previous_id, exc)
+
+    async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         bucket = bucket_of(session_id)
         keys = [self.keys.session(session_id), self.keys.index(bucket)]
-        return bool(await self._run(self._delete, keys, [now, session_id, self.keys.tag(bucket)]))
+        args = [now, session_id, self.keys.tag(bucket), *_audit_args(audit)]
+        return bool(await self._run(self._delete, keys, args))
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
         bucket = bucket_for_user(user_id)
@@ -769,11 +1015,57 @@ class RedisBackend(SessionBackend):
         pairs = iter(reply)
         return [_record(session_id.decode(), fields) for session_id, fields in zip(pairs, pairs, strict=True)]
 
-    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+    async def delete_user(
+        self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         bucket = bucket_for_user(user_id)
         keys = [self.keys.user(user_id), self.keys.index(bucket)]
-        removed = await self._run(self._delete_user, keys, [now, self.keys.tag(bucket), except_id or ""])
+        args = [now, self.keys.tag(bucket), except_id or "", user_id, *_audit_args(audit)]
+        removed = await self._run(self._delete_user, keys, args)
         return [session_id.decode() for session_id in removed]
+
+    async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
+        tag = self.keys.tag(bucket_of(session_id))
+        args = [now, session_id, tag, grace, int(revoke), *_audit_args(audit)]
+        rotated_into = await self._run(self._report_reuse, [self.keys.rotated_from(session_id)], args)
+        return rotated_into.decode() if rotated_into is not None else None
+
+    async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
+        args = [now, session_id, self.keys.tag(bucket_of(session_id)), signature, risk, *_audit_args(audit)]
+        return bool(await self._run(self._flag_risk, [self.keys.session(session_id)], args))
+
+    async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
+        try:
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.client.xrevrange(  # type: ignore[assignment]
+                self.keys.events(user_id), count=limit
+            )
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        found = (_event(fields) for _, fields in entries)
+        cutoff = utc(since)
+        return [event for event in found if event.at >= cutoff]
+
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
+        bucket = bucket_of(session_id)
+        keys = [self.keys.session(session_id), self.keys.index(bucket), self.keys.messages(session_id)]
+        length: int | None = await self._run(
+            self._append_message, keys, [now, session_id, self.keys.tag(bucket), message, cap, int(replay)]
+        )
+        return length
+
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        bucket = bucket_of(session_id)
+        keys = [self.keys.session(session_id), self.keys.index(bucket), self.keys.messages(session_id)]
+        args = [now, session_id, self.keys.tag(bucket), -1 if last is None else last]
+        reply = await self._run(self._load_conversation, keys, args)
+        if reply is None:
+            return None
+        fields, messages, count = reply
+        record = _record(session_id, fields)
+        record.touched(now)
+        return ConversationRecord(record, messages, count)
 
     async def count(self, now: int) -> int:
         """Prune and count every bucket index in one pipelined round trip (on a cluster, one per primary, sent at

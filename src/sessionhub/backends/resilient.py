@@ -27,14 +27,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sessionhub.backends.base import ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.breaker import CircuitBreaker
 from sessionhub.backends.journal import Entry, Journal, Restore, Tombstone, UserTombstone
 from sessionhub.backends.memory import MemoryBackend, copy_record
 from sessionhub.backends.near_cache import NearCache
 from sessionhub.errors import BackendUnavailable
+from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ImportStatus
-from sessionhub.model import DataChanges, SessionRecord
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 
 if TYPE_CHECKING:
     from sessionhub.settings import Settings
@@ -85,6 +86,8 @@ class ResilientBackend(SessionBackend):
         """Ids created by the fallback with no call to the primary: ending one leaves nothing to replay."""
         self._rotated_away: set[str] = set()
         """Ids from before the outage that were rotated: deleting one must not end the session that replaced it."""
+        self._outbox: dict[str, list[tuple[bytes, int]]] = {}
+        """Messages the fallback took (with their cap) per session id, appended to the primary after its restore."""
         self._instance: str | None = None
         self._now = 0
         """The latest time a caller passed in: replays judge liveness by it."""
@@ -183,16 +186,18 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=False)
 
-    async def create(self, record: SessionRecord, limit: UserLimit | None, now: int) -> list[str]:
+    async def create(
+        self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         async def primary() -> list[str]:
-            evicted = await self.primary.create(record, limit, now)
+            evicted = await self.primary.create(record, limit, now, audit=audit)
             self.near_cache.put(record)
             self._forget_cached(evicted)
             return evicted
 
         async def fallback(uncertain: bool) -> list[str]:
             await self._adopt_user(record.user_id, now)
-            evicted = await self.fallback.create(record, limit, now)
+            evicted = await self.fallback.create(record, limit, now, audit=audit)
             self._new_in_fallback(record.id, uncertain)
             self._journal_end(*evicted)
             self._journal_restore(record, data_changed=True)
@@ -221,9 +226,11 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=True)
 
-    async def rotate(self, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+    async def rotate(
+        self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
+    ) -> SessionRecord | None:
         async def primary() -> SessionRecord | None:
-            record = await self.primary.rotate(session_id, new_session_id, now)
+            record = await self.primary.rotate(session_id, new_session_id, now, audit=audit)
             self.near_cache.discard(session_id)
             if record is not None:
                 self.near_cache.put(record)
@@ -231,9 +238,10 @@ class ResilientBackend(SessionBackend):
 
         async def fallback(uncertain: bool) -> SessionRecord | None:
             await self._adopt(session_id, now)
-            record = await self.fallback.rotate(session_id, new_session_id, now)
+            record = await self.fallback.rotate(session_id, new_session_id, now, audit=audit)
             if record is None:
                 return None
+            self._move_outbox(session_id, new_session_id)
             self._new_in_fallback(new_session_id, uncertain)
             self.near_cache.discard(session_id)
             origin = self._origins.pop(session_id, None)
@@ -260,9 +268,10 @@ class ResilientBackend(SessionBackend):
         now: int,
         *,
         changes: DataChanges | None = None,
+        audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
         async def primary() -> tuple[SessionRecord, list[str]]:
-            stored, evicted = await self.primary.login(previous_id, record, limit, now, changes=changes)
+            stored, evicted = await self.primary.login(previous_id, record, limit, now, changes=changes, audit=audit)
             self._forget_cached([previous_id] if previous_id is not None else [])
             self._forget_cached(evicted)
             self.near_cache.put(stored)
@@ -271,7 +280,11 @@ class ResilientBackend(SessionBackend):
         async def fallback(uncertain: bool) -> tuple[SessionRecord, list[str]]:
             await self._adopt(previous_id, now)
             await self._adopt_user(record.user_id, now)
-            stored, evicted = await self.fallback.login(previous_id, record, limit, now, changes=changes)
+            stored, evicted = await self.fallback.login(previous_id, record, limit, now, changes=changes, audit=audit)
+            if previous_id in self._outbox:
+                carried = await self.fallback.load_conversation(stored.id, now, 0)
+                if carried is not None and carried.count:  # the data, and so the conversation, carried over
+                    self._move_outbox(previous_id, stored.id)
             self._new_in_fallback(stored.id, uncertain)
             if previous_id is not None:
                 self._journal_end(previous_id)
@@ -281,15 +294,15 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=True)
 
-    async def delete(self, session_id: str, now: int) -> bool:
+    async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         async def primary() -> bool:
-            deleted = await self.primary.delete(session_id, now)
+            deleted = await self.primary.delete(session_id, now, audit=audit)
             self.near_cache.discard(session_id)
             return deleted
 
         async def fallback(uncertain: bool) -> bool:
             await self._adopt(session_id, now)
-            deleted = await self.fallback.delete(session_id, now)
+            deleted = await self.fallback.delete(session_id, now, audit=audit)
             self._journal_end(session_id)
             return deleted
 
@@ -308,21 +321,114 @@ class ResilientBackend(SessionBackend):
 
         return await self._serve(now, primary, fallback, write=False)
 
-    async def delete_user(self, user_id: str, now: int, *, except_id: str | None = None) -> list[str]:
+    async def delete_user(
+        self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
+    ) -> list[str]:
         async def primary() -> list[str]:
-            removed = await self.primary.delete_user(user_id, now, except_id=except_id)
+            removed = await self.primary.delete_user(user_id, now, except_id=except_id, audit=audit)
             self._forget_cached([i for i in self.near_cache.user_ids(user_id) if i != except_id])
             return removed
 
         async def fallback(uncertain: bool) -> list[str]:
             await self._adopt_user(user_id, now)
-            removed = await self.fallback.delete_user(user_id, now, except_id=except_id)
+            removed = await self.fallback.delete_user(user_id, now, except_id=except_id, audit=audit)
             self._journal_end(*removed)
             # The primary may hold sessions of the user this process never saw: they end too.
             self.journal.record_user(UserTombstone(user_id, now))
             return removed
 
         return await self._serve(now, primary, fallback, write=True)
+
+    # -- security monitoring: what happens during an outage stays in the fallback (docs/outages.md) --------------
+
+    async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
+        async def primary() -> str | None:
+            rotated_into = await self.primary.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
+            if rotated_into is not None and revoke:
+                self.near_cache.discard(rotated_into)
+            return rotated_into
+
+        async def fallback(uncertain: bool) -> str | None:
+            rotated_into = await self.fallback.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
+            if rotated_into is not None and revoke:
+                self._journal_end(rotated_into)
+            return rotated_into
+
+        return await self._serve(now, primary, fallback, write=revoke)
+
+    async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
+        async def primary() -> bool:
+            return await self.primary.flag_risk(session_id, signature, risk, now, audit=audit)
+
+        async def fallback(uncertain: bool) -> bool:
+            await self._adopt(session_id, now)
+            return await self.fallback.flag_risk(session_id, signature, risk, now, audit=audit)
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
+        """The primary's log. While it is out this raises BackendUnavailable rather than answer with a part of the
+        log: events recorded meanwhile stay in the fallback and are not written back (docs/outages.md)."""
+
+        async def fallback(uncertain: bool) -> list[SecurityEvent]:
+            raise BackendUnavailable(f"{self.primary.name} is unavailable, and the security log lives only there")
+
+        return await self._serve(
+            self._now, lambda: self.primary.security_events(user_id, since=since, limit=limit), fallback, write=False
+        )
+
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
+        """During an outage the count is of the messages added since it began (the fallback holds no earlier ones);
+        they are appended to the primary's conversation on recovery."""
+
+        async def primary() -> int | None:
+            length = await self.primary.append_message(session_id, message, cap, now, replay=replay)
+            if length is None:
+                self.near_cache.discard(session_id)
+            else:
+                self.near_cache.apply(session_id, DataChanges(), now)
+            return length
+
+        async def fallback(uncertain: bool) -> int | None:
+            await self._adopt(session_id, now)
+            length = await self.fallback.append_message(session_id, message, cap, now, replay=replay)
+            if length is None:
+                return None
+            self._outbox.setdefault(session_id, []).append((message, cap))
+            record = await self.fallback.load(session_id, now)  # at the same `now`: fetches, touches nothing more
+            if record is not None:
+                self._journal_restore(record, data_changed=False)
+            return length
+
+        return await self._serve(now, primary, fallback, write=True)
+
+    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+        """During an outage, the messages added since it began."""
+
+        async def primary() -> ConversationRecord | None:
+            conversation = await self.primary.load_conversation(session_id, now, last)
+            if conversation is None:
+                self.near_cache.discard(session_id)
+            else:
+                self.near_cache.put(conversation.record)
+            return conversation
+
+        async def fallback(uncertain: bool) -> ConversationRecord | None:
+            if self.breaker.is_closed:  # a read failed below the threshold: the near cache knows no messages
+                record = self.near_cache.get(session_id)
+                if record is None or not record.is_live(now):
+                    return None
+                record.touched(now)
+                return ConversationRecord(record, [], 0)
+            await self._adopt(session_id, now)
+            conversation = await self.fallback.load_conversation(session_id, now, last)
+            if conversation is not None:
+                self._journal_restore(conversation.record, data_changed=False)
+            return conversation
+
+        return await self._serve(now, primary, fallback, write=False)
 
     async def count(self, now: int) -> int:
         """Exact while the primary serves; during an outage, the live sessions this process knows of."""
@@ -510,6 +616,7 @@ class ResilientBackend(SessionBackend):
         """Tombstones for sessions ended during the outage, naming also the id each had before it."""
         for session_id in session_ids:
             self.near_cache.discard(session_id)
+            self._outbox.pop(session_id, None)
             if session_id in self._rotated_away or self.journal.ended(session_id):
                 continue  # ended already: a tombstone, or its successor's restore, deletes it from the primary
             origin = self._origins.pop(session_id, None)
@@ -520,6 +627,24 @@ class ResilientBackend(SessionBackend):
                 self.journal.record(session_id, Tombstone(tuple(ids)))
             else:
                 self.journal.forget_restore(session_id)
+
+    def _move_outbox(self, session_id: str, new_session_id: str) -> None:
+        pending = self._outbox.pop(session_id, None)
+        if pending is not None:
+            self._outbox[new_session_id] = pending
+
+    async def _flush_outbox(self, session_id: str, now: int) -> None:
+        """Append what the outage added to a session's conversation, oldest first. Each message leaves the outbox
+        once the primary has it, so a replay cut short by another failure resumes where it stopped; `replay` keeps a
+        message the primary got after all (an append that timed out but went through) from appearing twice, and
+        leaves the deadline to the session's restore."""
+        pending = self._outbox.get(session_id, [])
+        while pending:
+            message, cap = pending[0]
+            if await self._timed(self.primary.append_message(session_id, message, cap, now, replay=True)) is None:
+                break  # the session ended in the primary: its messages end with it
+            del pending[0]
+        self._outbox.pop(session_id, None)
 
     def _forget_cached(self, session_ids: list[str]) -> None:
         for session_id in session_ids:
@@ -569,6 +694,7 @@ class ResilientBackend(SessionBackend):
             # No await from the last replayed entry to here: nothing can slip into the journal in between.
             self._instance = instance
             held, self._held, self._origins, self._born, self._rotated_away = self._held, set(), {}, set(), set()
+            self._outbox = {}  # flushed with the restores; what is left belonged to sessions that ended
             self.breaker.close()
         finally:
             self._recovery = None
@@ -654,6 +780,7 @@ class ResilientBackend(SessionBackend):
                 self.near_cache.discard(entry.record.id)
             elif lost:
                 self._counts["sessions_written_back"] += 1
+            await self._flush_outbox(entry.record.id, now)
         elif isinstance(entry, Tombstone):
             for session_id in entry.ids:
                 await self._timed(self.primary.delete(session_id, now))

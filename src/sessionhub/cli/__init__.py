@@ -1,4 +1,4 @@
-"""The `sessionhub` command: administer a running store and migrate legacy ones (typer + rich).
+"""The `sessionhub` command: administer a running store, migrate legacy ones, run the demo app (typer + rich).
 
 Each group of commands lives in its own module and is registered below.
 """
@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
-from sessionhub.cli import admin, migrate
+from sessionhub.cli import admin, demo, migrate
 from sessionhub.cli._common import CliState
 
 app = typer.Typer(
     name="sessionhub",
-    help="Administer sessionhub's session store, and migrate legacy session stores into it.",
+    help="Administer sessionhub's session store, migrate legacy session stores into it, and run the demo app.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -36,7 +36,7 @@ app.command()(admin.stats)
 app.command()(admin.health)
 app.add_typer(admin.sessions_app, name="sessions")
 app.command()(migrate.migrate)
-# `sessionhub demo` (the demo application) registers here too, from its own module.
+app.command()(demo.demo)
 
 
 def main() -> None:

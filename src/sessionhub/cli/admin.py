@@ -1,4 +1,4 @@
-"""Looking after a running store: stats, health, and a user's sessions (list, show, revoke)."""
+"""Looking after a running store: stats, health, a user's sessions (list, show, revoke) and security log (events)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from sessionhub import events
 from sessionhub.cli._common import (
     EXIT_NO,
     EXIT_USAGE,
@@ -19,11 +20,12 @@ from sessionhub.cli._common import (
     settings,
     short_when,
     stdout,
+    when,
 )
 from sessionhub.tokens import is_session_id
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-sessions_app = typer.Typer(help="A user's sessions: list, show, revoke.", no_args_is_help=True)
+sessions_app = typer.Typer(help="A user's sessions: list, show, revoke, events.", no_args_is_help=True)
 
 
 @command
@@ -116,22 +118,64 @@ async def show_session(
 async def revoke_sessions(
     session_id: Annotated[str | None, typer.Option("--id", help="End this session.")] = None,
     user: Annotated[str | None, typer.Option("--user", "-u", help="End every session of this user.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the user's security log.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """End one session (--id) or all of a user's (--user). Exit code 1 when --id names no live session."""
+    """End one session (--id) or all of a user's (--user), logged with actor "admin" in the user's security log.
+    Exit code 1 when --id names no live session."""
     if (session_id is None) == (user is None):
         fail("give exactly one of --id and --user", EXIT_USAGE)
     if session_id is not None and not is_session_id(session_id):
         fail("not a session id: expected 34 lowercase hex characters", EXIT_USAGE)
     async with manager_for(settings()) as manager:
         if session_id is not None:
-            revoked = int(await manager.revoke(session_id))
+            revoked = int(await manager.revoke(session_id, actor=events.ADMIN, reason=reason or "revoked"))
         else:
             assert user is not None
-            revoked = await manager.revoke_user_sessions(user)
+            revoked = await manager.revoke_user_sessions(user, actor=events.ADMIN, reason=reason)
     if as_json:
         print_json({"revoked": revoked})
     else:
         stdout.print(f"revoked {revoked} session{'s' if revoked != 1 else ''}")
     if session_id is not None and not revoked:
         raise typer.Exit(EXIT_NO)
+
+
+@sessions_app.command("events")
+@command
+async def security_events(
+    user: Annotated[str, typer.Option("--user", "-u", help="The user id.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """A user's security log, newest first: sign-ins, rotations, revocations (reason, actor), evictions, limits,
+    risk flags and reused tokens (docs/security.md)."""
+    async with manager_for(settings()) as manager:
+        log = await manager.security_events(user, limit=limit)
+    rows = [
+        {
+            "at": when(event.at),
+            "type": event.type,
+            "session_id": event.session_id,
+            "related_session_id": event.related_session_id,
+            "reason": event.reason,
+            "actor": event.actor,
+            "risk": event.risk,
+            "ip": event.ip,
+            "device": event.device,
+        }
+        for event in log
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"security events of {user} ({len(rows)}), times in UTC")
+    for column in ("at", "type", "session", "reason", "actor", "ip", "device"):
+        table.add_column(column, overflow="fold")
+    for event in log:
+        reason = " ".join(part for part in (event.risk, event.reason) if part) or "-"
+        table.add_row(
+            short_when(event.at), event.type, event.session_id or "-", reason, event.actor or "-",
+            event.ip or "-", event.device or "-",
+        )  # fmt: skip
+    stdout.print(table)

@@ -1,0 +1,132 @@
+"""Conversations: the message history a session can carry, and the demo sessions built around one.
+
+A message is stored as one small JSON document (role, content, time) appended to a list that lives next to the
+session and shares its lifetime: it slides with the session, moves with it on rotation and login, and goes with it
+on logout, revocation, eviction and expiry. Everything here is checked before the store sees it, so a bad message
+raises `SessionDataError` and nothing is written.
+
+A demo session is a session of kind `demo` with two reserved data keys: `demo.industry` (the industry context it was
+created for) and `demo.progress` (step, total and status of the demo's walk-through).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+import orjson
+
+from sessionhub.errors import SessionDataError
+from sessionhub.model import ConversationRecord, Session
+
+Role = Literal["user", "assistant", "system"]
+ROLES: tuple[str, ...] = get_args(Role)
+
+DEMO_KIND = "demo"
+INDUSTRY_KEY = "demo.industry"
+PROGRESS_KEY = "demo.progress"
+MAX_INDUSTRY_LENGTH = 64
+_STATUS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+NEW_DEMO_STATUS = "new"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DemoStatus:
+    """Where a demo session stands. `messages` counts the messages kept (at most `max_messages`)."""
+
+    session_id: str
+    user_id: str | None
+    industry: str
+    messages: int
+    step: int
+    total: int
+    status: str
+    created_at: datetime
+    last_active_at: datetime
+    expires_at: datetime
+
+
+def encode_message(role: object, content: object, now: int, max_length: int) -> bytes:
+    """The stored form of one message, or SessionDataError (before anything is written) when it cannot be kept."""
+    if role not in ROLES:
+        raise SessionDataError(f"message role must be one of {', '.join(ROLES)}")
+    if not isinstance(content, str) or not content.strip():
+        raise SessionDataError("message content must be a non-blank str")
+    if len(content) > max_length:
+        raise SessionDataError(
+            f"message content is {len(content)} characters, over the limit of {max_length} (max_message_length)"
+        )
+    try:
+        return orjson.dumps({"r": role, "c": content, "t": now})
+    except TypeError:  # lone surrogates: not encodable as UTF-8
+        raise SessionDataError("message content is not valid Unicode text") from None
+
+
+def decode_message(raw: bytes) -> Message:
+    document: dict[str, Any] = orjson.loads(raw)
+    created_at = datetime.fromtimestamp(document["t"] / 1000, tz=UTC)
+    return Message(role=document["r"], content=document["c"], created_at=created_at)
+
+
+def check_limit(limit: object) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise SessionDataError("limit must be None or an int >= 0")
+    return limit
+
+
+def check_industry(industry: object) -> str:
+    if not isinstance(industry, str) or not industry.strip() or len(industry) > MAX_INDUSTRY_LENGTH:
+        raise SessionDataError(f"industry must be a non-blank str of at most {MAX_INDUSTRY_LENGTH} characters")
+    return industry
+
+
+def new_demo_data(industry: object) -> dict[str, Any]:
+    return {
+        INDUSTRY_KEY: check_industry(industry),
+        PROGRESS_KEY: {"step": 0, "total": 0, "status": NEW_DEMO_STATUS},
+    }
+
+
+def progress_value(step: object, total: object, status: object) -> dict[str, Any]:
+    """The stored progress, checked: 0 <= step <= total, total >= 1, status a short lowercase label."""
+    if isinstance(step, bool) or isinstance(total, bool) or not isinstance(step, int) or not isinstance(total, int):
+        raise SessionDataError("step and total must be ints")
+    if total < 1 or not 0 <= step <= total:
+        raise SessionDataError("progress needs total >= 1 and 0 <= step <= total")
+    if not isinstance(status, str) or not _STATUS_PATTERN.fullmatch(status):
+        raise SessionDataError("status must be 1-32 characters: a lowercase letter, then letters, digits, _ or -")
+    return {"step": step, "total": total, "status": status}
+
+
+def demo_status_of(conversation: ConversationRecord) -> DemoStatus | None:
+    """The status of a demo session, or None when the conversation is not a demo session's."""
+    session = Session(conversation.record, None)
+    industry = session.data.get(INDUSTRY_KEY)
+    if session.kind != DEMO_KIND or not isinstance(industry, str):
+        return None
+    progress = session.data.get(PROGRESS_KEY)
+    if not isinstance(progress, dict):
+        progress = {}
+    return DemoStatus(
+        session_id=session.id,
+        user_id=session.user_id,
+        industry=industry,
+        messages=conversation.count,
+        step=progress.get("step", 0),
+        total=progress.get("total", 0),
+        status=progress.get("status", NEW_DEMO_STATUS),
+        created_at=session.created_at,
+        last_active_at=session.last_active_at,
+        expires_at=session.expires_at,
+    )

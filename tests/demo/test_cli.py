@@ -1,0 +1,70 @@
+"""`sessionhub demo` as a user runs it: a separate process serving the app, on memory or on Redis via REDIS_URL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.redis_servers import RedisServer, free_port
+
+pytestmark = pytest.mark.slow
+
+SOURCE = Path(__file__).resolve().parents[2] / "src"
+START_TIMEOUT = 20.0
+
+
+@contextmanager
+def demo_process(port: int, **environment: str) -> Iterator[str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "TESTING")}
+    env |= {"PYTHONPATH": str(SOURCE), **environment}
+    command = [sys.executable, "-m", "sessionhub.cli", "demo", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1.0)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"sessionhub demo did not start: {process.communicate()[0]}") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_demo_serves_on_the_given_port_from_memory() -> None:
+    with demo_process(free_port()) as url:
+        assert "there is no password" in httpx.get(url).text
+        numbers = httpx.get(f"{url}/operator.json").json()
+    assert numbers["stats"]["backend"] == "memory"
+
+
+def test_demo_uses_redis_when_redis_url_is_set(redis_server: RedisServer, key_prefix: str) -> None:
+    with demo_process(free_port(), REDIS_URL=redis_server.url, SESSIONHUB_KEY_PREFIX=key_prefix) as url:
+        signed_in = httpx.post(f"{url}/signin", data={"name": "amira"})
+        numbers = httpx.get(f"{url}/operator.json").json()
+    assert signed_in.status_code == 303
+    assert numbers["stats"]["backend"] == "resilient"  # Redis first, memory through outages: the default
+    assert numbers["health"]["primary"]["backend"] == "redis"
+    assert numbers["stats"]["active_sessions"] == 1
+
+
+def test_demo_help_names_its_options() -> None:
+    env = {**os.environ, "PYTHONPATH": str(SOURCE)}
+    shown = subprocess.run(
+        [sys.executable, "-m", "sessionhub.cli", "demo", "--help"], env=env, capture_output=True, text=True, check=True
+    )
+    assert "--host" in shown.stdout
+    assert "--port" in shown.stdout
