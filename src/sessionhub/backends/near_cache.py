@@ -40,6 +40,18 @@ class NearCache:
         self._records.move_to_end(session_id)
         return copy_record(record)
 
+    def live(self, session_id: str, now: int) -> SessionRecord | None:
+        """A copy of the cached session if it is still live at `now`, else None."""
+        record = self.get(session_id)
+        return record if record is not None and record.is_live(now) else None
+
+    def remember(self, session_id: str, record: SessionRecord | None) -> None:
+        """Keep what the primary answered for `session_id`: the record, or that there is none."""
+        if record is None:
+            self.discard(session_id)
+        else:
+            self.put(record)
+
     def apply(self, session_id: str, changes: DataChanges, now: int) -> None:
         """Mirror a save the store accepted."""
         record = self._records.get(session_id)

@@ -165,18 +165,14 @@ class ResilientBackend(SessionBackend):
     async def load(self, session_id: str, now: int) -> SessionRecord | None:
         async def primary() -> SessionRecord | None:
             record = await self.primary.load(session_id, now)
-            if record is None:
-                self.near_cache.discard(session_id)
-            else:
-                self.near_cache.put(record)
+            self.near_cache.remember(session_id, record)
             return record
 
         async def fallback(uncertain: bool) -> SessionRecord | None:
             if self.breaker.is_closed:  # a read failed below the threshold: answer from the near cache alone
-                record = self.near_cache.get(session_id)
-                if record is None or not record.is_live(now):
-                    return None
-                record.touched(now)
+                record = self.near_cache.live(session_id, now)
+                if record is not None:
+                    record.touched(now)
                 return record
             await self._adopt(session_id, now)
             record = await self.fallback.load(session_id, now)
@@ -409,16 +405,13 @@ class ResilientBackend(SessionBackend):
 
         async def primary() -> ConversationRecord | None:
             conversation = await self.primary.load_conversation(session_id, now, last)
-            if conversation is None:
-                self.near_cache.discard(session_id)
-            else:
-                self.near_cache.put(conversation.record)
+            self.near_cache.remember(session_id, conversation.record if conversation is not None else None)
             return conversation
 
         async def fallback(uncertain: bool) -> ConversationRecord | None:
             if self.breaker.is_closed:  # a read failed below the threshold: the near cache knows no messages
-                record = self.near_cache.get(session_id)
-                if record is None or not record.is_live(now):
+                record = self.near_cache.live(session_id, now)
+                if record is None:
                     return None
                 record.touched(now)
                 return ConversationRecord(record, [], 0)
@@ -492,8 +485,7 @@ class ResilientBackend(SessionBackend):
         async def fallback(uncertain: bool) -> SessionRecord | None:
             if session_id in self._held:
                 return await self.fallback.peek(session_id, now)
-            record = self.near_cache.get(session_id)
-            return record if record is not None and record.is_live(now) else None
+            return self.near_cache.live(session_id, now)
 
         return await self._serve(now, primary, fallback, write=False)
 
