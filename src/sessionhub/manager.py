@@ -39,7 +39,7 @@ from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ImportStatus, LegacySession, legacy_alias_id, migrated_session_id
 from sessionhub.model import ClientInfo, Session, SessionData, SessionRecord
 from sessionhub.observers import SessionObserver
-from sessionhub.risk import assess, device_family
+from sessionhub.risk import Risk, assess, device_family
 from sessionhub.settings import Settings
 from sessionhub.tokens import bucket_for_user, bucket_of, is_session_id, new_token, random_bucket, session_id_for
 
@@ -187,8 +187,11 @@ class SessionManager:
             await self._report_miss(session_id, client, now)
             return None
         session = Session(record, token)
-        if client is not None:
-            return await self._apply_risk(session, record, client, now)
+        if client is None:
+            return session
+        session.risk = risk = assess(record.client, client.bounded())
+        if risk.at_least(self.settings.risk_threshold):
+            return await self._apply_risk(session, risk, record, client, now)
         return session
 
     async def save(self, session: Session) -> bool:
@@ -198,7 +201,10 @@ class SessionManager:
         Raises SessionDataError before writing anything for data that cannot be stored, and SessionNotFound when
         the session expired or was deleted, revoked or rotated meanwhile: a save never brings a session back.
         """
-        changes = session.data.pending_changes(self.settings.max_data_bytes)
+        data, max_bytes = session.data, self.settings.max_data_bytes
+        if data.unchanged(max_bytes):  # most requests: one encoding of the whole data, no DataChanges
+            return False
+        changes = data.pending_changes(max_bytes)
         if not changes:
             return False
         if not await self._timed("save", self.backend.update(session.id, changes, self._now())):
@@ -508,12 +514,9 @@ class SessionManager:
         )
 
     async def _apply_risk(
-        self, session: Session, record: SessionRecord, client: ClientInfo, now: int
+        self, session: Session, risk: Risk, record: SessionRecord, client: ClientInfo, now: int
     ) -> Session | None:
-        risk = assess(record.client, client.bounded())
-        session.risk = risk
-        if not risk.at_least(self.settings.risk_threshold):
-            return session
+        """Act on a risk at or over `risk_threshold`: record it, then apply `risk_policy`."""
         self._notify(observers.RISK_FLAGGED, risk.level)
         reasons = ", ".join(risk.reasons)
         if self.settings.risk_policy == "revoke":
@@ -528,10 +531,12 @@ class SessionManager:
         session.reauthenticate = self.settings.risk_policy == "reauthenticate"
         return session
 
-    async def _timed(self, operation: str, call: Awaitable[T]) -> T:
-        """Await a backend call, telling the observers how long it took (no timing at all without observers)."""
-        if not self.observers:
-            return await call
+    def _timed(self, operation: str, call: Awaitable[T]) -> Awaitable[T]:
+        """A backend call that tells the observers how long it took; without observers, the call itself (no timing,
+        no extra coroutine: this is on every request's path)."""
+        return self._observed(operation, call) if self.observers else call
+
+    async def _observed(self, operation: str, call: Awaitable[T]) -> T:
         started = time.perf_counter()
         try:
             return await call

@@ -57,15 +57,41 @@ class DataChanges:
         return bool(self.updated or self.removed)
 
 
+_EMPTY_DOCUMENT = b"{}"
+
+
+def _document(data: Mapping[str, Any]) -> bytes | None:
+    """All of the data as one JSON document; None when it cannot be stored (the key-by-key check says why)."""
+    try:
+        return orjson.dumps(data, option=_JSON_OPTIONS)
+    except TypeError:
+        return None
+
+
 class SessionData(dict[str, Any]):
     """The session's data: a plain dict that remembers the stored form of what it was loaded with."""
 
-    __slots__ = ("_stored",)
+    __slots__ = ("_loaded_document", "_stored")
 
     def __init__(self, stored: Mapping[str, bytes] | None = None) -> None:
-        stored = dict(stored or {})
-        super().__init__((key, orjson.loads(raw)) for key, raw in stored.items())
-        self._stored = stored
+        if stored:
+            loads = orjson.loads
+            super().__init__({key: loads(raw) for key, raw in stored.items()})
+        self._stored = dict(stored) if stored else {}
+        # All of the data as one JSON document, as loaded: data that did not change encodes to these same bytes.
+        self._loaded_document = _document(self) if stored else _EMPTY_DOCUMENT
+
+    def unchanged(self, max_bytes: int) -> bool:
+        """True when the data encodes exactly as it was loaded, within `max_bytes`: saving would write nothing.
+
+        One encoding of the whole data, for the common request that changes nothing. False when that does not tell
+        (the data changed, or was saved since): then `pending_changes` compares key by key.
+        """
+        loaded = self._loaded_document
+        # Equal documents mean the same keys in the same order, each encoding as it did when loaded (to its stored
+        # bytes: those are orjson's own output). The size check is conservative: the document is longer than the
+        # keys and values that `max_bytes` counts.
+        return loaded is not None and len(loaded) <= max_bytes and _document(self) == loaded
 
     def pending_changes(self, max_bytes: int) -> DataChanges:
         """Encode the data and compare it with what is stored; raise SessionDataError before anything is written."""
@@ -85,6 +111,8 @@ class SessionData(dict[str, Any]):
         )
 
     def mark_saved(self, changes: DataChanges) -> None:
+        # The data may have changed again while the save was awaited: `unchanged` cannot tell from now on.
+        self._loaded_document = None
         self._stored.update(changes.updated)
         for key in changes.removed:
             self._stored.pop(key, None)
@@ -102,6 +130,11 @@ class ClientInfo:
 
     def bounded(self) -> ClientInfo:
         """The same client with fields cut to a size the store accepts (headers are attacker-controlled)."""
+        ip, user_agent = self.ip, self.user_agent
+        if (ip is None or 0 < len(ip) <= self.MAX_IP_LENGTH) and (
+            user_agent is None or 0 < len(user_agent) <= self.MAX_USER_AGENT_LENGTH
+        ):
+            return self  # the common case, on every request: already within bounds
         return ClientInfo(
             ip=self.ip[: self.MAX_IP_LENGTH] if self.ip else None,
             user_agent=self.user_agent[: self.MAX_USER_AGENT_LENGTH] if self.user_agent else None,
@@ -146,20 +179,7 @@ class Session:
     returned by create, get, rotate and login, never on listed ones. Change `data` like a dict, then `save`.
     """
 
-    __slots__ = (
-        "absolute_expires_at",
-        "client",
-        "created_at",
-        "data",
-        "expires_at",
-        "id",
-        "kind",
-        "last_active_at",
-        "reauthenticate",
-        "risk",
-        "token",
-        "user_id",
-    )
+    __slots__ = ("_times", "client", "data", "id", "kind", "reauthenticate", "risk", "token", "user_id")
 
     def __init__(self, record: SessionRecord, token: str | None) -> None:
         self.id = record.id
@@ -168,14 +188,29 @@ class Session:
         self.kind = record.kind
         self.data = SessionData(record.data)
         self.client = record.client
-        self.created_at = utc(record.created_at)
-        self.last_active_at = utc(record.last_active_at)
-        self.expires_at = utc(record.expires_at)
-        self.absolute_expires_at = utc(record.absolute_expires_at)
+        # Milliseconds, turned into datetimes only when asked for: most requests never look at them.
+        self._times = (record.created_at, record.last_active_at, record.expires_at, record.absolute_expires_at)
         self.risk: Risk | None = None
         """How the request's client compares with the session's; None when the read was not told the client."""
         self.reauthenticate = False
         """True when the risk policy asks the application to confirm the user's identity again."""
+
+    @property
+    def created_at(self) -> datetime:
+        return utc(self._times[0])
+
+    @property
+    def last_active_at(self) -> datetime:
+        return utc(self._times[1])
+
+    @property
+    def expires_at(self) -> datetime:
+        """Idle deadline: moves forward on every use, never past `absolute_expires_at`."""
+        return utc(self._times[2])
+
+    @property
+    def absolute_expires_at(self) -> datetime:
+        return utc(self._times[3])
 
     @property
     def is_authenticated(self) -> bool:

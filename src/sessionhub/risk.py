@@ -27,6 +27,7 @@ from sessionhub.model import ClientInfo
 
 RiskLevel = Literal["none", "low", "medium", "high"]
 LEVELS: Final[tuple[RiskLevel, ...]] = ("none", "low", "medium", "high")
+_RANKS: Final = {level: rank for rank, level in enumerate(LEVELS)}
 
 # Parsing is cached (bounded): the same few user agents and addresses come back on every request.
 
@@ -85,7 +86,7 @@ class Risk:
     once rather than on every request."""
 
     def at_least(self, level: RiskLevel) -> bool:
-        return LEVELS.index(self.level) >= LEVELS.index(level)
+        return _RANKS[self.level] >= _RANKS[level]
 
 
 NO_RISK: Final = Risk(level="none", reasons=(), signature="")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +71,8 @@ class CookiePolicy:
         return "; ".join(attributes)
 
 
-def cookies_in(headers: Iterable[tuple[bytes, bytes]], names: Iterable[str]) -> dict[str, str]:
+def cookies_in(headers: Iterable[tuple[bytes, bytes]], names: Container[str]) -> dict[str, str]:
     """The value of the first cookie of each of `names` present in the request's Cookie headers."""
-    wanted = set(names)
     found: dict[str, str] = {}
     for name, value in headers:
         if name != b"cookie":
@@ -81,6 +80,6 @@ def cookies_in(headers: Iterable[tuple[bytes, bytes]], names: Iterable[str]) -> 
         for pair in value.decode("latin-1").split(";"):
             key, sep, cookie_value = pair.partition("=")
             key = key.strip()
-            if sep and key in wanted and key not in found:
+            if sep and key in names and key not in found:
                 found[key] = cookie_value.strip()
     return found

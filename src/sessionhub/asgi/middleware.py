@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionhub.asgi.cookies import CookiePolicy, cookies_in
@@ -15,6 +15,8 @@ from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession, logger
 from sessionhub.errors import SessionHubError, TokenThrottled
 from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo
+
+_VARY_COOKIE = (b"vary", b"Cookie")
 
 
 class SessionMiddleware:
@@ -55,17 +57,25 @@ class SessionMiddleware:
         self.cookie = CookiePolicy.from_settings(manager.settings, **cookie_overrides)
         self.exclude_paths = PathPrefixes(exclude_paths)
         self.trusted_proxy_hops = trusted_proxy_hops
+        legacy_names = manager.settings.legacy_cookie_names
+        # Read in one pass over the Cookie headers; a websocket never adopts a legacy session (see __call__).
+        self._http_cookie_names = frozenset((self.cookie.name, *legacy_names))
+        self._legacy_names = legacy_names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self.exclude_paths:
             await self.app(scope, receive, send)
             return
 
-        sent_token = self.cookie.token_in(scope["headers"])
-        client = client_info(scope, self.trusted_proxy_hops)
+        cookies = cookies_in(scope["headers"], self._http_cookie_names)
+        sent_token = cookies.get(self.cookie.name)
         # Adopting rotates to a token only a response can deliver: never on a websocket.
-        legacy_names = self.manager.settings.legacy_cookie_names if scope["type"] == "http" else ()
-        legacy_cookies = cookies_in(scope["headers"], legacy_names)
+        legacy_cookies = (
+            {name: cookies[name] for name in self._legacy_names if name in cookies}
+            if self._legacy_names and scope["type"] == "http"
+            else None
+        )
+        client = client_info(scope, self.trusted_proxy_hops)
         request_session = RequestSession(self.manager, self.cookie, sent_token, client, legacy_cookies)
         try:
             await request_session.load()
@@ -98,22 +108,26 @@ async def _commit(request_session: RequestSession, message: Message, *, clear_si
         session = request_session.session
         logger.error("could not save session %s: %s", session.id if session else "(new)", exc)
         raise
-    message.setdefault("headers", [])
-    headers = MutableHeaders(scope=message)
+    headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+    message["headers"] = headers
     # Every response here depends on the cookie, even one for a visitor without a session: a shared cache must
     # not serve it to someone signed in.
-    varies = {field.strip().lower() for value in headers.getlist("vary") for field in value.split(",")}
-    if not varies & {"cookie", "*"}:
-        headers.add_vary_header("Cookie")
+    vary = [value.decode("latin-1") for name, value in headers if name == b"vary"]
+    if not vary:
+        headers.append(_VARY_COOKIE)
+    elif not {field.strip().lower() for value in vary for field in value.split(",")} & {"cookie", "*"}:
+        MutableHeaders(raw=headers).add_vary_header("Cookie")
     set_cookies = [set_cookie] if set_cookie is not None else []
-    set_cookies += request_session.legacy_cookie_headers(setting_own_cookie=set_cookie is not None)
-    for value in set_cookies:
-        headers.append("set-cookie", value)
+    if request_session.legacy_to_clear:
+        set_cookies += request_session.legacy_cookie_headers(setting_own_cookie=set_cookie is not None)
     if set_cookies:
-        headers["cache-control"] = "no-store"
+        mutable = MutableHeaders(raw=headers)
+        for value in set_cookies:
+            mutable.append("set-cookie", value)
+        mutable["cache-control"] = "no-store"
         # Only when the response ends the session: clearing cookies would also drop one set by this response.
         if clear_site_data and request_session.logged_out and request_session.session is None:
-            headers["clear-site-data"] = '"cache", "cookies", "storage"'
+            mutable["clear-site-data"] = '"cache", "cookies", "storage"'
 
 
 async def _refuse(scope: Scope, send: Send, throttled: TokenThrottled) -> None:
@@ -132,13 +146,22 @@ async def _refuse(scope: Scope, send: Send, throttled: TokenThrottled) -> None:
 
 def client_info(scope: Scope, trusted_proxy_hops: int) -> ClientInfo:
     """The client as recorded on new sessions: the connection's address, or the one the outermost trusted proxy
-    saw, and the user agent."""
-    headers = Headers(scope=scope)
+    saw, and the user agent; cut to the sizes the store keeps."""
     client = scope.get("client")
     ip = client[0] if client else None
+    user_agent = None
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")
+            break
     if trusted_proxy_hops:
-        forwarded = [hop.strip() for value in headers.getlist("x-forwarded-for") for hop in value.split(",")]
-        forwarded = [hop for hop in forwarded if hop]
+        forwarded = [
+            hop.strip()
+            for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
+            for hop in value.decode("latin-1").split(",")
+            if hop.strip()
+        ]
         if len(forwarded) >= trusted_proxy_hops:
             ip = forwarded[-trusted_proxy_hops]
-    return ClientInfo(ip=ip, user_agent=headers.get("user-agent"))
+    return ClientInfo(ip=ip, user_agent=user_agent).bounded()

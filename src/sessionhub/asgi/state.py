@@ -45,13 +45,14 @@ class RequestSession:
         self.cookie = cookie
         self.sent_token = sent_token
         self.client = client
-        self.legacy_cookies = legacy_cookies or {}
-        """Cookies of migrated session managers (`legacy_cookie_names`) this request carries."""
+        self.legacy_cookies = legacy_cookies
+        """Cookies of migrated session managers (`legacy_cookie_names`) this request carries, if any."""
         self.legacy_to_clear: list[str] = []
         self.session: Session | None = None
         """The stored session this request uses; None until something is written when there is none."""
-        self.data = SessionData()
-        """What `scope["session"]` is: the session's data, or an empty mapping stored once written into."""
+        self.data: SessionData
+        """What `scope["session"]` is: the session's data, or an empty mapping stored once written into. Set by
+        `load`, which comes first."""
         self.logged_out = False
         """True once the handler ended the session with `logout`."""
 
@@ -63,8 +64,8 @@ class RequestSession:
         With no live session but a legacy cookie, its migrated session is adopted under a new token (two more
         calls, once per browser); every legacy cookie sent is then cleared, adopted or not, as none works twice.
         """
-        if self.sent_token is not None:
-            self._become(await self.manager.get(self.sent_token, client=self.client))
+        token = self.sent_token
+        self._become(await self.manager.get(token, client=self.client) if token is not None else None)
         if self.session is None and self.legacy_cookies:
             try:
                 adopted, self.legacy_to_clear = await adopt_legacy_cookie(

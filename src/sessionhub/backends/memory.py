@@ -18,7 +18,8 @@ import threading
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 from typing import Any
 
 from sessionhub import events
@@ -48,9 +49,14 @@ class _Rotation:
     expires_at: int
 
 
+_RECORD_FIELDS = attrgetter(*(field.name for field in fields(SessionRecord)))
+
+
 def copy_record(record: SessionRecord) -> SessionRecord:
-    """A copy that shares nothing mutable with `record`."""
-    return replace(record, data=dict(record.data))
+    """A copy that shares nothing mutable with `record` (every read makes one: positional, not `replace`)."""
+    copied = SessionRecord(*_RECORD_FIELDS(record))
+    copied.data = dict(record.data)
+    return copied
 
 
 class MemoryBackend(SessionBackend):
