@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -74,12 +75,14 @@ class SessionData(dict[str, Any]):
     __slots__ = ("_loaded_document", "_stored")
 
     def __init__(self, stored: Mapping[str, bytes] | None = None) -> None:
+        self._stored: dict[str, bytes] = dict(stored) if stored else {}
+        # All of the data as one JSON document, as loaded: data that did not change encodes to these same bytes.
+        self._loaded_document: bytes | None = _EMPTY_DOCUMENT
         if stored:
             loads = orjson.loads
-            super().__init__({key: loads(raw) for key, raw in stored.items()})
-        self._stored = dict(stored) if stored else {}
-        # All of the data as one JSON document, as loaded: data that did not change encodes to these same bytes.
-        self._loaded_document = _document(self) if stored else _EMPTY_DOCUMENT
+            for key, raw in stored.items():  # key by key, no temporary dict: every read of a session builds one
+                self[key] = loads(raw)
+            self._loaded_document = _document(self)
 
     def unchanged(self, max_bytes: int) -> bool:
         """True when the data encodes exactly as it was loaded, within `max_bytes`: saving would write nothing.
@@ -128,6 +131,12 @@ class ClientInfo:
     MAX_IP_LENGTH = 64
     MAX_USER_AGENT_LENGTH = 512
 
+    @classmethod
+    def of(cls, ip: str | None, user_agent: str | None) -> ClientInfo:
+        """`ClientInfo(ip, user_agent).bounded()`, one shared object per client: the same few clients come back on
+        every request, and building a frozen dataclass costs more than finding it."""
+        return _shared_client(_cut(ip, cls.MAX_IP_LENGTH), _cut(user_agent, cls.MAX_USER_AGENT_LENGTH))
+
     def bounded(self) -> ClientInfo:
         """The same client with fields cut to a size the store accepts (headers are attacker-controlled)."""
         ip, user_agent = self.ip, self.user_agent
@@ -135,10 +144,16 @@ class ClientInfo:
             user_agent is None or 0 < len(user_agent) <= self.MAX_USER_AGENT_LENGTH
         ):
             return self  # the common case, on every request: already within bounds
-        return ClientInfo(
-            ip=self.ip[: self.MAX_IP_LENGTH] if self.ip else None,
-            user_agent=self.user_agent[: self.MAX_USER_AGENT_LENGTH] if self.user_agent else None,
-        )
+        return ClientInfo.of(ip, user_agent)
+
+
+def _cut(value: str | None, length: int) -> str | None:
+    return value[:length] if value else None
+
+
+@lru_cache(maxsize=4096)
+def _shared_client(ip: str | None, user_agent: str | None) -> ClientInfo:
+    return ClientInfo(ip, user_agent)
 
 
 @dataclass(slots=True)

@@ -94,7 +94,7 @@ NO_RISK: Final = Risk(level="none", reasons=(), signature="")
 
 def assess(bound: ClientInfo, current: ClientInfo) -> Risk:
     """Compare the client a session was bound to with the request's client (rules in the module docstring)."""
-    if bound == current:
+    if bound is current or bound == current:
         return NO_RISK  # the common case, first: a request from the client the session was made for
     signals: list[tuple[RiskLevel, str]] = []
     if bound.ip and current.ip and bound.ip != current.ip:

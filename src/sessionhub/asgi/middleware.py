@@ -112,22 +112,27 @@ async def _commit(request_session: RequestSession, message: Message, *, clear_si
     message["headers"] = headers
     # Every response here depends on the cookie, even one for a visitor without a session: a shared cache must
     # not serve it to someone signed in.
-    vary = [value.decode("latin-1") for name, value in headers if name == b"vary"]
+    vary = [value for name, value in headers if name == b"vary"]
     if not vary:
         headers.append(_VARY_COOKIE)
-    elif not {field.strip().lower() for value in vary for field in value.split(",")} & {"cookie", "*"}:
+    elif not _varies_on_cookie(vary):
         MutableHeaders(raw=headers).add_vary_header("Cookie")
+    if set_cookie is None and not request_session.legacy_to_clear:
+        return  # most responses: the browser keeps the cookie it has
     set_cookies = [set_cookie] if set_cookie is not None else []
-    if request_session.legacy_to_clear:
-        set_cookies += request_session.legacy_cookie_headers(setting_own_cookie=set_cookie is not None)
-    if set_cookies:
-        mutable = MutableHeaders(raw=headers)
-        for value in set_cookies:
-            mutable.append("set-cookie", value)
-        mutable["cache-control"] = "no-store"
-        # Only when the response ends the session: clearing cookies would also drop one set by this response.
-        if clear_site_data and request_session.logged_out and request_session.session is None:
-            mutable["clear-site-data"] = '"cache", "cookies", "storage"'
+    set_cookies += request_session.legacy_cookie_headers(setting_own_cookie=set_cookie is not None)
+    mutable = MutableHeaders(raw=headers)
+    for value in set_cookies:
+        mutable.append("set-cookie", value)
+    mutable["cache-control"] = "no-store"
+    # Only when the response ends the session: clearing cookies would also drop one set by this response.
+    if clear_site_data and request_session.logged_out and request_session.session is None:
+        mutable["clear-site-data"] = '"cache", "cookies", "storage"'
+
+
+def _varies_on_cookie(vary_values: list[bytes]) -> bool:
+    fields = {field.strip().lower() for value in vary_values for field in value.decode("latin-1").split(",")}
+    return bool(fields & {"cookie", "*"})
 
 
 async def _refuse(scope: Scope, send: Send, throttled: TokenThrottled) -> None:
@@ -164,4 +169,4 @@ def client_info(scope: Scope, trusted_proxy_hops: int) -> ClientInfo:
         ]
         if len(forwarded) >= trusted_proxy_hops:
             ip = forwarded[-trusted_proxy_hops]
-    return ClientInfo(ip=ip, user_agent=user_agent).bounded()
+    return ClientInfo.of(ip, user_agent)
