@@ -39,7 +39,7 @@ from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ImportStatus, LegacySession, legacy_alias_id, migrated_session_id
 from sessionhub.model import ClientInfo, Session, SessionData, SessionRecord
 from sessionhub.observers import SessionObserver
-from sessionhub.risk import Risk, assess, device_family
+from sessionhub.risk import NO_RISK, Risk, assess, device_family
 from sessionhub.settings import Settings
 from sessionhub.tokens import bucket_for_user, bucket_of, is_session_id, new_token, random_bucket, session_id_for
 
@@ -171,7 +171,7 @@ class SessionManager:
         rotated-away token is reported as possible theft, and `session.risk` compares the client with the
         session's, applying `risk_policy` from `risk_threshold` up.
         """
-        if token is not None and client is not None and client.ip and self.settings.token_abuse_throttle:
+        if self.settings.token_abuse_throttle and token is not None and client is not None and client.ip:
             retry_after = self.token_abuse.retry_after(client.ip, self._clock())
             if retry_after is not None:
                 self._notify(observers.TOKEN_ABUSE, "throttled")
@@ -190,7 +190,7 @@ class SessionManager:
         if client is None:
             return session
         session.risk = risk = assess(record.client, client.bounded())
-        if risk.at_least(self.settings.risk_threshold):
+        if risk is not NO_RISK and risk.at_least(self.settings.risk_threshold):
             return await self._apply_risk(session, risk, record, client, now)
         return session
 

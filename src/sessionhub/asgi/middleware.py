@@ -57,13 +57,15 @@ class SessionMiddleware:
         self.cookie = CookiePolicy.from_settings(manager.settings, **cookie_overrides)
         self.exclude_paths = PathPrefixes(exclude_paths)
         self.trusted_proxy_hops = trusted_proxy_hops
-        legacy_names = manager.settings.legacy_cookie_names
+        # Looked up once (settings are frozen) rather than on every request.
+        self._excludes_paths = bool(self.exclude_paths)
+        self._legacy_names = manager.settings.legacy_cookie_names
+        self._clear_site_data = manager.settings.clear_site_data_on_logout
         # Read in one pass over the Cookie headers; a websocket never adopts a legacy session (see __call__).
-        self._http_cookie_names = frozenset((self.cookie.name, *legacy_names))
-        self._legacy_names = legacy_names
+        self._http_cookie_names = frozenset((self.cookie.name, *self._legacy_names))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in self.exclude_paths:
+        if scope["type"] not in ("http", "websocket") or (self._excludes_paths and scope["path"] in self.exclude_paths):
             await self.app(scope, receive, send)
             return
 
@@ -89,7 +91,7 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        clear_site_data = self.manager.settings.clear_site_data_on_logout
+        clear_site_data = self._clear_site_data
 
         async def send_with_session(message: Message) -> None:
             if message["type"] == "http.response.start":

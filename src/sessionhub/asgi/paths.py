@@ -22,6 +22,9 @@ class PathPrefixes:
         self._exact = frozenset(self._prefixes)
         self._under = tuple(prefix + "/" for prefix in self._prefixes)
 
+    def __bool__(self) -> bool:
+        return bool(self._prefixes)
+
     def __contains__(self, path: str) -> bool:
         return path in self._exact or path.startswith(self._under)
 

@@ -118,19 +118,15 @@ class RequestSession:
         Saving errors propagate (the response has not started, so they become a 500), except a session that ended
         meanwhile: its changes are dropped, as a save must never bring a logged-out session back.
         """
-        if status < 500:
-            await self._save()
+        session = self.session
+        if status < 500 and session is not None:
+            try:
+                await self.manager.save(session)
+            except SessionNotFound:
+                logger.info("session %s ended before this request's changes were saved; they were dropped", session.id)
+        elif status < 500 and self.data:
+            self._become(await self.manager.create(data=self.data, client=self.client))
         return self._cookie_header()
-
-    async def _save(self) -> None:
-        if self.session is None:
-            if self.data:
-                self._become(await self.manager.create(data=self.data, client=self.client))
-            return
-        try:
-            await self.manager.save(self.session)
-        except SessionNotFound:
-            logger.info("session %s ended before this request's changes were saved; they were dropped", self.session.id)
 
     def _cookie_header(self) -> str | None:
         session = self.session
