@@ -135,7 +135,10 @@ class ClientInfo:
     def of(cls, ip: str | None, user_agent: str | None) -> ClientInfo:
         """`ClientInfo(ip, user_agent).bounded()`, one shared object per client: the same few clients come back on
         every request, and building a frozen dataclass costs more than finding it."""
-        return _shared_client(_cut(ip, cls.MAX_IP_LENGTH), _cut(user_agent, cls.MAX_USER_AGENT_LENGTH))
+        return _shared_client(
+            ip[: cls.MAX_IP_LENGTH] if ip else None,
+            user_agent[: cls.MAX_USER_AGENT_LENGTH] if user_agent else None,
+        )
 
     def bounded(self) -> ClientInfo:
         """The same client with fields cut to a size the store accepts (headers are attacker-controlled)."""
@@ -145,10 +148,6 @@ class ClientInfo:
         ):
             return self  # the common case, on every request: already within bounds
         return ClientInfo.of(ip, user_agent)
-
-
-def _cut(value: str | None, length: int) -> str | None:
-    return value[:length] if value else None
 
 
 @lru_cache(maxsize=4096)
