@@ -84,9 +84,10 @@ class SessionMiddleware:
         except TokenThrottled as exc:
             await _refuse(scope, send, exc)
             return
+        session = request_session.session
         scope[SCOPE_KEY] = request_session
         scope["session"] = request_session.data
-        scope[RISK_KEY] = request_session.session.risk if request_session.session is not None else None
+        scope[RISK_KEY] = session.risk if session is not None else None
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
@@ -95,30 +96,34 @@ class SessionMiddleware:
 
         async def send_with_session(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await _commit(request_session, message, clear_site_data=clear_site_data)
+                # Decided before the response head leaves: a failed save can still become a 500, and streamed bodies
+                # are never held back.
+                try:
+                    set_cookie = await request_session.commit(message["status"])
+                except SessionHubError as exc:
+                    session = request_session.session
+                    logger.error("could not save session %s: %s", session.id if session else "(new)", exc)
+                    raise
+                _add_session_headers(message, request_session, set_cookie, clear_site_data)
             await send(message)
 
         await self.app(scope, receive, send_with_session)
 
 
-async def _commit(request_session: RequestSession, message: Message, *, clear_site_data: bool) -> None:
-    """Decide on the session before the response head leaves: a failed save can still become a 500, and streamed
-    bodies are never held back."""
-    try:
-        set_cookie = await request_session.commit(message["status"])
-    except SessionHubError as exc:
-        session = request_session.session
-        logger.error("could not save session %s: %s", session.id if session else "(new)", exc)
-        raise
+def _add_session_headers(
+    message: Message, request_session: RequestSession, set_cookie: str | None, clear_site_data: bool
+) -> None:
     headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
     message["headers"] = headers
     # Every response here depends on the cookie, even one for a visitor without a session: a shared cache must
     # not serve it to someone signed in.
-    vary = [value for name, value in headers if name == b"vary"]
-    if not vary:
-        headers.append(_VARY_COOKIE)
-    elif not _varies_on_cookie(vary):
-        MutableHeaders(raw=headers).add_vary_header("Cookie")
+    for name, _ in headers:
+        if name == b"vary":
+            if not _varies_on_cookie(headers):
+                MutableHeaders(raw=headers).add_vary_header("Cookie")
+            break
+    else:
+        headers.append(_VARY_COOKIE)  # most responses: no Vary yet
     if set_cookie is None and not request_session.legacy_to_clear:
         return  # most responses: the browser keeps the cookie it has
     set_cookies = [set_cookie] if set_cookie is not None else []
@@ -132,9 +137,9 @@ async def _commit(request_session: RequestSession, message: Message, *, clear_si
         mutable["clear-site-data"] = '"cache", "cookies", "storage"'
 
 
-def _varies_on_cookie(vary_values: list[bytes]) -> bool:
-    fields = {field.strip().lower() for value in vary_values for field in value.decode("latin-1").split(",")}
-    return bool(fields & {"cookie", "*"})
+def _varies_on_cookie(headers: list[tuple[bytes, bytes]]) -> bool:
+    varies = {field.strip().lower() for name, value in headers if name == b"vary" for field in value.split(b",")}
+    return bool(varies & {b"cookie", b"*"})
 
 
 async def _refuse(scope: Scope, send: Send, throttled: TokenThrottled) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 
 from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.errors import BackendUnavailable, SessionNotFound
@@ -47,7 +48,7 @@ class RequestSession:
         self.client = client
         self.legacy_cookies = legacy_cookies
         """Cookies of migrated session managers (`legacy_cookie_names`) this request carries, if any."""
-        self.legacy_to_clear: list[str] = []
+        self.legacy_to_clear: Sequence[str] = ()
         self.session: Session | None = None
         """The stored session this request uses; None until something is written when there is none."""
         self.data: SessionData
