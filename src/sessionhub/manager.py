@@ -189,7 +189,9 @@ class SessionManager:
         session = Session(record, token)
         if client is None:
             return session
-        session.risk = risk = assess(record.client, client.bounded())
+        # The client object the session was created with (ClientInfo.of shares one per client) is no risk at all.
+        bound = record.client
+        session.risk = risk = NO_RISK if bound is client else assess(bound, client.bounded())
         if risk is not NO_RISK and risk.at_least(self.settings.risk_threshold):
             return await self._apply_risk(session, risk, record, client, now)
         return session
