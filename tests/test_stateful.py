@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -67,6 +68,10 @@ class ModelSession:
             self.touch(now)
 
 
+def milliseconds(*moments: datetime) -> tuple[int, ...]:
+    return tuple(round(moment.timestamp() * 1000) for moment in moments)
+
+
 class SessionsMachine(RuleBasedStateMachine):
     backend_factory: Any = None
 
@@ -108,8 +113,13 @@ class SessionsMachine(RuleBasedStateMachine):
         self.loop.close()
 
     def tick(self) -> int:
-        """Every operation happens a millisecond after the last, so the order of activity is never a tie."""
-        self.clock.advance(0.001)
+        """Every operation happens at least a millisecond after the last, so the order of activity is never a tie.
+
+        The clock is float seconds and the manager reads int(now * 1000): one advance of 0.001 can land on the same
+        millisecond (1_800_000_000.001 + 0.001 does), and two logins in one millisecond evict in any order."""
+        before = int(self.clock.now * 1000)
+        while int(self.clock.now * 1000) <= before:
+            self.clock.advance(0.001)
         return int(self.clock.now * 1000)
 
     def live_model(self, token: str, now: int) -> ModelSession | None:
@@ -118,6 +128,12 @@ class SessionsMachine(RuleBasedStateMachine):
             del self.model[token]
             return None
         return session
+
+    def check_stored_times(self, expected: ModelSession) -> None:
+        """What the store holds (peek slides nothing): a read slid it exactly when the model says so."""
+        stored = self.run(self.manager.peek(expected.id))
+        assert stored is not None
+        assert milliseconds(stored.last_active_at, stored.expires_at) == (expected.active, expected.idle_deadline)
 
     def user_sessions(self, user: str, now: int) -> dict[str, ModelSession]:
         return {t: s for t, s in self.model.items() if s.user == user and s.live(now)}
@@ -173,8 +189,8 @@ class SessionsMachine(RuleBasedStateMachine):
         assert session is not None
         assert (session.id, session.user_id, dict(session.data)) == (expected.id, expected.user, expected.data)
         expected.read(now, self.touch_interval_ms)
-        assert round(session.last_active_at.timestamp() * 1000) == expected.active
-        assert round(session.expires_at.timestamp() * 1000) == expected.idle_deadline
+        assert milliseconds(session.last_active_at, session.expires_at) == (expected.active, expected.idle_deadline)
+        self.check_stored_times(expected)
 
     @rule(token=tokens, key=KEYS, value=VALUES)
     def set_value(self, token: str, key: str, value: Any) -> None:
@@ -184,9 +200,12 @@ class SessionsMachine(RuleBasedStateMachine):
         assert (session is None) == (expected is None)
         if session is None or expected is None:
             return
-        expected.touch(now)  # the save slides the deadline, whether the read did or not
+        expected.read(now, self.touch_interval_ms)
         session.data[key] = value
-        self.run(self.manager.save(session))
+        changed = key not in expected.data or expected.data[key] != value
+        assert self.run(self.manager.save(session)) is changed
+        if changed:  # a save slides the deadline, whether the read did or not; an unchanged one sends nothing
+            expected.touch(now)
         expected.data[key] = value
 
     @rule(token=tokens, text=st.sampled_from(["hi", "visa?", "ok"]))
@@ -216,6 +235,7 @@ class SessionsMachine(RuleBasedStateMachine):
             return
         assert expected is not None
         expected.read(now, self.touch_interval_ms)
+        self.check_stored_times(expected)
         visible = expected.visible_messages
         first = 0 if limit is None else max(len(visible) - limit, 0)
         wanted = visible[first:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -372,6 +373,34 @@ async def test_the_old_id_of_a_session_rotated_during_the_outage_cannot_end_its_
     assert await other_node.get(first.token) is None
     assert await other_node.get(second.token) is None
     assert {s.id for s in await other_node.list_user_sessions("bob")} == {rotated_second.id, relogged.id}
+
+
+async def test_reads_during_an_outage_follow_the_touch_interval_and_only_slides_are_replayed(
+    node: SessionManager, other_node: SessionManager, server: RedisServer, clock: FakeClock
+) -> None:
+    # SETTINGS' 600 s idle timeout caps the default 60 s touch interval at 60 s.
+    session = await node.create(user_id="alice")
+    server.pause()
+    clock.advance(30)
+    read = await signed_in(node, session.token)  # fails below the threshold: the near cache answers, not due
+    assert read.last_active_at == session.last_active_at
+    server.resume()
+    resilient(node).breaker.trip()
+
+    read = await signed_in(node, session.token)  # the fallback adopts the session; not due: nothing to replay
+    assert read.last_active_at == session.last_active_at
+    assert (await node.health())["journal_length"] == 0
+    assert await resilient(node).recover()
+    resilient(node).breaker.trip()  # the next outage still finds the session in the near cache
+    clock.advance(30)
+    slid = await signed_in(node, session.token)  # due: the slide is journalled and reaches Redis
+    assert slid.last_active_at == session.last_active_at + timedelta(seconds=60)
+    assert (await node.health())["journal_length"] == 1
+    assert await resilient(node).recover()
+
+    stored = await other_node.peek(session.id)
+    assert stored is not None
+    assert (stored.last_active_at, stored.expires_at) == (slid.last_active_at, slid.expires_at)
 
 
 async def test_sessions_born_and_ended_during_the_outage_leave_nothing_to_replay(node: SessionManager) -> None:

@@ -182,7 +182,7 @@ class ResilientBackend(SessionBackend):
             await self._adopt(session_id, now)
             found = await self.fallback.load(session_id, now, touch_interval=touch_interval)
             if isinstance(found, SessionRecord):
-                self._journal_restore(found, data_changed=False)
+                self._journal_read(found, now)
             return found
 
         return await self._serve(now, primary, fallback, write=False)
@@ -422,7 +422,7 @@ class ResilientBackend(SessionBackend):
             await self._adopt(session_id, now)
             conversation = await self.fallback.load_conversation(session_id, now, last, touch_interval=touch_interval)
             if conversation is not None:
-                self._journal_restore(conversation.record, data_changed=False)
+                self._journal_read(conversation.record, now)
             return conversation
 
         return await self._serve(now, primary, fallback, write=False)
@@ -602,6 +602,13 @@ class ResilientBackend(SessionBackend):
         data_changed = data_changed or (earlier is not None and earlier.data_changed)
         self.journal.record(record.id, Restore(copy_record(record), data_changed, self._origins.get(record.id)))
         self.near_cache.put(record)
+
+    def _journal_read(self, record: SessionRecord, now: int) -> None:
+        """Journal a read the fallback served if it slid the session's deadline (its last activity is then `now`).
+        A read within the touch interval changed nothing the primary lacks: journalled, its replay would tie with
+        the primary's copy, lose, and drop the session from the near cache for the next outage."""
+        if record.last_active_at == now:
+            self._journal_restore(record, data_changed=False)
 
     def _new_in_fallback(self, session_id: str, uncertain: bool) -> None:
         self._held.add(session_id)
