@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         default=DAY,
         gt=0,
         validation_alias=_env("session_ttl", "SESSION_TTL_SECONDS"),
-        description="Idle timeout in seconds: a session unused this long expires. Slides on every use.",
+        description="Idle timeout in seconds: a session unused this long expires. Slides with use (touch_interval).",
     )
     absolute_ttl: float = Field(
         default=7 * DAY,
