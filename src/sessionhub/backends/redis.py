@@ -492,8 +492,8 @@ return removed
 """
 )
 
-# Called when a read found no session: was this id rotated away (more than `grace` ms ago)? Follows the markers
-# to the session the token became (rotation stays in the bucket, so every key is in this slot), logs
+# Called when _LOAD found no session but a rotation marker: was this id rotated away more than `grace` ms ago? Follows
+# the markers to the session the token became (rotation stays in the bucket, so every key is in this slot), logs
 # token_reused for its user and, when asked, ends it. KEYS: marker of the id. ARGV: now, id, tag, grace, revoke
 # ('1' or '0'), six audit values. Returns the id the token was rotated into, or nil.
 _REPORT_REUSE = (
