@@ -1,0 +1,253 @@
+"""The Redis client-side cache (backends/redis_cache.py) against real redis-server processes: what it caches, what
+makes it forget (writes here, writes by another client, expiry, flushes, a lost or silent tracking connection, a
+restart), and that it never serves what a read in flight missed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from sessionhub.backends import RedisBackend
+from sessionhub.backends.redis_cache import TrackedCache
+from sessionhub.model import ClientInfo, SessionRecord
+from tests.support.redis_servers import RedisServer
+
+WAIT = 10.0
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (bounded) for something the cache does in the background, such as reconnecting."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.01)
+
+
+def record(session_id: str = "ab" + "0" * 32, **data: bytes) -> SessionRecord:
+    return SessionRecord(
+        id=session_id,
+        user_id=None,
+        kind="default",
+        created_at=1,
+        last_active_at=1,
+        expires_at=10**13,
+        absolute_expires_at=10**13,
+        idle_ttl=60_000,
+        client=ClientInfo(),
+        data=dict(data),
+    )
+
+
+@pytest.fixture
+async def backend(redis_server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBackend]:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix, client_cache=100)
+    await backend.open()
+    yield backend
+    await backend.close()
+
+
+def cache_of(backend: RedisBackend) -> TrackedCache:
+    assert backend.cache is not None
+    return backend.cache
+
+
+def cached(cache: TrackedCache, key: str, value: SessionRecord) -> None:
+    read = cache.begin(key)
+    assert read is not None, "tracking is on"
+    cache.complete(read, value)
+
+
+async def test_tracking_is_on_once_open(backend: RedisBackend) -> None:
+    cache = cache_of(backend)
+    assert cache.tracking
+    assert cache.stats()["tracking"] is True
+
+
+async def test_a_read_is_cached_and_served_as_a_copy(backend: RedisBackend) -> None:
+    cache = cache_of(backend)
+    key = backend.keys.session("ab" + "1" * 32)
+    cached(cache, key, record(x=b"1"))
+    first = cache.get(key)
+    assert first is not None
+    assert first.data == {"x": b"1"}
+    first.data["x"] = b"changed"
+    first.expires_at = 0
+    second = cache.get(key)
+    assert second is not None
+    assert second.data == {"x": b"1"}
+    assert second.expires_at == 10**13
+
+
+async def test_a_write_by_another_client_invalidates(backend: RedisBackend, redis_client: Redis) -> None:
+    cache = cache_of(backend)
+    key = backend.keys.session("ab" + "2" * 32)
+    cached(cache, key, record())
+    await redis_client.hset(key, "d:x", b"2")
+    await cache.sync()
+    assert cache.get(key) is None
+    assert cache.stats()["invalidations"] == 1
+
+
+async def test_keys_outside_the_prefix_are_not_reported(backend: RedisBackend, redis_client: Redis) -> None:
+    cache = cache_of(backend)
+    key = backend.keys.session("ab" + "3" * 32)
+    cached(cache, key, record())
+    await redis_client.set(f"other-{key}", b"1")
+    await cache.sync()
+    assert cache.get(key) is not None
+
+
+async def test_expiry_in_redis_invalidates(backend: RedisBackend, redis_client: Redis) -> None:
+    cache = cache_of(backend)
+    key = backend.keys.session("ab" + "4" * 32)
+    await redis_client.hset(key, "e", b"1")
+    cached(cache, key, record())
+    await redis_client.pexpire(key, 1)
+    deadline = time.monotonic() + WAIT
+    while await redis_client.exists(key):  # an access past its TTL expires it
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.005)
+    await cache.sync()
+    assert cache.get(key) is None
+
+
+async def test_a_flush_empties_the_cache(key_prefix: str) -> None:
+    server = RedisServer.start()  # its own: flushing the shared one would disturb other tests
+    backend = RedisBackend.from_url(server.url, key_prefix=key_prefix, client_cache=10)
+    try:
+        await backend.open()
+        cache = cache_of(backend)
+        keys = [backend.keys.session(f"ab{n:032d}") for n in range(3)]
+        for key in keys:
+            cached(cache, key, record())
+        await backend.client.flushdb()
+        await cache.sync()
+        assert all(cache.get(key) is None for key in keys)
+    finally:
+        await backend.close()
+        server.stop()
+
+
+async def test_an_invalidation_during_a_read_keeps_its_answer_out(backend: RedisBackend) -> None:
+    cache = cache_of(backend)
+    key = backend.keys.session("ab" + "5" * 32)
+    read = cache.begin(key)
+    assert read is not None
+    cache.invalidate([key])  # Redis reported a change while the answer was on its way
+    cache.complete(read, record())
+    assert cache.get(key) is None
+    fresh = cache.begin(key)
+    assert fresh is not None
+    cache.complete(fresh, record())
+    assert cache.get(key) is not None
+
+
+async def test_a_read_begun_before_tracking_stopped_is_not_cached(backend: RedisBackend) -> None:
+    cache = cache_of(backend)
+    key = backend.keys.session("ab" + "6" * 32)
+    read = cache.begin(key)
+    assert read is not None
+    await backend.client.client_kill_filter(_type="pubsub")
+    await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
+    await until(lambda: cache.tracking, "tracking is back on")
+    cache.complete(read, record())
+    assert cache.get(key) is None
+
+
+async def test_losing_the_tracking_connection_empties_the_cache_until_it_is_back(backend: RedisBackend) -> None:
+    cache = cache_of(backend)
+    key = backend.keys.session("ab" + "7" * 32)
+    cached(cache, key, record())
+    await backend.client.client_kill_filter(_type="pubsub")
+    await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
+    assert cache.get(key) is None
+    await until(lambda: cache.tracking, "tracking is back on")
+    cached(cache, key, record())
+    assert cache.get(key) is not None
+
+
+async def test_a_silent_tracking_connection_is_given_up(key_prefix: str) -> None:
+    server = RedisServer.start()
+    backend = RedisBackend.from_url(server.url, key_prefix=key_prefix, client_cache=10)
+    try:
+        await backend.open()
+        cache = cache_of(backend)
+        key = backend.keys.session("ab" + "8" * 32)
+        cached(cache, key, record())
+        server.pause()  # the connection stays open and says nothing: the watchdog's PING goes unanswered
+        try:
+            await until(lambda: not cache.tracking, "the watchdog gave up on the connection")
+            assert cache.get(key) is None
+        finally:
+            server.resume()
+        await until(lambda: cache.tracking, "tracking is back on")
+    finally:
+        await backend.close()
+        server.stop()
+
+
+async def test_a_restart_empties_the_cache_and_tracking_resumes(key_prefix: str) -> None:
+    server = RedisServer.start()
+    backend = RedisBackend.from_url(server.url, key_prefix=key_prefix, client_cache=10)
+    try:
+        await backend.open()
+        cache = cache_of(backend)
+        key = backend.keys.session("ab" + "9" * 32)
+        cached(cache, key, record())
+        server.kill()
+        await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
+        assert cache.get(key) is None
+        server.restart()
+        await until(lambda: cache.tracking, "tracking is back on")
+        client = server.client()
+        client.hset(key, "d:x", b"1")
+        cached(cache, key, record())
+        client.hset(key, "d:x", b"2")
+        client.close()
+        await cache.sync()
+        assert cache.get(key) is None, "the new connection tracks the prefix too"
+    finally:
+        await backend.close()
+        server.stop()
+
+
+async def test_least_recently_used_entries_go_first(redis_server: RedisServer, key_prefix: str) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix, client_cache=2)
+    await backend.open()
+    try:
+        cache = cache_of(backend)
+        first, second, third = (backend.keys.session(f"ab{n:032d}") for n in range(3))
+        cached(cache, first, record())
+        cached(cache, second, record())
+        assert cache.get(first) is not None  # now the most recently used
+        cached(cache, third, record())
+        assert cache.get(second) is None
+        assert cache.get(first) is not None
+        assert cache.get(third) is not None
+    finally:
+        await backend.close()
+
+
+async def test_no_tracking_connection_once_closed(redis_server: RedisServer, key_prefix: str) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix, client_cache=10)
+    probe = redis_server.client()
+    try:
+        before = len(probe.client_list(_type="pubsub"))
+        await backend.open()
+        assert len(probe.client_list(_type="pubsub")) == before + 1
+        await backend.close()
+        assert len(probe.client_list(_type="pubsub")) == before
+        assert not cache_of(backend).tracking
+    finally:
+        probe.close()
+
+
+def test_off_when_zero_and_on_a_cluster_or_behind_sentinel(redis_server: RedisServer) -> None:
+    assert RedisBackend.from_url(redis_server.url, client_cache=0).cache is None
+    assert RedisBackend.from_url("redis+sentinel://127.0.0.1:1/primary").cache is None
+    assert RedisBackend.from_url("redis+cluster://127.0.0.1:1").cache is None
