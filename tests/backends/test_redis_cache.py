@@ -17,6 +17,8 @@ from sessionhub.model import ClientInfo, SessionRecord
 from tests.support.redis_servers import RedisServer
 
 WAIT = 10.0
+NOW = 1_000
+TOUCH_INTERVAL = 60_000
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -56,6 +58,10 @@ def cache_of(backend: RedisBackend) -> TrackedCache:
     return backend.cache
 
 
+def fresh(cache: TrackedCache, key: str) -> SessionRecord | None:
+    return cache.fresh(key, NOW, TOUCH_INTERVAL)
+
+
 def cached(cache: TrackedCache, key: str, value: SessionRecord) -> None:
     read = cache.begin(key)
     assert read is not None, "tracking is on"
@@ -72,12 +78,12 @@ async def test_a_read_is_cached_and_served_as_a_copy(backend: RedisBackend) -> N
     cache = cache_of(backend)
     key = backend.keys.session("ab" + "1" * 32)
     cached(cache, key, record(x=b"1"))
-    first = cache.get(key)
+    first = fresh(cache, key)
     assert first is not None
     assert first.data == {"x": b"1"}
     first.data["x"] = b"changed"
     first.expires_at = 0
-    second = cache.get(key)
+    second = fresh(cache, key)
     assert second is not None
     assert second.data == {"x": b"1"}
     assert second.expires_at == 10**13
@@ -89,7 +95,7 @@ async def test_a_write_by_another_client_invalidates(backend: RedisBackend, redi
     cached(cache, key, record())
     await redis_client.hset(key, "d:x", b"2")
     await cache.sync()
-    assert cache.get(key) is None
+    assert fresh(cache, key) is None
     assert cache.stats()["invalidations"] == 1
 
 
@@ -99,7 +105,7 @@ async def test_keys_outside_the_prefix_are_not_reported(backend: RedisBackend, r
     cached(cache, key, record())
     await redis_client.set(f"other-{key}", b"1")
     await cache.sync()
-    assert cache.get(key) is not None
+    assert fresh(cache, key) is not None
 
 
 async def test_expiry_in_redis_invalidates(backend: RedisBackend, redis_client: Redis) -> None:
@@ -113,7 +119,7 @@ async def test_expiry_in_redis_invalidates(backend: RedisBackend, redis_client: 
         assert time.monotonic() < deadline
         await asyncio.sleep(0.005)
     await cache.sync()
-    assert cache.get(key) is None
+    assert fresh(cache, key) is None
 
 
 async def test_a_flush_empties_the_cache(key_prefix: str) -> None:
@@ -127,7 +133,7 @@ async def test_a_flush_empties_the_cache(key_prefix: str) -> None:
             cached(cache, key, record())
         await backend.client.flushdb()
         await cache.sync()
-        assert all(cache.get(key) is None for key in keys)
+        assert all(fresh(cache, key) is None for key in keys)
     finally:
         await backend.close()
         server.stop()
@@ -140,11 +146,11 @@ async def test_an_invalidation_during_a_read_keeps_its_answer_out(backend: Redis
     assert read is not None
     cache.invalidate([key])  # Redis reported a change while the answer was on its way
     cache.complete(read, record())
-    assert cache.get(key) is None
+    assert fresh(cache, key) is None
     fresh = cache.begin(key)
     assert fresh is not None
     cache.complete(fresh, record())
-    assert cache.get(key) is not None
+    assert fresh(cache, key) is not None
 
 
 async def test_a_read_begun_before_tracking_stopped_is_not_cached(backend: RedisBackend) -> None:
@@ -156,7 +162,7 @@ async def test_a_read_begun_before_tracking_stopped_is_not_cached(backend: Redis
     await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
     await until(lambda: cache.tracking, "tracking is back on")
     cache.complete(read, record())
-    assert cache.get(key) is None
+    assert fresh(cache, key) is None
 
 
 async def test_losing_the_tracking_connection_empties_the_cache_until_it_is_back(backend: RedisBackend) -> None:
@@ -165,10 +171,10 @@ async def test_losing_the_tracking_connection_empties_the_cache_until_it_is_back
     cached(cache, key, record())
     await backend.client.client_kill_filter(_type="pubsub")
     await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
-    assert cache.get(key) is None
+    assert fresh(cache, key) is None
     await until(lambda: cache.tracking, "tracking is back on")
     cached(cache, key, record())
-    assert cache.get(key) is not None
+    assert fresh(cache, key) is not None
 
 
 async def test_a_silent_tracking_connection_is_given_up(key_prefix: str) -> None:
@@ -182,7 +188,7 @@ async def test_a_silent_tracking_connection_is_given_up(key_prefix: str) -> None
         server.pause()  # the connection stays open and says nothing: the watchdog's PING goes unanswered
         try:
             await until(lambda: not cache.tracking, "the watchdog gave up on the connection")
-            assert cache.get(key) is None
+            assert fresh(cache, key) is None
         finally:
             server.resume()
         await until(lambda: cache.tracking, "tracking is back on")
@@ -201,7 +207,7 @@ async def test_a_restart_empties_the_cache_and_tracking_resumes(key_prefix: str)
         cached(cache, key, record())
         server.kill()
         await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
-        assert cache.get(key) is None
+        assert fresh(cache, key) is None
         server.restart()
         await until(lambda: cache.tracking, "tracking is back on")
         client = server.client()
@@ -210,7 +216,7 @@ async def test_a_restart_empties_the_cache_and_tracking_resumes(key_prefix: str)
         client.hset(key, "d:x", b"2")
         client.close()
         await cache.sync()
-        assert cache.get(key) is None, "the new connection tracks the prefix too"
+        assert fresh(cache, key) is None, "the new connection tracks the prefix too"
     finally:
         await backend.close()
         server.stop()
@@ -224,11 +230,11 @@ async def test_least_recently_used_entries_go_first(redis_server: RedisServer, k
         first, second, third = (backend.keys.session(f"ab{n:032d}") for n in range(3))
         cached(cache, first, record())
         cached(cache, second, record())
-        assert cache.get(first) is not None  # now the most recently used
+        assert fresh(cache, first) is not None  # now the most recently used
         cached(cache, third, record())
-        assert cache.get(second) is None
-        assert cache.get(first) is not None
-        assert cache.get(third) is not None
+        assert fresh(cache, second) is None
+        assert fresh(cache, first) is not None
+        assert fresh(cache, third) is not None
     finally:
         await backend.close()
 

@@ -119,10 +119,11 @@ class TrackedCache:
 
     # -- reads and writes -----------------------------------------------------------------------------------------
 
-    def get(self, key: str) -> SessionRecord | None:
-        """A copy of the cached record (callers may change what they get), or None."""
+    def fresh(self, key: str, now: int, touch_interval: int) -> SessionRecord | None:
+        """A copy of the cached record (callers may change what they get) if it may serve a read at `now`: live, and
+        not due to slide its idle deadline (a read that is due must write, so it goes to Redis). Else None."""
         record = self._entries.get(key)
-        if record is None:
+        if record is None or not record.is_live(now) or record.touch_due(now, touch_interval):
             self.misses += 1
             return None
         self._entries.move_to_end(key)
