@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key (no braces: the hash tag that follows must be the first).",
     )
 
+    # -- touch interval (SessionRecord.touch_due) ----------------------------------------------------------------
+    touch_interval: float = Field(
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        validation_alias=_env("touch_interval"),
+        description="Seconds: a read slides the idle deadline only when this long has passed since the last slide "
+        "(capped at a tenth of the idle timeout), so most reads write nothing. Sessions may then expire up to this "
+        "early, never late. 0 slides on every read.",
+    )
+    # -- end of the touch interval block --------------------------------------------------------------------------
+
     # -- surviving Redis outages (ResilientBackend) --------------------------------------------------------------
     redis_fallback: bool = Field(
         default=True,

@@ -55,7 +55,16 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import (
+    MAX_ROTATION_HOPS,
+    NO_AUDIT,
+    ROTATED_AWAY,
+    Audit,
+    ImportedSession,
+    RotatedAway,
+    SessionBackend,
+    UserLimit,
+)
 from sessionhub.backends.redis_cache import TrackedCache
 from sessionhub.backends.redis_connect import RedisClient, connect
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
@@ -152,6 +161,19 @@ local function touch(key, index, id, now, meta)
   redis.call('PEXPIRE', key, deadline - now)
   redis.call('PEXPIRE', messages_key_of(key), deadline - now)
   redis.call('ZADD', index, deadline, id)
+end
+
+-- Whether a read slides the idle deadline: SessionRecord.touch_due (model.py) states the rule, this mirrors it. A
+-- read within the touch interval (ms, capped at a tenth of the idle timeout) of the last slide writes nothing.
+local function touch_due(meta, now, interval)
+  return now - tonumber(meta.a) >= math.min(interval, math.floor(tonumber(meta.t) / 10))
+end
+
+-- A read: the live session's fields as stored, its deadline slid if a touch is due; nil when it is not live.
+local function read_and_touch(key, index, tag, id, now, interval)
+  local fields, meta = read_live(key, index, tag, id, now)
+  if fields and touch_due(meta, now, interval) then touch(key, index, id, now, meta) end
+  return fields
 end
 
 -- The metadata a write needs (deadlines, timeout, user) if the session is live; nil when it is not.
@@ -270,15 +292,19 @@ local function make_room(user_key, index, tag, now, limit, evict, replacing, use
 end
 """
 
-# Read a session and slide its idle deadline: the one round trip of a request that only reads.
-# KEYS: session, bucket index. ARGV: now, id, tag. Returns the fields as they were before the touch, or nil.
-_READ_AND_TOUCH = """
-local now = tonumber(ARGV[1])
-local fields, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
-if not fields then return false end
-touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
+# Read a session, sliding its idle deadline when a touch is due: the one round trip of a request that only reads.
+# A not-due read is one HGETALL. With no live session, it says whether the id was rotated away (its marker is in
+# this bucket, so this slot), which is all a plain miss needs to know; only then does the caller ask _REPORT_REUSE.
+# KEYS: session, bucket index. ARGV: now, id, tag, touch interval (ms). Returns the fields as they were before any
+# touch; with no live session, 1 when the id was rotated away, else 0.
+_LOAD = (
+    _HELPERS
+    + """
+local fields = read_and_touch(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]), tonumber(ARGV[4]))
+if fields then return fields end
+return redis.call('EXISTS', ARGV[3] .. 'rf:' .. string.sub(ARGV[2], 3))
 """
-_LOAD = _HELPERS + _READ_AND_TOUCH + "return fields\n"
+)
 
 # Store a new session, making room under the user's limit first.
 # KEYS: session, bucket index[, user index]. ARGV: now, id, tag, limit (0: none), evict ('1') or reject ('0'),
@@ -544,14 +570,15 @@ return redis.call('LLEN', KEYS[3])
 """
 )
 
-# _LOAD, and the session's newest messages.
-# KEYS: session, bucket index, messages. ARGV: now, id, tag, how many of the newest messages (-1: all).
-# Returns {fields before the touch, messages, message count}, or nil.
+# A read like _LOAD, and the session's newest messages.
+# KEYS: session, bucket index, messages. ARGV: now, id, tag, touch interval (ms), how many of the newest messages
+# (-1: all). Returns {fields before any touch, messages, message count}, or nil.
 _LOAD_CONVERSATION = (
     _HELPERS
-    + _READ_AND_TOUCH
     + """
-local last = tonumber(ARGV[4])
+local fields = read_and_touch(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]), tonumber(ARGV[4]))
+if not fields then return false end
+local last = tonumber(ARGV[5])
 local messages = {}
 if last < 0 then
   messages = redis.call('LRANGE', KEYS[3], 0, -1)
@@ -747,6 +774,14 @@ def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
     )
 
 
+def _touched_if_due(record: SessionRecord, now: int, touch_interval: int) -> SessionRecord:
+    """The record as a read script left it: the script returns the fields it read, and slid them when this same rule
+    (SessionRecord.touch_due, mirrored in Lua) said so."""
+    if record.touch_due(now, touch_interval):
+        record.touched(now)
+    return record
+
+
 def _audit_args(audit: Audit) -> list[str | int]:
     return [audit.actor, audit.reason, audit.ip or "", audit.device or "", audit.max_events, audit.ttl]
 
@@ -938,18 +973,32 @@ class RedisBackend(SessionBackend):
 
     # -- the contract -------------------------------------------------------------------------------------------
 
-    async def load(self, session_id: str, now: int) -> SessionRecord | None:
+    async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
+        key = self.keys.session(session_id)
+        # With a touch interval of 0 every read writes: nothing would stay cached.
+        cache = self.cache if touch_interval else None
+        read = None
+        if cache is not None:
+            cached = cache.fresh(key, now, touch_interval)
+            if cached is not None:
+                return cached
+            read = cache.begin(key)
         bucket = bucket_of(session_id)
-        fields = await self._run(
-            self._load,
-            [self.keys.session(session_id), self.keys.index(bucket)],
-            [now, session_id, self.keys.tag(bucket)],
-        )
-        if fields is None:
-            return None
-        record = _record(session_id, fields)
-        record.touched(now)
-        return record
+        stored = None
+        try:
+            reply = await self._run(
+                self._load, [key, self.keys.index(bucket)], [now, session_id, self.keys.tag(bucket), touch_interval],
+                writes=False,
+            )  # fmt: skip
+            if isinstance(reply, int):  # no live session: was it rotated away?
+                return ROTATED_AWAY if reply else None
+            record = _record(session_id, reply)
+            if not record.touch_due(now, touch_interval):
+                stored = record  # a read that slid the deadline wrote: its own invalidation would drop it
+            return _touched_if_due(record, now, touch_interval)
+        finally:
+            if cache is not None and read is not None:
+                cache.complete(read, stored)
 
     async def create(
         self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
@@ -1108,17 +1157,17 @@ class RedisBackend(SessionBackend):
         )
         return length
 
-    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+    async def load_conversation(
+        self, session_id: str, now: int, last: int | None, *, touch_interval: int = 0
+    ) -> ConversationRecord | None:
         bucket = bucket_of(session_id)
         keys = [self.keys.session(session_id), self.keys.index(bucket), self.keys.messages(session_id)]
-        args = [now, session_id, self.keys.tag(bucket), -1 if last is None else last]
+        args = [now, session_id, self.keys.tag(bucket), touch_interval, -1 if last is None else last]
         reply = await self._run(self._load_conversation, keys, args)
         if reply is None:
             return None
         fields, messages, count = reply
-        record = _record(session_id, fields)
-        record.touched(now)
-        return ConversationRecord(record, messages, count)
+        return ConversationRecord(_touched_if_due(_record(session_id, fields), now, touch_interval), messages, count)
 
     async def count(self, now: int) -> int:
         """Prune and count every bucket index in one pipelined round trip (on a cluster, one per primary, sent at
