@@ -13,7 +13,10 @@ from redis.asyncio import Redis
 
 from sessionhub.backends import RedisBackend
 from sessionhub.backends.redis_cache import TrackedCache
+from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo, SessionRecord
+from sessionhub.settings import Settings
+from tests.conftest import FakeClock
 from tests.support.redis_servers import RedisServer
 
 WAIT = 10.0
@@ -89,6 +92,16 @@ async def test_a_read_is_cached_and_served_as_a_copy(backend: RedisBackend) -> N
     assert second.expires_at == 10**13
 
 
+async def test_only_a_live_record_that_is_not_due_to_slide_is_served(backend: RedisBackend) -> None:
+    cache = cache_of(backend)
+    key = backend.keys.session("ab" + "a" * 32)
+    cached(cache, key, record())  # last slid at 1 ms, idle timeout 60 s: due from 6 s (a tenth of it) on
+    assert cache.fresh(key, 5_999, TOUCH_INTERVAL) is not None
+    assert cache.fresh(key, 6_001, TOUCH_INTERVAL) is None
+    assert cache.fresh(key, 10**13, 10**9) is None, "past its deadline"
+    assert cache.stats()["hits"] == 1
+
+
 async def test_a_write_by_another_client_invalidates(backend: RedisBackend, redis_client: Redis) -> None:
     cache = cache_of(backend)
     key = backend.keys.session("ab" + "2" * 32)
@@ -147,9 +160,9 @@ async def test_an_invalidation_during_a_read_keeps_its_answer_out(backend: Redis
     cache.invalidate([key])  # Redis reported a change while the answer was on its way
     cache.complete(read, record())
     assert fresh(cache, key) is None
-    fresh = cache.begin(key)
-    assert fresh is not None
-    cache.complete(fresh, record())
+    again = cache.begin(key)
+    assert again is not None
+    cache.complete(again, record())
     assert fresh(cache, key) is not None
 
 
@@ -257,3 +270,143 @@ def test_off_when_zero_and_on_a_cluster_or_behind_sentinel(redis_server: RedisSe
     assert RedisBackend.from_url(redis_server.url, client_cache=0).cache is None
     assert RedisBackend.from_url("redis+sentinel://127.0.0.1:1/primary").cache is None
     assert RedisBackend.from_url("redis+cluster://127.0.0.1:1").cache is None
+
+
+# -- through SessionManager: what an application sees --------------------------------------------------------------
+
+
+@pytest.fixture
+async def two_processes(
+    redis_server: RedisServer, key_prefix: str, clock: FakeClock
+) -> AsyncIterator[tuple[SessionManager, SessionManager]]:
+    """Two managers on their own connections to one Redis, as two processes of an application would be."""
+    managers = [
+        SessionManager(
+            RedisBackend.from_url(redis_server.url, key_prefix=key_prefix), Settings(key_prefix=key_prefix), clock=clock
+        )
+        for _ in range(2)
+    ]
+    for manager in managers:
+        await manager.open()
+    yield managers[0], managers[1]
+    for manager in managers:
+        await manager.close()
+
+
+def cache_of_manager(manager: SessionManager) -> TrackedCache:
+    assert isinstance(manager.backend, RedisBackend)
+    return cache_of(manager.backend)
+
+
+async def read_until_cached(manager: SessionManager, token: str) -> None:
+    """Read a session until the cache serves it (once the messages about its own writes have arrived)."""
+    cache = cache_of_manager(manager)
+    await cache.sync()
+    assert await manager.get(token) is not None
+    hits = cache.hits
+    assert await manager.get(token) is not None
+    assert cache.hits == hits + 1, "served from the cache"
+
+
+async def test_a_repeated_read_is_served_from_the_cache(two_processes: tuple[SessionManager, SessionManager]) -> None:
+    here, _ = two_processes
+    session = await here.create(user_id="alice", data={"n": 1})
+    # The create's own invalidation message could arrive while the first read is in flight, which keeps that read
+    # out of the cache (the cache cannot tell whose write it reports): wait for it first.
+    await cache_of_manager(here).sync()
+    await here.get(session.token)
+    hits = cache_of_manager(here).hits
+    again = await here.get(session.token)
+    assert again is not None
+    assert again.data == {"n": 1}
+    assert again.user_id == "alice"
+    assert cache_of_manager(here).hits == hits + 1
+
+
+async def test_a_logout_elsewhere_ends_the_cached_session(two_processes: tuple[SessionManager, SessionManager]) -> None:
+    here, there = two_processes
+    session = await here.create(user_id="alice")
+    await read_until_cached(here, session.token)
+    assert await there.delete(session.token)
+    await cache_of_manager(here).sync()
+    assert await here.get(session.token) is None
+
+
+async def test_revoking_a_user_elsewhere_ends_every_cached_session(
+    two_processes: tuple[SessionManager, SessionManager],
+) -> None:
+    here, there = two_processes
+    sessions = [await here.create(user_id="alice") for _ in range(3)]
+    for session in sessions:
+        await read_until_cached(here, session.token)
+    assert await there.revoke_user_sessions("alice") == 3
+    await cache_of_manager(here).sync()
+    assert [await here.get(session.token) for session in sessions] == [None, None, None]
+
+
+async def test_a_save_elsewhere_is_read_here(two_processes: tuple[SessionManager, SessionManager]) -> None:
+    here, there = two_processes
+    session = await here.create(data={"n": 1})
+    await read_until_cached(here, session.token)
+    other = await there.get(session.token)
+    assert other is not None
+    other.data["n"] = 2
+    await there.save(other)
+    await cache_of_manager(here).sync()
+    loaded = await here.get(session.token)
+    assert loaded is not None
+    assert loaded.data == {"n": 2}
+
+
+async def test_a_process_reads_its_own_writes_at_once(two_processes: tuple[SessionManager, SessionManager]) -> None:
+    here, _ = two_processes  # no sync(): this process's writes must not wait for Redis's message
+    session = await here.create(user_id="alice", data={"n": 1})
+    await read_until_cached(here, session.token)
+    loaded = await here.get(session.token)
+    assert loaded is not None
+    loaded.data["n"] = 2
+    await here.save(loaded)
+    reloaded = await here.get(session.token)
+    assert reloaded is not None
+    assert reloaded.data == {"n": 2}
+    rotated = await here.rotate(session.token)
+    assert await here.get(session.token) is None
+    assert await here.get(rotated.token) is not None
+    await here.revoke_user_sessions("alice")
+    assert await here.get(rotated.token) is None
+
+
+async def test_a_cached_session_still_expires_and_slides_on_time(
+    two_processes: tuple[SessionManager, SessionManager], clock: FakeClock
+) -> None:
+    here, there = two_processes
+    session = await here.create()
+    await read_until_cached(here, session.token)
+    idle = here.settings.session_ttl
+    interval = min(here.settings.touch_interval, idle / 10)
+    clock.now += interval  # due: this read goes to Redis and slides the deadline
+    slid = await here.get(session.token)
+    assert slid is not None
+    assert slid.expires_at.timestamp() == pytest.approx(clock.now + idle)
+    clock.now += idle  # past the idle deadline, whatever the cache holds
+    assert await here.get(session.token) is None
+    assert await there.get(session.token) is None
+
+
+async def test_redis_restarting_empty_never_serves_a_cached_session(key_prefix: str, clock: FakeClock) -> None:
+    server = RedisServer.start()
+    manager = SessionManager(
+        RedisBackend.from_url(server.url, key_prefix=key_prefix), Settings(key_prefix=key_prefix), clock=clock
+    )
+    try:
+        await manager.open()
+        session = await manager.create()
+        await read_until_cached(manager, session.token)
+        server.kill()
+        server.restart()
+        cache = cache_of_manager(manager)
+        await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
+        assert await manager.get(session.token) is None
+    finally:
+        await manager.close()
+        server.stop()
