@@ -108,7 +108,10 @@ class SessionManager:
         from sessionhub.backends.redis import RedisBackend
 
         backend = RedisBackend.from_url(
-            settings.redis_url, key_prefix=settings.key_prefix, cluster=settings.redis_cluster
+            settings.redis_url,
+            key_prefix=settings.key_prefix,
+            cluster=settings.redis_cluster,
+            client_cache=settings.redis_client_cache,
         )
         manager = cls(backend, settings)
         manager._fall_back_to_memory_at_start = True

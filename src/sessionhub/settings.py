@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sessionhub.errors import ConfigurationError
 
 DAY = 86_400.0
+DEFAULT_CLIENT_CACHE = 10_000
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
@@ -197,6 +198,14 @@ class Settings(BaseSettings):
         default=False,
         validation_alias=_env("redis_cluster"),
         description="Treat a redis:// or rediss:// redis_url as a node of a Redis Cluster, as redis+cluster:// does.",
+    )
+    redis_client_cache: int = Field(
+        default=DEFAULT_CLIENT_CACHE,
+        ge=0,
+        validation_alias=_env("redis_client_cache"),
+        description="Session records each process keeps between reads, invalidated by Redis the moment they change "
+        "(server-assisted client-side caching, single server only); a read that finds its session there costs no "
+        "round trip. 0 turns it off.",
     )
     # ------------------------------------------------------------------------------------------------------------
 

@@ -116,6 +116,7 @@ class ResilientBackend(SessionBackend):
             settings.redis_url,
             key_prefix=settings.key_prefix,
             cluster=settings.redis_cluster,
+            client_cache=settings.redis_client_cache,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
         )
@@ -530,6 +531,7 @@ class ResilientBackend(SessionBackend):
             "journal_length": len(self.journal),
             "journal_replayed": self._counts["journal_replayed"],
             "sessions_written_back": self._counts["sessions_written_back"],
+            **self.primary.stats(),
         }
 
     # -- serving ------------------------------------------------------------------------------------------------
