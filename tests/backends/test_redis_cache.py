@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from redis.asyncio import Redis
@@ -51,6 +51,22 @@ def record(session_id: str = "ab" + "0" * 32, **data: bytes) -> SessionRecord:
 @pytest.fixture
 async def backend(redis_server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBackend]:
     backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix, client_cache=100)
+    await backend.open()
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture
+def own_server() -> Iterator[RedisServer]:
+    """A server of the test's own, for faults (and flushes) that would disturb other tests on the shared one."""
+    server = RedisServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def own_backend(own_server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBackend]:
+    backend = RedisBackend.from_url(own_server.url, key_prefix=key_prefix, client_cache=10)
     await backend.open()
     yield backend
     await backend.close()
@@ -135,21 +151,14 @@ async def test_expiry_in_redis_invalidates(backend: RedisBackend, redis_client: 
     assert fresh(cache, key) is None
 
 
-async def test_a_flush_empties_the_cache(key_prefix: str) -> None:
-    server = RedisServer.start()  # its own: flushing the shared one would disturb other tests
-    backend = RedisBackend.from_url(server.url, key_prefix=key_prefix, client_cache=10)
-    try:
-        await backend.open()
-        cache = cache_of(backend)
-        keys = [backend.keys.session(f"ab{n:032d}") for n in range(3)]
-        for key in keys:
-            cached(cache, key, record())
-        await backend.client.flushdb()
-        await cache.sync()
-        assert all(fresh(cache, key) is None for key in keys)
-    finally:
-        await backend.close()
-        server.stop()
+async def test_a_flush_empties_the_cache(own_backend: RedisBackend) -> None:
+    cache = cache_of(own_backend)
+    keys = [own_backend.keys.session(f"ab{n:032d}") for n in range(3)]
+    for key in keys:
+        cached(cache, key, record())
+    await own_backend.client.flushdb()
+    await cache.sync()
+    assert all(fresh(cache, key) is None for key in keys)
 
 
 async def test_an_invalidation_during_a_read_keeps_its_answer_out(backend: RedisBackend) -> None:
@@ -190,49 +199,37 @@ async def test_losing_the_tracking_connection_empties_the_cache_until_it_is_back
     assert fresh(cache, key) is not None
 
 
-async def test_a_silent_tracking_connection_is_given_up(key_prefix: str) -> None:
-    server = RedisServer.start()
-    backend = RedisBackend.from_url(server.url, key_prefix=key_prefix, client_cache=10)
+async def test_a_silent_tracking_connection_is_given_up(own_server: RedisServer, own_backend: RedisBackend) -> None:
+    cache = cache_of(own_backend)
+    key = own_backend.keys.session("ab" + "8" * 32)
+    cached(cache, key, record())
+    own_server.pause()  # the connection stays open and says nothing: the watchdog's PING goes unanswered
     try:
-        await backend.open()
-        cache = cache_of(backend)
-        key = backend.keys.session("ab" + "8" * 32)
-        cached(cache, key, record())
-        server.pause()  # the connection stays open and says nothing: the watchdog's PING goes unanswered
-        try:
-            await until(lambda: not cache.tracking, "the watchdog gave up on the connection")
-            assert fresh(cache, key) is None
-        finally:
-            server.resume()
-        await until(lambda: cache.tracking, "tracking is back on")
-    finally:
-        await backend.close()
-        server.stop()
-
-
-async def test_a_restart_empties_the_cache_and_tracking_resumes(key_prefix: str) -> None:
-    server = RedisServer.start()
-    backend = RedisBackend.from_url(server.url, key_prefix=key_prefix, client_cache=10)
-    try:
-        await backend.open()
-        cache = cache_of(backend)
-        key = backend.keys.session("ab" + "9" * 32)
-        cached(cache, key, record())
-        server.kill()
-        await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
+        await until(lambda: not cache.tracking, "the watchdog gave up on the connection")
         assert fresh(cache, key) is None
-        server.restart()
-        await until(lambda: cache.tracking, "tracking is back on")
-        client = server.client()
-        client.hset(key, "d:x", b"1")
-        cached(cache, key, record())
-        client.hset(key, "d:x", b"2")
-        client.close()
-        await cache.sync()
-        assert fresh(cache, key) is None, "the new connection tracks the prefix too"
     finally:
-        await backend.close()
-        server.stop()
+        own_server.resume()
+    await until(lambda: cache.tracking, "tracking is back on")
+
+
+async def test_a_restart_empties_the_cache_and_tracking_resumes(
+    own_server: RedisServer, own_backend: RedisBackend
+) -> None:
+    cache = cache_of(own_backend)
+    key = own_backend.keys.session("ab" + "9" * 32)
+    cached(cache, key, record())
+    own_server.kill()
+    await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
+    assert fresh(cache, key) is None
+    own_server.restart()
+    await until(lambda: cache.tracking, "tracking is back on")
+    client = own_server.client()
+    client.hset(key, "d:x", b"1")
+    cached(cache, key, record())
+    client.hset(key, "d:x", b"2")
+    client.close()
+    await cache.sync()
+    assert fresh(cache, key) is None, "the new connection tracks the prefix too"
 
 
 async def test_least_recently_used_entries_go_first(redis_server: RedisServer, key_prefix: str) -> None:
@@ -393,20 +390,15 @@ async def test_a_cached_session_still_expires_and_slides_on_time(
     assert await there.get(session.token) is None
 
 
-async def test_redis_restarting_empty_never_serves_a_cached_session(key_prefix: str, clock: FakeClock) -> None:
-    server = RedisServer.start()
-    manager = SessionManager(
-        RedisBackend.from_url(server.url, key_prefix=key_prefix), Settings(key_prefix=key_prefix), clock=clock
-    )
-    try:
-        await manager.open()
+async def test_redis_restarting_empty_never_serves_a_cached_session(
+    own_server: RedisServer, key_prefix: str, clock: FakeClock
+) -> None:
+    backend = RedisBackend.from_url(own_server.url, key_prefix=key_prefix)
+    async with SessionManager(backend, Settings(key_prefix=key_prefix), clock=clock) as manager:
         session = await manager.create()
         await read_until_cached(manager, session.token)
-        server.kill()
-        server.restart()
+        own_server.kill()
+        own_server.restart()
         cache = cache_of_manager(manager)
         await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
         assert await manager.get(session.token) is None
-    finally:
-        await manager.close()
-        server.stop()
