@@ -68,30 +68,52 @@ async def sessionhub_memory(_ctx: BenchContext) -> AsyncIterator[ASGIApp]:
 
 
 @asynccontextmanager
-async def sessionhub_redis(ctx: BenchContext) -> AsyncIterator[ASGIApp]:
+async def redis_manager(ctx: BenchContext, *, client_cache: bool) -> AsyncIterator[SessionManager]:
+    """A manager on RedisBackend, with its client-side cache (the default) or with every read going to Redis."""
     client = ctx.connect()
+    cache_size = bench_settings().redis_client_cache if client_cache else 0
     try:
-        async with managed(RedisBackend(client, key_prefix=KEY_PREFIX)) as manager:
-            yield manager_app(manager)
+        async with managed(RedisBackend(client, key_prefix=KEY_PREFIX, client_cache=cache_size)) as manager:
+            yield manager
     finally:
         await client.aclose()
+
+
+@asynccontextmanager
+async def sessionhub_redis(ctx: BenchContext) -> AsyncIterator[ASGIApp]:
+    async with redis_manager(ctx, client_cache=True) as manager:
+        yield manager_app(manager)
+
+
+@asynccontextmanager
+async def sessionhub_redis_uncached(ctx: BenchContext) -> AsyncIterator[ASGIApp]:
+    async with redis_manager(ctx, client_cache=False) as manager:
+        yield manager_app(manager)
 
 
 CONTENDERS = (
     Contender("sessionhub-memory", "sessionhub SessionMiddleware + MemoryBackend", sessionhub_memory, "memory"),
     Contender("sessionhub-redis", "sessionhub SessionMiddleware + RedisBackend", sessionhub_redis, "redis"),
+    Contender(
+        "sessionhub-redis-uncached",
+        "sessionhub SessionMiddleware + RedisBackend, client cache off",
+        sessionhub_redis_uncached,
+        "redis",
+    ),
 )
 
 
 @asynccontextmanager
 async def sessionhub_ops(ctx: BenchContext) -> AsyncIterator[Sequence[OpSpec[Any]]]:
     """SessionManager on RedisBackend, each operation with the typical payload: what a request pays beyond HTTP."""
-    client = ctx.connect()
-    try:
-        async with managed(RedisBackend(client, key_prefix=KEY_PREFIX)) as manager:
-            yield _manager_ops(manager)
-    finally:
-        await client.aclose()
+    async with redis_manager(ctx, client_cache=True) as manager:
+        yield _manager_ops(manager)
+
+
+@asynccontextmanager
+async def sessionhub_ops_uncached(ctx: BenchContext) -> AsyncIterator[Sequence[OpSpec[Any]]]:
+    async with redis_manager(ctx, client_cache=False) as manager:
+        yield _manager_ops(manager)
 
 
 def _manager_ops(manager: SessionManager) -> tuple[OpSpec[Any], ...]:
@@ -146,7 +168,12 @@ def _manager_ops(manager: SessionManager) -> tuple[OpSpec[Any], ...]:
     )
 
 
-OP_SUITES = (OpSuite("sessionhub", "sessionhub SessionManager + RedisBackend", sessionhub_ops),)
+OP_SUITES = (
+    OpSuite("sessionhub", "sessionhub SessionManager + RedisBackend", sessionhub_ops),
+    OpSuite(
+        "sessionhub-uncached", "sessionhub SessionManager + RedisBackend, client cache off", sessionhub_ops_uncached
+    ),
+)
 
 
 # Writes signed-in sessions exactly as RedisBackend's create script stores them (docs/key-layout.md): the session
@@ -227,7 +254,9 @@ async def sessionhub_at_scale(ctx: BenchContext, sessions: int) -> AsyncIterator
         return [None] * count
 
     try:
-        async with managed(RedisBackend(client, key_prefix=KEY_PREFIX)) as manager:
+        # The client cache off: this section measures how the store scales, and with 1,000 sessions the random
+        # draws would repeat and be served from process memory.
+        async with managed(RedisBackend(client, key_prefix=KEY_PREFIX, client_cache=0)) as manager:
 
             async def get(token: str) -> Session:
                 session = await manager.get(token)

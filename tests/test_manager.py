@@ -16,6 +16,7 @@ from sessionhub import (
     SessionManager,
     SessionNotFound,
 )
+from sessionhub.backends.base import ROTATED_AWAY
 from tests.conftest import FakeClock, MakeManager
 
 IDLE = 600
@@ -78,6 +79,125 @@ async def test_idle_timeout_slides_on_every_read(manager: SessionManager, clock:
         assert await manager.get(session.token) is not None
     clock.advance(IDLE)
     assert await manager.get(session.token) is None
+
+
+# -- the touch interval: a read slides the idle deadline only when a touch is due (SessionRecord.touch_due) -------
+
+
+async def stored_deadlines(manager: SessionManager, session_id: str) -> tuple[Any, Any]:
+    """Last activity and idle deadline as the store holds them (peek slides nothing)."""
+    stored = await manager.peek(session_id)
+    assert stored is not None
+    return stored.last_active_at, stored.expires_at
+
+
+async def test_a_read_within_the_touch_interval_slides_nothing(make_manager: MakeManager, clock: FakeClock) -> None:
+    manager = await make_manager(session_ttl=IDLE, absolute_ttl=ABSOLUTE, touch_interval=30)
+    session = await manager.create()
+    clock.advance(29)
+
+    loaded = await manager.get(session.token)
+
+    assert loaded is not None
+    assert (loaded.last_active_at, loaded.expires_at) == (session.last_active_at, session.expires_at)
+    assert await stored_deadlines(manager, session.id) == (session.last_active_at, session.expires_at)
+    # Not slid, so the session ends one idle timeout after its creation, although it was read since.
+    clock.advance(IDLE - 29)
+    assert await manager.get(session.token) is None
+
+
+async def test_a_read_once_the_touch_interval_has_passed_slides(make_manager: MakeManager, clock: FakeClock) -> None:
+    manager = await make_manager(session_ttl=IDLE, absolute_ttl=ABSOLUTE, touch_interval=30)
+    session = await manager.create()
+    clock.advance(30)
+
+    loaded = await manager.get(session.token)
+
+    assert loaded is not None
+    assert loaded.last_active_at == session.last_active_at + timedelta(seconds=30)
+    assert loaded.expires_at == loaded.last_active_at + timedelta(seconds=IDLE)
+    assert await stored_deadlines(manager, session.id) == (loaded.last_active_at, loaded.expires_at)
+    # The next interval counts from this slide: a read 29 s later writes nothing again.
+    clock.advance(29)
+    again = await manager.get(session.token)
+    assert again is not None
+    assert again.last_active_at == loaded.last_active_at
+    clock.advance(IDLE - 30)  # 599 s after the slide: live
+    assert await manager.get(session.token) is not None
+
+
+async def test_touch_interval_zero_slides_on_every_read(make_manager: MakeManager, clock: FakeClock) -> None:
+    manager = await make_manager(session_ttl=IDLE, absolute_ttl=ABSOLUTE, touch_interval=0)
+    session = await manager.create()
+    previous = session.last_active_at
+    for _ in range(3):
+        clock.advance(0.25)  # a quarter of a second: a binary fraction, so exact milliseconds
+        loaded = await manager.get(session.token)
+        assert loaded is not None
+        assert loaded.last_active_at == previous + timedelta(milliseconds=250)
+        assert await stored_deadlines(manager, session.id) == (loaded.last_active_at, loaded.expires_at)
+        previous = loaded.last_active_at
+
+
+async def test_a_short_idle_timeout_caps_the_touch_interval_at_a_tenth(
+    make_manager: MakeManager, clock: FakeClock
+) -> None:
+    manager = await make_manager(session_ttl=10, absolute_ttl=ABSOLUTE, touch_interval=60)
+    session = await manager.create()
+    clock.advance(0.5)
+    loaded = await manager.get(session.token)
+    assert loaded is not None
+    assert loaded.last_active_at == session.last_active_at  # within a tenth of the 10 s timeout: not due
+
+    clock.advance(0.5)  # a tenth of the idle timeout, not the 60 s interval, has passed
+    loaded = await manager.get(session.token)
+    assert loaded is not None
+    assert loaded.last_active_at == session.last_active_at + timedelta(seconds=1)
+    assert await stored_deadlines(manager, session.id) == (loaded.last_active_at, loaded.expires_at)
+    # Read just under every tenth, the session never expires early by more than that tenth: it stays signed in.
+    for _ in range(30):
+        clock.advance(0.999)
+        assert await manager.get(session.token) is not None
+
+
+async def test_reading_a_conversation_follows_the_touch_interval(make_manager: MakeManager, clock: FakeClock) -> None:
+    manager = await make_manager(demo_ttl=IDLE, absolute_ttl=ABSOLUTE, touch_interval=30)
+    session = await manager.create_demo_session(industry="hotel")
+    assert session.token is not None
+    await manager.add_message(session.token, "user", "hello")
+    clock.advance(10)
+    assert [message.content for message in await manager.get_messages(session.token)] == ["hello"]
+    assert await stored_deadlines(manager, session.id) == (session.last_active_at, session.expires_at)
+    clock.advance(20)
+    status = await manager.demo_status(session.token)
+    assert status is not None
+    assert status.last_active_at == session.last_active_at + timedelta(seconds=30)
+    assert await stored_deadlines(manager, session.id) == (status.last_active_at, status.expires_at)
+
+
+async def test_writes_slide_whatever_the_touch_interval(make_manager: MakeManager, clock: FakeClock) -> None:
+    manager = await make_manager(session_ttl=IDLE, absolute_ttl=ABSOLUTE, touch_interval=30)
+    session = await manager.create(data={"n": 0})
+    clock.advance(1)
+    loaded = await manager.get(session.token)
+    assert loaded is not None
+    loaded.data["n"] = 1
+    await manager.save(loaded)
+    last_active, _ = await stored_deadlines(manager, session.id)
+    assert last_active == session.last_active_at + timedelta(seconds=1)
+
+
+async def test_a_miss_tells_a_rotated_away_id_from_an_unknown_one(manager: SessionManager, clock: FakeClock) -> None:
+    session = await manager.create(user_id="alice")
+    assert session.token is not None
+    rotated = await manager.rotate(session.token)
+    now = int(clock.now * 1000)
+    unknown = session.id[:2] + ("0" if session.id[2] != "0" else "1") + session.id[3:]
+
+    assert await manager.backend.load(session.id, now) is ROTATED_AWAY
+    assert await manager.backend.load(unknown, now) is None
+    assert await manager.get(session.token) is None
+    assert await manager.get(rotated.token) is not None
 
 
 async def test_absolute_timeout_never_moves(manager: SessionManager, clock: FakeClock) -> None:
@@ -316,7 +436,7 @@ async def test_revoke_user_sessions_everywhere_or_all_but_current(manager: Sessi
 
 
 async def test_limit_evicts_the_least_recently_active(make_manager: MakeManager, clock: FakeClock) -> None:
-    manager = await make_manager(max_sessions_per_user=3, limit_policy="evict_oldest")
+    manager = await make_manager(max_sessions_per_user=3, limit_policy="evict_oldest", touch_interval=0)
     first = await manager.create(user_id="alice")
     clock.advance(1)
     second = await manager.create(user_id="alice")

@@ -27,6 +27,7 @@ def test_defaults() -> None:
     assert settings.max_sessions_per_user is None
     assert settings.limit_policy == "evict_oldest"
     assert settings.max_data_bytes == 65_536
+    assert settings.touch_interval == 60
 
 
 def test_seed_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,6 +44,13 @@ def test_seed_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.session_cookie_name == "sid"
     assert settings.session_cookie_secure is True
     assert (settings.max_sessions_per_user, settings.limit_policy) == (4, "reject")
+
+
+def test_touch_interval_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSIONHUB_TOUCH_INTERVAL", "0")
+    assert Settings().touch_interval == 0
+    monkeypatch.setenv("SESSIONHUB_TOUCH_INTERVAL", "2.5")
+    assert Settings().touch_interval == 2.5
 
 
 def test_sessionhub_names_win_over_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,6 +70,8 @@ def test_sessionhub_names_win_over_seed_names(monkeypatch: pytest.MonkeyPatch) -
         ("SESSIONHUB_MAX_DATA_BYTES", "lots"),
         ("SESSION_COOKIE_NAME", "bad name;"),
         ("SESSIONHUB_KEY_PREFIX", "app{1}"),
+        ("SESSIONHUB_TOUCH_INTERVAL", "-1"),
+        ("SESSIONHUB_TOUCH_INTERVAL", "infinity"),
         ("REDIS_URL", "hunter2-password"),
     ],
 )

@@ -6,12 +6,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from sessionhub import SessionLimitExceeded, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import SessionBackend
@@ -24,6 +33,9 @@ MAX_MESSAGES = 4
 USERS = st.sampled_from(["alice", "bob", "carol"])
 KEYS = st.sampled_from(["a", "b", "c"])
 VALUES = st.none() | st.integers(-5, 5) | st.text(max_size=3) | st.lists(st.integers(0, 3), max_size=3)
+# Touch intervals in seconds: every read slides; half a second (under a tenth of the idle timeout); five seconds
+# (capped at that tenth, one second).
+TOUCH_INTERVALS = st.sampled_from([0.0, 0.5, 5.0])
 
 
 @dataclass
@@ -50,6 +62,15 @@ class ModelSession:
         self.active = now
         self.idle_deadline = min(now + IDLE_MS, self.absolute_deadline)
 
+    def read(self, now: int, touch_interval_ms: int) -> None:
+        """A read slides the deadline once the touch interval, capped at a tenth of the idle timeout, has passed."""
+        if now - self.active >= min(touch_interval_ms, IDLE_MS // 10):
+            self.touch(now)
+
+
+def milliseconds(*moments: datetime) -> tuple[int, ...]:
+    return tuple(round(moment.timestamp() * 1000) for moment in moments)
+
 
 class SessionsMachine(RuleBasedStateMachine):
     backend_factory: Any = None
@@ -62,16 +83,27 @@ class SessionsMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         prefix = f"h{uuid.uuid4().hex[:10]}"
         backend: SessionBackend = type(self).backend_factory(prefix)
-        config = Settings(
+        self.manager = SessionManager(backend, self.config(prefix, touch_interval=0), clock=self.clock)
+        self.run(self.manager.open())
+        self.model: dict[str, ModelSession] = {}
+        self.touch_interval_ms = 0
+
+    @staticmethod
+    def config(prefix: str, *, touch_interval: float) -> Settings:
+        return Settings(
             session_ttl=IDLE_MS / 1000,
             absolute_ttl=ABSOLUTE_MS / 1000,
             max_sessions_per_user=LIMIT,
             max_messages=MAX_MESSAGES,
             key_prefix=prefix,
+            touch_interval=touch_interval,
         )
-        self.manager = SessionManager(backend, config, clock=self.clock)
-        self.run(self.manager.open())
-        self.model: dict[str, ModelSession] = {}
+
+    @initialize(touch_interval=TOUCH_INTERVALS)
+    def choose_touch_interval(self, touch_interval: float) -> None:
+        """Each run reads with one touch interval (the manager passes its current settings on every call)."""
+        self.manager.settings = self.config(self.manager.settings.key_prefix, touch_interval=touch_interval)
+        self.touch_interval_ms = int(touch_interval * 1000)
 
     def run(self, coroutine: Any) -> Any:
         return self.loop.run_until_complete(coroutine)
@@ -81,8 +113,13 @@ class SessionsMachine(RuleBasedStateMachine):
         self.loop.close()
 
     def tick(self) -> int:
-        """Every operation happens a millisecond after the last, so the order of activity is never a tie."""
-        self.clock.advance(0.001)
+        """Every operation happens at least a millisecond after the last, so the order of activity is never a tie.
+
+        The clock is float seconds and the manager reads int(now * 1000): one advance of 0.001 can land on the same
+        millisecond (1_800_000_000.001 + 0.001 does), and two logins in one millisecond evict in any order."""
+        before = int(self.clock.now * 1000)
+        while int(self.clock.now * 1000) <= before:
+            self.clock.advance(0.001)
         return int(self.clock.now * 1000)
 
     def live_model(self, token: str, now: int) -> ModelSession | None:
@@ -91,6 +128,12 @@ class SessionsMachine(RuleBasedStateMachine):
             del self.model[token]
             return None
         return session
+
+    def check_stored_times(self, expected: ModelSession) -> None:
+        """What the store holds (peek slides nothing): a read slid it exactly when the model says so."""
+        stored = self.run(self.manager.peek(expected.id))
+        assert stored is not None
+        assert milliseconds(stored.last_active_at, stored.expires_at) == (expected.active, expected.idle_deadline)
 
     def user_sessions(self, user: str, now: int) -> dict[str, ModelSession]:
         return {t: s for t, s in self.model.items() if s.user == user and s.live(now)}
@@ -145,7 +188,9 @@ class SessionsMachine(RuleBasedStateMachine):
             return
         assert session is not None
         assert (session.id, session.user_id, dict(session.data)) == (expected.id, expected.user, expected.data)
-        expected.touch(now)
+        expected.read(now, self.touch_interval_ms)
+        assert milliseconds(session.last_active_at, session.expires_at) == (expected.active, expected.idle_deadline)
+        self.check_stored_times(expected)
 
     @rule(token=tokens, key=KEYS, value=VALUES)
     def set_value(self, token: str, key: str, value: Any) -> None:
@@ -155,9 +200,12 @@ class SessionsMachine(RuleBasedStateMachine):
         assert (session is None) == (expected is None)
         if session is None or expected is None:
             return
-        expected.touch(now)
+        expected.read(now, self.touch_interval_ms)
         session.data[key] = value
-        self.run(self.manager.save(session))
+        changed = key not in expected.data or expected.data[key] != value
+        assert self.run(self.manager.save(session)) is changed
+        if changed:  # a save slides the deadline, whether the read did or not; an unchanged one sends nothing
+            expected.touch(now)
         expected.data[key] = value
 
     @rule(token=tokens, text=st.sampled_from(["hi", "visa?", "ok"]))
@@ -186,7 +234,8 @@ class SessionsMachine(RuleBasedStateMachine):
             assert expected is None
             return
         assert expected is not None
-        expected.touch(now)
+        expected.read(now, self.touch_interval_ms)
+        self.check_stored_times(expected)
         visible = expected.visible_messages
         first = 0 if limit is None else max(len(visible) - limit, 0)
         wanted = visible[first:]

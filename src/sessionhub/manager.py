@@ -14,7 +14,7 @@ from typing import Any, Self, TypeVar
 
 from sessionhub import events, observers
 from sessionhub.abuse import TokenAbuseMonitor
-from sessionhub.backends.base import Audit, ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import ROTATED_AWAY, Audit, ImportedSession, SessionBackend, UserLimit
 from sessionhub.backends.memory import MemoryBackend
 from sessionhub.conversation import (
     DEMO_KIND,
@@ -108,7 +108,10 @@ class SessionManager:
         from sessionhub.backends.redis import RedisBackend
 
         backend = RedisBackend.from_url(
-            settings.redis_url, key_prefix=settings.key_prefix, cluster=settings.redis_cluster
+            settings.redis_url,
+            key_prefix=settings.key_prefix,
+            cluster=settings.redis_cluster,
+            client_cache=settings.redis_client_cache,
         )
         manager = cls(backend, settings)
         manager._fall_back_to_memory_at_start = True
@@ -162,8 +165,8 @@ class SessionManager:
         return Session(record, token)
 
     async def get(self, token: str | None, *, client: ClientInfo | None = None) -> Session | None:
-        """The live session for a token, its idle timeout restarted; None for an unknown, expired or malformed token
-        (a malformed one never reaches the store).
+        """The live session for a token, its idle timeout restarted (at most once per `touch_interval`); None for an
+        unknown, expired or malformed token (a malformed one never reaches the store).
 
         Given the request's `client`, the read also watches for abuse (docs/security.md), at no cost to a read
         that finds its session with the client it was bound to: unknown tokens are counted per client address
@@ -182,9 +185,12 @@ class SessionManager:
                 self._notify(observers.TOKEN_REJECTED, "malformed")
             return None
         now = self._now()
-        record = await self._timed("get", self.backend.load(session_id, now))
+        record = await self._timed("get", self.backend.load(session_id, now, touch_interval=self._touch_interval()))
         if record is None:
-            await self._report_miss(session_id, client, now)
+            self._reject_unknown_token(client)
+            return None
+        if record is ROTATED_AWAY:
+            await self._report_rotated_away(session_id, client, now)
             return None
         session = Session(record, token)
         if client is None:
@@ -343,7 +349,9 @@ class SessionManager:
         when the session is not live."""
         last = check_limit(limit)
         session_id = self._session_id_of(token, "read messages")
-        conversation = await self.backend.load_conversation(session_id, self._now(), last)
+        conversation = await self.backend.load_conversation(
+            session_id, self._now(), last, touch_interval=self._touch_interval()
+        )
         if conversation is None:
             raise SessionNotFound(f"session {session_id} no longer exists")
         return [decode_message(raw) for raw in conversation.messages]
@@ -368,7 +376,9 @@ class SessionManager:
         session_id = session_id_for(token)
         if session_id is None:
             return None
-        conversation = await self.backend.load_conversation(session_id, self._now(), 0)
+        conversation = await self.backend.load_conversation(
+            session_id, self._now(), 0, touch_interval=self._touch_interval()
+        )
         return demo_status_of(conversation) if conversation is not None else None
 
     # -- operations ---------------------------------------------------------------------------------------------
@@ -459,6 +469,12 @@ class SessionManager:
     def _now(self) -> int:
         return int(self._clock() * 1000)
 
+    # -- internals: the touch interval (a read slides the idle deadline only when one is due) ------------------
+
+    def _touch_interval(self) -> int:
+        """`touch_interval` in milliseconds, as the backends take it (`SessionRecord.touch_due`)."""
+        return int(self.settings.touch_interval * 1000)
+
     # -- internals: security monitoring -------------------------------------------------------------------------
 
     def _audit(self, actor: str, reason: str, client: ClientInfo | None) -> Audit:
@@ -495,8 +511,9 @@ class SessionManager:
                 self.settings.token_abuse_window,
             )
 
-    async def _report_miss(self, session_id: str, client: ClientInfo | None, now: int) -> None:
-        """A well-formed token found no session: a rotated-away token presented again, or simply unknown."""
+    async def _report_rotated_away(self, session_id: str, client: ClientInfo | None, now: int) -> None:
+        """A token whose session was rotated away: presented again after the grace period it is possible theft;
+        within it, a request that was in flight during the rotation, counted like an unknown token."""
         revoke = self.settings.rotated_token_policy == "revoke"  # noqa: S105 (a policy name)
         audit = self._audit(events.SYSTEM, "token_reused", client)
         grace = int(self.settings.rotated_token_grace * 1000)

@@ -181,6 +181,15 @@ class SessionRecord:
         self.last_active_at = now
         self.expires_at = min(now + self.idle_ttl, self.absolute_expires_at)
 
+    def touch_due(self, now: int, interval: int) -> bool:
+        """Whether a read at `now` slides the idle deadline, given the touch interval (ms, `Settings.touch_interval`).
+
+        Reads within the interval of the last slide write nothing. The interval is capped at a tenth of the idle
+        timeout, so a short timeout is shortened by at most 10%. The Redis load script mirrors this rule (touch_due
+        in backends/redis.py).
+        """
+        return now - self.last_active_at >= min(interval, self.idle_ttl // 10)
+
 
 def utc(milliseconds: int) -> datetime:
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)

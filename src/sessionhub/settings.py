@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sessionhub.errors import ConfigurationError
 
 DAY = 86_400.0
+DEFAULT_CLIENT_CACHE = 10_000
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
@@ -48,7 +49,7 @@ class Settings(BaseSettings):
         default=DAY,
         gt=0,
         validation_alias=_env("session_ttl", "SESSION_TTL_SECONDS"),
-        description="Idle timeout in seconds: a session unused this long expires. Slides on every use.",
+        description="Idle timeout in seconds: a session unused this long expires. Slides with use (touch_interval).",
     )
     absolute_ttl: float = Field(
         default=7 * DAY,
@@ -90,6 +91,18 @@ class Settings(BaseSettings):
         validation_alias=_env("key_prefix"),
         description="Prefix of every Redis key (no braces: the hash tag that follows must be the first).",
     )
+
+    # -- touch interval (SessionRecord.touch_due) ----------------------------------------------------------------
+    touch_interval: float = Field(
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        validation_alias=_env("touch_interval"),
+        description="Seconds: a read slides the idle deadline only when this long has passed since the last slide "
+        "(capped at a tenth of the idle timeout), so most reads write nothing. Sessions may then expire up to this "
+        "early, never late. 0 slides on every read.",
+    )
+    # -- end of the touch interval block --------------------------------------------------------------------------
 
     # -- surviving Redis outages (ResilientBackend) --------------------------------------------------------------
     redis_fallback: bool = Field(
@@ -185,6 +198,14 @@ class Settings(BaseSettings):
         default=False,
         validation_alias=_env("redis_cluster"),
         description="Treat a redis:// or rediss:// redis_url as a node of a Redis Cluster, as redis+cluster:// does.",
+    )
+    redis_client_cache: int = Field(
+        default=DEFAULT_CLIENT_CACHE,
+        ge=0,
+        validation_alias=_env("redis_client_cache"),
+        description="Session records each process keeps between reads, invalidated by Redis the moment they change "
+        "(server-assisted client-side caching, single server only); a read that finds its session there costs no "
+        "round trip. 0 turns it off.",
     )
     # ------------------------------------------------------------------------------------------------------------
 

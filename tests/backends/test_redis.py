@@ -22,7 +22,9 @@ async def counted(redis_server: RedisServer, key_prefix: str, clock: FakeClock) 
     pool = ConnectionPool(
         host=redis_server.host, port=redis_server.port, connection_class=CountingConnection, health_check_interval=0
     )
-    backend = RedisBackend(Redis(connection_pool=pool), key_prefix=key_prefix)
+    # The client cache off: these tests count what each operation sends to Redis (test_redis_cache.py counts what
+    # a cached read saves).
+    backend = RedisBackend(Redis(connection_pool=pool), key_prefix=key_prefix, client_cache=0)
     manager = SessionManager(backend, Settings(key_prefix=key_prefix, max_sessions_per_user=5), clock=clock)
     await manager.open()
     yield manager
@@ -42,6 +44,8 @@ async def test_each_operation_is_one_round_trip(counted: SessionManager) -> None
     assert await round_trips(manager.create(user_id="alice", data={"x": [1]})) == 1
     assert await round_trips(manager.get(anonymous.token)) == 1
     assert await round_trips(manager.get("malformed")) == 0
+    unknown = anonymous.token[:2] + ("A" if anonymous.token[2] != "A" else "B") + anonymous.token[3:]  # type: ignore[index]
+    assert await round_trips(manager.get(unknown)) == 1  # a miss: the load also says it was not rotated away
     loaded = await manager.get(anonymous.token)
     assert loaded is not None
     assert await round_trips(manager.save(loaded)) == 0  # nothing changed: nothing sent
@@ -244,13 +248,16 @@ async def test_security_monitoring_adds_no_round_trip_to_a_read(counted: Session
     same_network = ClientInfo(ip="198.51.100.21", user_agent=laptop.user_agent)
     assert await round_trips(manager.get(session.token, client=same_network)) == 1  # low: below the threshold
     assert await round_trips(manager.get("malformed", client=laptop)) == 0
-    # Rare cases pay one more: a miss asks whether the token was rotated away, and a newly flagged client is
-    # recorded once (the same client again costs nothing).
+    # Rare cases pay one more: a rotated-away token (the load says so) is reported, and a newly flagged client is
+    # recorded once (the same client again costs nothing). An unknown token costs the load alone.
     other_device = ClientInfo(ip=laptop.ip, user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/126.0 Safari/537.36")
     assert await round_trips(manager.get(session.token, client=other_device)) == 2
     assert await round_trips(manager.get(session.token, client=other_device)) == 1
     unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]  # type: ignore[index]
-    assert await round_trips(manager.get(unknown, client=laptop)) == 2
+    assert await round_trips(manager.get(unknown, client=laptop)) == 1
+    rotated = await manager.rotate(session.token)  # type: ignore[arg-type]
+    assert await round_trips(manager.get(session.token, client=laptop)) == 2
+    assert await round_trips(manager.get(rotated.token, client=laptop)) == 1
     assert await round_trips(manager.security_events("alice")) == 1
 
 
@@ -273,3 +280,39 @@ async def test_security_log_and_rotation_marker_keys(
         await manager.rotate(session.token)  # type: ignore[arg-type]
         marker = backend.keys.rotated_from(session.id)
         assert 89_000 < await redis_client.pttl(marker) <= 90_000  # until the session's absolute deadline
+
+
+# -- the touch interval: a read within it is one HGETALL inside the script, and writes nothing ------------------------
+
+
+async def commands_run(redis_client: Redis, call: Any) -> dict[str, int]:
+    """Commands the server ran during `call`, scripts' own included (INFO commandstats deltas), INFO left out."""
+
+    def calls(stats: dict[str, Any]) -> dict[str, int]:
+        return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
+
+    before = calls(await redis_client.info("commandstats"))
+    await call
+    after = calls(await redis_client.info("commandstats"))
+    ran = {name: count - before.get(name, 0) for name, count in after.items() if name != "info"}
+    return {name: count for name, count in ran.items() if count}
+
+
+async def test_a_read_within_the_touch_interval_runs_no_write_command(
+    counted: SessionManager, redis_client: Redis, clock: FakeClock
+) -> None:
+    session = await counted.create(user_id="alice", data={"cart": [1]})
+    assert counted.settings.touch_interval == 60
+    clock.advance(59)
+    assert await commands_run(redis_client, counted.get(session.token)) == {"evalsha": 1, "hgetall": 1}
+
+    clock.advance(1)  # due: the same script slides the deadline, as every read did before the interval
+    ran = await commands_run(redis_client, counted.get(session.token))
+    assert ran == {"evalsha": 1, "hgetall": 1, "hset": 1, "pexpire": 2, "zadd": 1}
+
+
+async def test_a_miss_probes_the_rotation_marker_inside_the_load(counted: SessionManager, redis_client: Redis) -> None:
+    session = await counted.create()
+    assert session.token is not None
+    unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]
+    assert await commands_run(redis_client, counted.get(unknown)) == {"evalsha": 1, "hgetall": 1, "exists": 1}

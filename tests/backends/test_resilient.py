@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,9 +31,9 @@ class CountingRedisBackend(RedisBackend):
 
     calls = 0
 
-    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+    async def _run(self, script: Any, keys: list[str], args: list[Any], *, writes: bool = True) -> Any:
         self.calls += 1
-        return await super()._run(script, keys, args)
+        return await super()._run(script, keys, args, writes=writes)
 
     async def instance(self) -> str:
         self.calls += 1
@@ -75,8 +76,14 @@ async def other_node(server: RedisServer, key_prefix: str, clock: FakeClock) -> 
 def make_node(
     url: str, key_prefix: str, clock: FakeClock, timer: FakeClock, *, near_cache_size: int = 100
 ) -> SessionManager:
+    # The client cache off: these tests count the calls an outage costs, starting with the first read, which a
+    # cached record would answer without reaching the hung server (test_redis_cache.py covers the cache in a pause).
     primary = CountingRedisBackend.from_url(
-        url, key_prefix=key_prefix, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT
+        url,
+        key_prefix=key_prefix,
+        socket_timeout=CALL_TIMEOUT,
+        socket_connect_timeout=CALL_TIMEOUT,
+        client_cache=0,
     )
     breaker = CircuitBreaker(threshold=THRESHOLD, first_backoff=1, max_backoff=4, timer=timer)
     backend = ResilientBackend(primary, call_timeout=CALL_TIMEOUT, breaker=breaker, near_cache_size=near_cache_size)
@@ -372,6 +379,34 @@ async def test_the_old_id_of_a_session_rotated_during_the_outage_cannot_end_its_
     assert await other_node.get(first.token) is None
     assert await other_node.get(second.token) is None
     assert {s.id for s in await other_node.list_user_sessions("bob")} == {rotated_second.id, relogged.id}
+
+
+async def test_reads_during_an_outage_follow_the_touch_interval_and_only_slides_are_replayed(
+    node: SessionManager, other_node: SessionManager, server: RedisServer, clock: FakeClock
+) -> None:
+    # SETTINGS' 600 s idle timeout caps the default 60 s touch interval at 60 s.
+    session = await node.create(user_id="alice")
+    server.pause()
+    clock.advance(30)
+    read = await signed_in(node, session.token)  # fails below the threshold: the near cache answers, not due
+    assert read.last_active_at == session.last_active_at
+    server.resume()
+    resilient(node).breaker.trip()
+
+    read = await signed_in(node, session.token)  # the fallback adopts the session; not due: nothing to replay
+    assert read.last_active_at == session.last_active_at
+    assert (await node.health())["journal_length"] == 0
+    assert await resilient(node).recover()
+    resilient(node).breaker.trip()  # the next outage still finds the session in the near cache
+    clock.advance(30)
+    slid = await signed_in(node, session.token)  # due: the slide is journalled and reaches Redis
+    assert slid.last_active_at == session.last_active_at + timedelta(seconds=60)
+    assert (await node.health())["journal_length"] == 1
+    assert await resilient(node).recover()
+
+    stored = await other_node.peek(session.id)
+    assert stored is not None
+    assert (stored.last_active_at, stored.expires_at) == (slid.last_active_at, slid.expires_at)
 
 
 async def test_sessions_born_and_ended_during_the_outage_leave_nothing_to_replay(node: SessionManager) -> None:

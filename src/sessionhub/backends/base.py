@@ -12,9 +12,10 @@ the same clock, and tests can move that clock.
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ImportStatus
@@ -60,6 +61,17 @@ MAX_ROTATION_HOPS = 8
 """How far `report_reuse` follows a chain of rotations (A rotated to B, B to C, ...)."""
 
 
+class RotatedAway(enum.Enum):
+    """The type of ROTATED_AWAY (an enum of one member, so that type checkers narrow `is ROTATED_AWAY`)."""
+
+    ROTATED_AWAY = "rotated_away"
+
+
+ROTATED_AWAY: Final = RotatedAway.ROTATED_AWAY
+"""What `load` answers for an id that has no session but was rotated away (its rotation marker is still there): the
+caller may then ask `report_reuse` whether that is token theft. A plain None means unknown, and nothing more to ask."""
+
+
 class SessionBackend(abc.ABC):
     name: ClassVar[str]
 
@@ -77,8 +89,14 @@ class SessionBackend(abc.ABC):
         await self.close()
 
     @abc.abstractmethod
-    async def load(self, session_id: str, now: int) -> SessionRecord | None:
-        """The live session with this id, its idle deadline slid forward (`SessionRecord.touched`); else None."""
+    async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
+        """The live session with this id; else ROTATED_AWAY when the id was rotated away, else None.
+
+        The session's idle deadline slides (`SessionRecord.touched`) only when a touch is due
+        (`SessionRecord.touch_due(now, touch_interval)`, `touch_interval` in ms; 0 slides on every read); otherwise
+        the record comes back as stored and nothing is written. Telling a rotated-away id from an unknown one costs
+        no extra round trip: the marker is looked up in the same step, only when there is no live session.
+        """
 
     @abc.abstractmethod
     async def create(
@@ -143,7 +161,7 @@ class SessionBackend(abc.ABC):
 
     @abc.abstractmethod
     async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
-        """Called when no session has `session_id`: was it rotated away more than `grace` ms ago?
+        """Called when `load` answered ROTATED_AWAY: was `session_id` rotated away more than `grace` ms ago?
 
         If so, follow the rotations (at most MAX_ROTATION_HOPS) to the session the token became, log
         `token_reused` for its user, end it when `revoke` (logged as `revoked`), and return its id. Else None.
@@ -174,8 +192,10 @@ class SessionBackend(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
-        """A live session, touched like `load`, with its newest `last` messages (all when None); else None."""
+    async def load_conversation(
+        self, session_id: str, now: int, last: int | None, *, touch_interval: int = 0
+    ) -> ConversationRecord | None:
+        """A live session, touched when due like `load`, with its newest `last` messages (all when None); else None."""
 
     @abc.abstractmethod
     async def count(self, now: int) -> int:

@@ -23,7 +23,16 @@ from operator import attrgetter
 from typing import Any
 
 from sessionhub import events
-from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import (
+    MAX_ROTATION_HOPS,
+    NO_AUDIT,
+    ROTATED_AWAY,
+    Audit,
+    ImportedSession,
+    RotatedAway,
+    SessionBackend,
+    UserLimit,
+)
 from sessionhub.errors import SessionLimitExceeded
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ADOPTED, ImportStatus
@@ -77,12 +86,13 @@ class MemoryBackend(SessionBackend):
 
     # -- the contract -------------------------------------------------------------------------------------------
 
-    async def load(self, session_id: str, now: int) -> SessionRecord | None:
+    async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
         with self._lock:
             record = self._live(session_id, now)
             if record is None:
-                return None
-            record.touched(now)
+                return ROTATED_AWAY if self._rotation(session_id, now) is not None else None
+            if record.touch_due(now, touch_interval):
+                record.touched(now)
             return copy_record(record)
 
     async def create(
@@ -226,12 +236,15 @@ class MemoryBackend(SessionBackend):
                 record.touched(now)
             return len(messages)
 
-    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+    async def load_conversation(
+        self, session_id: str, now: int, last: int | None, *, touch_interval: int = 0
+    ) -> ConversationRecord | None:
         with self._lock:
             record = self._live(session_id, now)
             if record is None:
                 return None
-            record.touched(now)
+            if record.touch_due(now, touch_interval):
+                record.touched(now)
             messages = self._messages.get(session_id, [])
             first = 0 if last is None else max(len(messages) - last, 0)
             return ConversationRecord(copy_record(record), messages[first:], len(messages))

@@ -34,10 +34,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Self, cast
 
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import NoBackoff
@@ -54,12 +55,23 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sessionhub.backends.base import MAX_ROTATION_HOPS, NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import (
+    MAX_ROTATION_HOPS,
+    NO_AUDIT,
+    ROTATED_AWAY,
+    Audit,
+    ImportedSession,
+    RotatedAway,
+    SessionBackend,
+    UserLimit,
+)
+from sessionhub.backends.redis_cache import TrackedCache
 from sessionhub.backends.redis_connect import RedisClient, connect
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import ClientInfo, ConversationRecord, DataChanges, SessionRecord, utc
+from sessionhub.settings import DEFAULT_CLIENT_CACHE
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
 logger = logging.getLogger("sessionhub")
@@ -68,6 +80,9 @@ LIMIT_REFUSED = "SESSIONHUB_LIMIT"
 
 # How often a backend on a Sentinel-managed primary asks the Sentinels where the primary is (RedisBackend._follow).
 PRIMARY_CHECK_INTERVAL = 1.0
+
+# How long `open` waits for the client cache's tracking connection before going on without it (it keeps trying).
+CACHE_START_WAIT = 2.0
 
 # What redis-py raises when Redis cannot serve a command; cluster routing failures are not RedisErrors.
 _FAILURES = (RedisError, RedisClusterException)
@@ -146,6 +161,19 @@ local function touch(key, index, id, now, meta)
   redis.call('PEXPIRE', key, deadline - now)
   redis.call('PEXPIRE', messages_key_of(key), deadline - now)
   redis.call('ZADD', index, deadline, id)
+end
+
+-- Whether a read slides the idle deadline: SessionRecord.touch_due (model.py) states the rule, this mirrors it. A
+-- read within the touch interval (ms, capped at a tenth of the idle timeout) of the last slide writes nothing.
+local function touch_due(meta, now, interval)
+  return now - tonumber(meta.a) >= math.min(interval, math.floor(tonumber(meta.t) / 10))
+end
+
+-- A read: the live session's fields as stored, its deadline slid if a touch is due; nil when it is not live.
+local function read_and_touch(key, index, tag, id, now, interval)
+  local fields, meta = read_live(key, index, tag, id, now)
+  if fields and touch_due(meta, now, interval) then touch(key, index, id, now, meta) end
+  return fields
 end
 
 -- The metadata a write needs (deadlines, timeout, user) if the session is live; nil when it is not.
@@ -264,15 +292,19 @@ local function make_room(user_key, index, tag, now, limit, evict, replacing, use
 end
 """
 
-# Read a session and slide its idle deadline: the one round trip of a request that only reads.
-# KEYS: session, bucket index. ARGV: now, id, tag. Returns the fields as they were before the touch, or nil.
-_READ_AND_TOUCH = """
-local now = tonumber(ARGV[1])
-local fields, meta = read_live(KEYS[1], KEYS[2], ARGV[3], ARGV[2], now)
-if not fields then return false end
-touch(KEYS[1], KEYS[2], ARGV[2], now, meta)
+# Read a session, sliding its idle deadline when a touch is due: the one round trip of a request that only reads.
+# A not-due read is one HGETALL. With no live session, it says whether the id was rotated away (its marker is in
+# this bucket, so this slot), which is all a plain miss needs to know; only then does the caller ask _REPORT_REUSE.
+# KEYS: session, bucket index. ARGV: now, id, tag, touch interval (ms). Returns the fields as they were before any
+# touch; with no live session, 1 when the id was rotated away, else 0.
+_LOAD = (
+    _HELPERS
+    + """
+local fields = read_and_touch(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]), tonumber(ARGV[4]))
+if fields then return fields end
+return redis.call('EXISTS', ARGV[3] .. 'rf:' .. string.sub(ARGV[2], 3))
 """
-_LOAD = _HELPERS + _READ_AND_TOUCH + "return fields\n"
+)
 
 # Store a new session, making room under the user's limit first.
 # KEYS: session, bucket index[, user index]. ARGV: now, id, tag, limit (0: none), evict ('1') or reject ('0'),
@@ -466,8 +498,8 @@ return removed
 """
 )
 
-# Called when a read found no session: was this id rotated away (more than `grace` ms ago)? Follows the markers
-# to the session the token became (rotation stays in the bucket, so every key is in this slot), logs
+# Called when _LOAD found no session but a rotation marker: was this id rotated away more than `grace` ms ago? Follows
+# the markers to the session the token became (rotation stays in the bucket, so every key is in this slot), logs
 # token_reused for its user and, when asked, ends it. KEYS: marker of the id. ARGV: now, id, tag, grace, revoke
 # ('1' or '0'), six audit values. Returns the id the token was rotated into, or nil.
 _REPORT_REUSE = (
@@ -538,14 +570,15 @@ return redis.call('LLEN', KEYS[3])
 """
 )
 
-# _LOAD, and the session's newest messages.
-# KEYS: session, bucket index, messages. ARGV: now, id, tag, how many of the newest messages (-1: all).
-# Returns {fields before the touch, messages, message count}, or nil.
+# A read like _LOAD, and the session's newest messages.
+# KEYS: session, bucket index, messages. ARGV: now, id, tag, touch interval (ms), how many of the newest messages
+# (-1: all). Returns {fields before any touch, messages, message count}, or nil.
 _LOAD_CONVERSATION = (
     _HELPERS
-    + _READ_AND_TOUCH
     + """
-local last = tonumber(ARGV[4])
+local fields = read_and_touch(KEYS[1], KEYS[2], ARGV[3], ARGV[2], tonumber(ARGV[1]), tonumber(ARGV[4]))
+if not fields then return false end
+local last = tonumber(ARGV[5])
 local messages = {}
 if last < 0 then
   messages = redis.call('LRANGE', KEYS[3], 0, -1)
@@ -660,6 +693,11 @@ class KeyLayout:
     def tag(self, bucket: str) -> str:
         return f"{self.prefix}:{{{bucket}}}:"
 
+    @property
+    def everything(self) -> str:
+        """What every key of this layout starts with."""
+        return f"{self.prefix}:{{"
+
     def session(self, session_id: str) -> str:
         return f"{self.tag(bucket_of(session_id))}s:{session_id[2:]}"
 
@@ -736,6 +774,14 @@ def _record(session_id: str, fields: list[bytes]) -> SessionRecord:
     )
 
 
+def _touched_if_due(record: SessionRecord, now: int, touch_interval: int) -> SessionRecord:
+    """The record as a read script left it: the script returns the fields it read, and slid them when this same rule
+    (SessionRecord.touch_due, mirrored in Lua) said so."""
+    if record.touch_due(now, touch_interval):
+        record.touched(now)
+    return record
+
+
 def _audit_args(audit: Audit) -> list[str | int]:
     return [audit.actor, audit.reason, audit.ip or "", audit.device or "", audit.max_events, audit.ttl]
 
@@ -778,13 +824,26 @@ class RedisBackend(SessionBackend):
 
     name = "redis"
 
-    def __init__(self, client: RedisClient, *, key_prefix: str = "sessionhub", owns_client: bool = False) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        key_prefix: str = "sessionhub",
+        owns_client: bool = False,
+        client_cache: int = DEFAULT_CLIENT_CACHE,
+    ) -> None:
+        """`client_cache`: how many session records to keep in process memory between reads, invalidated by Redis
+        (backends/redis_cache.py); 0 turns the cache off. It applies to a single server; on a cluster or behind
+        Sentinel every read goes to Redis."""
         if client.get_encoder().decode_responses:
             raise ConfigurationError("RedisBackend needs a client with decode_responses=False (data is bytes)")
+        if client_cache < 0:
+            raise ConfigurationError("client_cache must be 0 (off) or more")
         self.client = client
         self.keys = KeyLayout(key_prefix)
         self._owns_client = owns_client
         self._cluster = isinstance(client, RedisCluster)
+        self.cache = _tracked_cache(client, self.keys.everything, client_cache)
         self._follower: asyncio.Task[None] | None = None
         self._load = client.register_script(_LOAD)
         self._create = client.register_script(_CREATE)
@@ -807,7 +866,13 @@ class RedisBackend(SessionBackend):
 
     @classmethod
     def from_url(
-        cls, url: str, *, key_prefix: str = "sessionhub", cluster: bool = False, **client_options: Any
+        cls,
+        url: str,
+        *,
+        key_prefix: str = "sessionhub",
+        cluster: bool = False,
+        client_cache: int = DEFAULT_CLIENT_CACHE,
+        **client_options: Any,
     ) -> Self:
         """A backend on its own connections to a server, Sentinel group or cluster, as the URL's scheme says
         (`sessionhub.backends.redis_connect`). `client_options` are redis-py connection options."""
@@ -820,7 +885,8 @@ class RedisBackend(SessionBackend):
             options["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         options.update(client_options)
         options["decode_responses"] = False
-        return cls(connect(url, cluster=cluster, **options), key_prefix=key_prefix, owns_client=True)
+        client = connect(url, cluster=cluster, **options)
+        return cls(client, key_prefix=key_prefix, owns_client=True, client_cache=client_cache)
 
     async def open(self) -> None:
         try:
@@ -836,8 +902,12 @@ class RedisBackend(SessionBackend):
         pool = getattr(self.client, "connection_pool", None)
         if isinstance(pool, SentinelConnectionPool) and self._follower is None:
             self._follower = asyncio.create_task(self._follow(pool), name="sessionhub-follow-sentinel-primary")
+        if self.cache is not None:
+            await self.cache.start(wait=CACHE_START_WAIT)
 
     async def close(self) -> None:
+        if self.cache is not None:
+            await self.cache.stop()
         if self._follower is not None:
             self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -878,7 +948,10 @@ class RedisBackend(SessionBackend):
             self._import, self._adopt, self._restore,
         ]  # fmt: skip
 
-    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any], *, writes: bool = True) -> Any:
+        """Run a script; one that `writes` first drops the cached copies of the keys it names (read your writes)."""
+        if writes:
+            self._forget(keys)
         try:
             return await script(keys=keys, args=args)
         except ResponseError as exc:
@@ -890,20 +963,42 @@ class RedisBackend(SessionBackend):
         except _FAILURES as exc:
             raise _unavailable(exc) from exc
 
+    def _forget(self, keys: Iterable[str]) -> None:
+        if self.cache is not None:
+            self.cache.invalidate(keys)
+
+    def _forget_sessions(self, session_ids: Iterable[str]) -> None:
+        """Drop the cached copies of sessions a script ended that the caller could not name beforehand."""
+        self._forget(self.keys.session(session_id) for session_id in session_ids)
+
     # -- the contract -------------------------------------------------------------------------------------------
 
-    async def load(self, session_id: str, now: int) -> SessionRecord | None:
+    async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
+        key = self.keys.session(session_id)
+        # With a touch interval of 0 every read writes: nothing would stay cached.
+        cache = self.cache if touch_interval else None
+        read = None
+        if cache is not None:
+            cached = cache.fresh(key, now, touch_interval)
+            if cached is not None:
+                return cached
+            read = cache.begin(key)
         bucket = bucket_of(session_id)
-        fields = await self._run(
-            self._load,
-            [self.keys.session(session_id), self.keys.index(bucket)],
-            [now, session_id, self.keys.tag(bucket)],
-        )
-        if fields is None:
-            return None
-        record = _record(session_id, fields)
-        record.touched(now)
-        return record
+        stored = None
+        try:
+            reply = await self._run(
+                self._load, [key, self.keys.index(bucket)], [now, session_id, self.keys.tag(bucket), touch_interval],
+                writes=False,
+            )  # fmt: skip
+            if isinstance(reply, int):  # no live session: was it rotated away?
+                return ROTATED_AWAY if reply else None
+            record = _record(session_id, reply)
+            if not record.touch_due(now, touch_interval):
+                stored = record  # a read that slid the deadline wrote: its own invalidation would drop it
+            return _touched_if_due(record, now, touch_interval)
+        finally:
+            if cache is not None and read is not None:
+                cache.complete(read, stored)
 
     async def create(
         self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
@@ -917,8 +1012,9 @@ class RedisBackend(SessionBackend):
             record.expires_at, record.absolute_expires_at, record.user_id or "", *_audit_args(audit),
             *_fields(record),
         ]  # fmt: skip
-        evicted = await self._run(self._create, keys, args)
-        return [session_id.decode() for session_id in evicted]
+        evicted = [session_id.decode() for session_id in await self._run(self._create, keys, args)]
+        self._forget_sessions(evicted)
+        return evicted
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
         bucket = bucket_of(session_id)
@@ -991,7 +1087,9 @@ class RedisBackend(SessionBackend):
                 await self._run(self._delete, previous_keys, previous_args)
             except BackendUnavailable as exc:
                 logger.warning("sessionhub: session %s outlives the login that replaced it: %s", previous_id, exc)
-        return _record(record.id, fields), [session_id.decode() for session_id in evicted]
+        evicted_ids = [session_id.decode() for session_id in evicted]
+        self._forget_sessions(evicted_ids)
+        return _record(record.id, fields), evicted_ids
 
     async def _carry_messages(self, previous_id: str, record: SessionRecord, now: int) -> None:
         try:
@@ -1021,14 +1119,18 @@ class RedisBackend(SessionBackend):
         bucket = bucket_for_user(user_id)
         keys = [self.keys.user(user_id), self.keys.index(bucket)]
         args = [now, self.keys.tag(bucket), except_id or "", user_id, *_audit_args(audit)]
-        removed = await self._run(self._delete_user, keys, args)
-        return [session_id.decode() for session_id in removed]
+        removed = [session_id.decode() for session_id in await self._run(self._delete_user, keys, args)]
+        self._forget_sessions(removed)
+        return removed
 
     async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
         tag = self.keys.tag(bucket_of(session_id))
         args = [now, session_id, tag, grace, int(revoke), *_audit_args(audit)]
         rotated_into = await self._run(self._report_reuse, [self.keys.rotated_from(session_id)], args)
-        return rotated_into.decode() if rotated_into is not None else None
+        if rotated_into is None:
+            return None
+        self._forget_sessions([rotated_into.decode()])  # revoked, or its security log written
+        return str(rotated_into.decode())
 
     async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
         args = [now, session_id, self.keys.tag(bucket_of(session_id)), signature, risk, *_audit_args(audit)]
@@ -1055,17 +1157,17 @@ class RedisBackend(SessionBackend):
         )
         return length
 
-    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+    async def load_conversation(
+        self, session_id: str, now: int, last: int | None, *, touch_interval: int = 0
+    ) -> ConversationRecord | None:
         bucket = bucket_of(session_id)
         keys = [self.keys.session(session_id), self.keys.index(bucket), self.keys.messages(session_id)]
-        args = [now, session_id, self.keys.tag(bucket), -1 if last is None else last]
+        args = [now, session_id, self.keys.tag(bucket), touch_interval, -1 if last is None else last]
         reply = await self._run(self._load_conversation, keys, args)
         if reply is None:
             return None
         fields, messages, count = reply
-        record = _record(session_id, fields)
-        record.touched(now)
-        return ConversationRecord(record, messages, count)
+        return ConversationRecord(_touched_if_due(_record(session_id, fields), now, touch_interval), messages, count)
 
     async def count(self, now: int) -> int:
         """Prune and count every bucket index in one pipelined round trip (on a cluster, one per primary, sent at
@@ -1106,6 +1208,11 @@ class RedisBackend(SessionBackend):
         ]  # fmt: skip
         return bool(await self._run(self._restore, keys, args))
 
+    def stats(self) -> dict[str, Any]:
+        if self.cache is None:
+            return {}
+        return {f"client_cache_{name}": value for name, value in self.cache.stats().items()}
+
     async def health(self) -> dict[str, Any]:
         started = time.perf_counter()
         try:
@@ -1145,6 +1252,7 @@ class RedisBackend(SessionBackend):
             ]  # fmt: skip
             alias = self.keys.legacy_alias(item.alias_id)
             calls.append((keys, args, alias, record.id, record.expires_at - now))
+        self._forget_sessions(item.record.id for item in imports)
         client = self.client
         try:
             if isinstance(client, RedisCluster):
@@ -1205,6 +1313,7 @@ class RedisBackend(SessionBackend):
         ]  # fmt: skip
         args: list[Any] = [now, session_id, new_session_id, self.keys.tag(bucket), alias_id]
         alias = self.keys.legacy_alias(alias_id)
+        self._forget(keys)
         client = self.client
         try:
             if isinstance(client, RedisCluster):  # its pipeline refuses scripts: two round trips there
@@ -1222,6 +1331,24 @@ class RedisBackend(SessionBackend):
         record = _record(new_session_id, fields)
         record.touched(now)
         return record
+
+
+def _tracked_cache(client: RedisClient, prefix: str, max_entries: int) -> TrackedCache | None:
+    """A client-side cache for a single server's client; None when off, or on a cluster or behind Sentinel (where a
+    tracking connection would have to follow slots or failovers)."""
+    if max_entries == 0 or isinstance(client, RedisCluster):
+        return None
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        return None
+    # A plain connection of the pool's transport (TCP, TLS or Unix socket), not the pool's class: the tracking
+    # connection speaks RESP2 pub/sub and must not count as one of the pool's.
+    transport: type[AbstractConnection] = Connection
+    for kind in (SSLConnection, UnixDomainSocketConnection):
+        if issubclass(pool.connection_class, kind):
+            transport = kind
+    options = {**pool.connection_kwargs, "protocol": 2, "health_check_interval": 0}
+    return TrackedCache(lambda: transport(**options), prefix, max_entries)
 
 
 def _unavailable(exc: RedisError | RedisClusterException) -> BackendUnavailable:

@@ -27,7 +27,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sessionhub.backends.base import NO_AUDIT, Audit, ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import (
+    NO_AUDIT,
+    ROTATED_AWAY,
+    Audit,
+    ImportedSession,
+    RotatedAway,
+    SessionBackend,
+    UserLimit,
+)
 from sessionhub.backends.breaker import CircuitBreaker
 from sessionhub.backends.journal import Entry, Journal, Restore, Tombstone, UserTombstone
 from sessionhub.backends.memory import MemoryBackend, copy_record
@@ -108,6 +116,7 @@ class ResilientBackend(SessionBackend):
             settings.redis_url,
             key_prefix=settings.key_prefix,
             cluster=settings.redis_cluster,
+            client_cache=settings.redis_client_cache,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
         )
@@ -162,23 +171,20 @@ class ResilientBackend(SessionBackend):
 
     # -- the contract -------------------------------------------------------------------------------------------
 
-    async def load(self, session_id: str, now: int) -> SessionRecord | None:
-        async def primary() -> SessionRecord | None:
-            record = await self.primary.load(session_id, now)
-            self.near_cache.remember(session_id, record)
-            return record
+    async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
+        async def primary() -> SessionRecord | RotatedAway | None:
+            found = await self.primary.load(session_id, now, touch_interval=touch_interval)
+            self.near_cache.remember(session_id, None if found is ROTATED_AWAY else found)
+            return found
 
-        async def fallback(uncertain: bool) -> SessionRecord | None:
+        async def fallback(uncertain: bool) -> SessionRecord | RotatedAway | None:
             if self.breaker.is_closed:  # a read failed below the threshold: answer from the near cache alone
-                record = self.near_cache.live(session_id, now)
-                if record is not None:
-                    record.touched(now)
-                return record
+                return self.near_cache.read(session_id, now, touch_interval)
             await self._adopt(session_id, now)
-            record = await self.fallback.load(session_id, now)
-            if record is not None:
-                self._journal_restore(record, data_changed=False)
-            return record
+            found = await self.fallback.load(session_id, now, touch_interval=touch_interval)
+            if isinstance(found, SessionRecord):
+                self._journal_read(found, now)
+            return found
 
         return await self._serve(now, primary, fallback, write=False)
 
@@ -214,8 +220,8 @@ class ResilientBackend(SessionBackend):
             await self._adopt(session_id, now)
             if not await self.fallback.update(session_id, changes, now):
                 return False
-            # Loading again at the same `now` touches nothing more; it fetches the whole record to journal.
-            record = await self.fallback.load(session_id, now)
+            # The whole record, as the write left it, to journal.
+            record = await self.fallback.peek(session_id, now)
             if record is not None:
                 self._journal_restore(record, data_changed=True)
             return True
@@ -393,32 +399,31 @@ class ResilientBackend(SessionBackend):
             if length is None:
                 return None
             self._outbox.setdefault(session_id, []).append((message, cap))
-            record = await self.fallback.load(session_id, now)  # at the same `now`: fetches, touches nothing more
+            record = await self.fallback.peek(session_id, now)  # the whole record, as the append left it
             if record is not None:
                 self._journal_restore(record, data_changed=False)
             return length
 
         return await self._serve(now, primary, fallback, write=True)
 
-    async def load_conversation(self, session_id: str, now: int, last: int | None) -> ConversationRecord | None:
+    async def load_conversation(
+        self, session_id: str, now: int, last: int | None, *, touch_interval: int = 0
+    ) -> ConversationRecord | None:
         """During an outage, the messages added since it began."""
 
         async def primary() -> ConversationRecord | None:
-            conversation = await self.primary.load_conversation(session_id, now, last)
+            conversation = await self.primary.load_conversation(session_id, now, last, touch_interval=touch_interval)
             self.near_cache.remember(session_id, conversation.record if conversation is not None else None)
             return conversation
 
         async def fallback(uncertain: bool) -> ConversationRecord | None:
             if self.breaker.is_closed:  # a read failed below the threshold: the near cache knows no messages
-                record = self.near_cache.live(session_id, now)
-                if record is None:
-                    return None
-                record.touched(now)
-                return ConversationRecord(record, [], 0)
+                record = self.near_cache.read(session_id, now, touch_interval)
+                return ConversationRecord(record, [], 0) if record is not None else None
             await self._adopt(session_id, now)
-            conversation = await self.fallback.load_conversation(session_id, now, last)
+            conversation = await self.fallback.load_conversation(session_id, now, last, touch_interval=touch_interval)
             if conversation is not None:
-                self._journal_restore(conversation.record, data_changed=False)
+                self._journal_read(conversation.record, now)
             return conversation
 
         return await self._serve(now, primary, fallback, write=False)
@@ -526,6 +531,7 @@ class ResilientBackend(SessionBackend):
             "journal_length": len(self.journal),
             "journal_replayed": self._counts["journal_replayed"],
             "sessions_written_back": self._counts["sessions_written_back"],
+            **self.primary.stats(),
         }
 
     # -- serving ------------------------------------------------------------------------------------------------
@@ -598,6 +604,13 @@ class ResilientBackend(SessionBackend):
         data_changed = data_changed or (earlier is not None and earlier.data_changed)
         self.journal.record(record.id, Restore(copy_record(record), data_changed, self._origins.get(record.id)))
         self.near_cache.put(record)
+
+    def _journal_read(self, record: SessionRecord, now: int) -> None:
+        """Journal a read the fallback served if it slid the session's deadline (its last activity is then `now`).
+        A read within the touch interval changed nothing the primary lacks: journalled, its replay would tie with
+        the primary's copy, lose, and drop the session from the near cache for the next outage."""
+        if record.last_active_at == now:
+            self._journal_restore(record, data_changed=False)
 
     def _new_in_fallback(self, session_id: str, uncertain: bool) -> None:
         self._held.add(session_id)
