@@ -149,3 +149,13 @@ def test_session_times_are_utc_datetimes_of_the_record() -> None:
         timedelta(seconds=2),
     )
     assert session.absolute_expires_at.tzinfo is UTC
+
+
+def test_clients_of_the_same_values_are_one_shared_bounded_object() -> None:
+    first = ClientInfo.of("192.0.2.7", "probe/2.0")
+    assert first is ClientInfo.of("192.0.2.7", "probe/2.0")
+    assert first == ClientInfo("192.0.2.7", "probe/2.0")
+    assert first.bounded() is first
+    assert ClientInfo.of("", None) == ClientInfo()
+    long = ClientInfo.of("1" * 100, "u" * 1000)
+    assert long == ClientInfo("1" * 100, "u" * 1000).bounded()

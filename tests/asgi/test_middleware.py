@@ -10,6 +10,8 @@ from starlette.types import Receive, Scope, Send
 
 from sessionhub import SessionDataError, SessionManager
 from sessionhub.asgi import SessionMiddleware
+from sessionhub.asgi.middleware import client_info
+from sessionhub.model import ClientInfo
 from tests.asgi.app import build_app
 from tests.asgi.conftest import ABSOLUTE, MakeClient, RoundTrips
 from tests.conftest import FakeClock
@@ -301,6 +303,23 @@ async def test_trusted_proxy_hops_pick_the_address_the_outermost_proxy_saw(
     session = await manager.get(client.cookies[COOKIE])
     assert session is not None
     assert session.client.ip == "203.0.113.9"
+
+
+def test_the_client_comes_from_the_first_user_agent_and_the_forwarded_hops() -> None:
+    scope: Scope = {
+        "client": ("127.0.0.1", 5000),
+        "headers": [
+            (b"x-forwarded-for", b"198.51.100.66, 203.0.113.9"),
+            (b"user-agent", b"first/1.0"),
+            (b"user-agent", b"second/2.0"),
+            (b"x-forwarded-for", b" , 10.0.0.2"),
+        ],
+    }
+    assert client_info(scope, 0) == ClientInfo("127.0.0.1", "first/1.0")
+    assert client_info(scope, 2) == ClientInfo("203.0.113.9", "first/1.0")
+    assert client_info(scope, 4) == ClientInfo("127.0.0.1", "first/1.0")  # fewer hops than trusted: forged
+    long = client_info({"client": None, "headers": [(b"user-agent", b"u" * 2000)]}, 0)
+    assert long == ClientInfo(None, "u" * ClientInfo.MAX_USER_AGENT_LENGTH)
 
 
 async def test_application_and_save_errors_propagate_from_the_middleware(manager: SessionManager) -> None:
