@@ -71,23 +71,26 @@ class OpLoop:
         self.runs: list[Throughput] = []
         self.round_trips = 0
 
-    async def _timed(self, per_worker: int) -> Throughput:
+    async def _timed(self, per_worker: int) -> tuple[Throughput, int]:
+        """The calls' throughput, and the round trips they made (not those of preparing their arguments)."""
         arguments = await self.spec.prepare(per_worker * self.concurrency)
         concurrency, call = self.concurrency, self.spec.call
 
         async def step(worker: int, index: int) -> None:
             await call(arguments[index * concurrency + worker])
 
-        return await measure(step, concurrency, per_worker, self.time_budget_s)
+        before = self.ctx.round_trips.count
+        throughput = await measure(step, concurrency, per_worker, self.time_budget_s)
+        return throughput, self.ctx.round_trips.count - before
 
     async def start(self) -> None:
         # Warm-up at the measured concurrency, so the connection pool has grown before the clock runs.
         await self._timed(max(1, min(self.per_worker, WARM_UP_CALLS // self.concurrency)))
 
     async def run(self) -> None:
-        before = self.ctx.round_trips.count
-        self.runs.append(await self._timed(self.per_worker))
-        self.round_trips += self.ctx.round_trips.count - before
+        throughput, round_trips = await self._timed(self.per_worker)
+        self.runs.append(throughput)
+        self.round_trips += round_trips
 
     def result(self) -> OpResult:
         return OpResult(
