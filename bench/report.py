@@ -257,8 +257,81 @@ def scale_table(results: RunResults) -> Table:
     return Table("5. Scale", columns, rows, notes)
 
 
+@dataclass(frozen=True)
+class Goal:
+    """A design goal of issue 7: `contender`'s requests per second in `scenario` over the reference's, per
+    concurrency. The reference is another ASGI contender, or (`floor_op`) the raw redis-py loop of the ops section."""
+
+    label: str
+    contender: str
+    scenario: str
+    at_least: float
+    reference: str | None = None
+    floor_op: str | None = None
+
+
+GOALS = (
+    Goal("Redis read-only >= 3x starsessions", "sessionhub-redis", "read-only", 3.0, reference="starsessions-redis"),
+    Goal("Redis read-only >= 0.8x a raw redis-py GET loop", "sessionhub-redis", "read-only", 0.8, floor_op="GET"),
+    Goal(
+        "(client cache off) Redis read-only >= 3x starsessions",
+        "sessionhub-redis-uncached",
+        "read-only",
+        3.0,
+        reference="starsessions-redis",
+    ),
+    Goal(
+        "(client cache off) Redis read-only >= 0.8x a raw redis-py GET loop",
+        "sessionhub-redis-uncached",
+        "read-only",
+        0.8,
+        floor_op="GET",
+    ),
+    Goal(
+        "memory >= 1.5x Starlette's signed cookie, read-only", "sessionhub-memory", "read-only", 1.5, "starlette-cookie"
+    ),
+    Goal(
+        "memory >= 1.5x Starlette's signed cookie, modifying", "sessionhub-memory", "modifying", 1.5, "starlette-cookie"
+    ),
+)
+
+
+def goals_table(results: RunResults) -> Table:
+    concurrencies = _concurrencies(results.requests)
+    requests = {(r.contender, r.scenario, r.concurrency): r.throughput.per_second for r in results.requests}
+    floors = {(r.op, r.concurrency): r.throughput.per_second for r in results.ops if r.suite == results.floor[0]}
+    columns = ["goal"]
+    for c in concurrencies:
+        columns += [f"ratio, {plural(c, 'client')}", "met?"]
+    rows = []
+    for goal in GOALS:
+        row = [goal.label]
+        for c in concurrencies:
+            value = requests.get((goal.contender, goal.scenario, c))
+            if goal.floor_op is not None:
+                reference = floors.get((goal.floor_op, c))
+            else:
+                reference = requests.get((goal.reference or "", goal.scenario, c))
+            if value is None or not reference:
+                row += ["-", "-"]
+                continue
+            row += [f"{value / reference:.2f}x", "yes" if value / reference >= goal.at_least else "no"]
+        if any(cell != "-" for cell in row[1:]):
+            rows.append(row)
+    notes = [
+        "Requests per second of section 2 over the peer's in the same section, or over redis-py's GET loop of "
+        "section 1 at the same number of concurrent tasks. The fourth goal, get and stats flat from 1k to 1M "
+        "sessions, compares two runs of section 5 (`--scale-sessions`).",
+    ]
+    return Table("Design goals", columns, rows, notes)
+
+
 def tables(results: RunResults) -> list[Table]:
     built = []
+    if results.requests:
+        goals = goals_table(results)
+        if goals.rows:
+            built.append(goals)
     if results.ops:
         built.append(ops_table(results))
     if results.requests:
