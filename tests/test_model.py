@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sessionhub.backends.memory import copy_record
 from sessionhub.errors import SessionDataError
 from sessionhub.model import ClientInfo, Session, SessionData, SessionRecord, encode_value
 
@@ -122,7 +121,7 @@ def test_a_copied_record_has_every_field_and_its_own_data() -> None:
     for number, field in enumerate(fields(SessionRecord)):  # every field, including ones added later
         if field.name != "data":
             setattr(record, field.name, f"value {number}")
-    copied = copy_record(record)
+    copied = record.copy()
     assert copied == record
     copied.data["theme"] = b'"light"'
     assert record.data == {"theme": b'"dark"'}

@@ -9,9 +9,10 @@ forget.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -181,6 +182,13 @@ class SessionRecord:
         self.last_active_at = now
         self.expires_at = min(now + self.idle_ttl, self.absolute_expires_at)
 
+    def copy(self) -> SessionRecord:
+        """A copy that shares nothing mutable with this record (backends and caches hand out copies on every read:
+        positional, not `dataclasses.replace`, which costs twice as much)."""
+        copied = SessionRecord(*_RECORD_FIELDS(self))
+        copied.data = dict(self.data)
+        return copied
+
     def touch_due(self, now: int, interval: int) -> bool:
         """Whether a read at `now` slides the idle deadline, given the touch interval (ms, `Settings.touch_interval`).
 
@@ -189,6 +197,9 @@ class SessionRecord:
         in backends/redis.py).
         """
         return now - self.last_active_at >= min(interval, self.idle_ttl // 10)
+
+
+_RECORD_FIELDS = attrgetter(*(field.name for field in fields(SessionRecord)))
 
 
 def utc(milliseconds: int) -> datetime:

@@ -18,8 +18,7 @@ import threading
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
-from operator import attrgetter
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sessionhub import events
@@ -58,16 +57,6 @@ class _Rotation:
     expires_at: int
 
 
-_RECORD_FIELDS = attrgetter(*(field.name for field in fields(SessionRecord)))
-
-
-def copy_record(record: SessionRecord) -> SessionRecord:
-    """A copy that shares nothing mutable with `record` (every read makes one: positional, not `replace`)."""
-    copied = SessionRecord(*_RECORD_FIELDS(record))
-    copied.data = dict(record.data)
-    return copied
-
-
 class MemoryBackend(SessionBackend):
     name = "memory"
 
@@ -93,7 +82,7 @@ class MemoryBackend(SessionBackend):
                 return ROTATED_AWAY if self._rotation(session_id, now) is not None else None
             if record.touch_due(now, touch_interval):
                 record.touched(now)
-            return copy_record(record)
+            return record.copy()
 
     async def create(
         self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
@@ -101,7 +90,7 @@ class MemoryBackend(SessionBackend):
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             evicted = self._make_room(record, limit, now, audit)
-            self._insert(copy_record(record))
+            self._insert(record.copy())
             self._log(record.user_id, now, audit, events.CREATED, record.id)
             return evicted
 
@@ -152,12 +141,12 @@ class MemoryBackend(SessionBackend):
             messages = self._messages.get(previous_id) if carried and previous_id else None
             if previous_id:
                 self._remove(previous_id)
-            self._insert(copy_record(new))
+            self._insert(new.copy())
             if messages is not None:
                 self._messages[new.id] = messages
             replaced = previous.id if previous is not None else None
             self._log(record.user_id, now, audit, events.LOGIN, record.id, related=replaced)
-            return copy_record(new), evicted
+            return new.copy(), evicted
 
     async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         with self._lock:
@@ -170,7 +159,7 @@ class MemoryBackend(SessionBackend):
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
         with self._lock:
-            return [copy_record(record) for record in self._live_user_sessions(user_id, now)]
+            return [record.copy() for record in self._live_user_sessions(user_id, now)]
 
     async def delete_user(
         self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
@@ -247,7 +236,7 @@ class MemoryBackend(SessionBackend):
                 record.touched(now)
             messages = self._messages.get(session_id, [])
             first = 0 if last is None else max(len(messages) - last, 0)
-            return ConversationRecord(copy_record(record), messages[first:], len(messages))
+            return ConversationRecord(record.copy(), messages[first:], len(messages))
 
     async def count(self, now: int) -> int:
         with self._lock:
@@ -283,7 +272,7 @@ class MemoryBackend(SessionBackend):
             elif if_replaced_exists and (replaces is None or replaces not in self._sessions):
                 return False
             else:
-                self._insert(copy_record(record))
+                self._insert(record.copy())
             if replaces is not None and replaces != record.id:
                 messages = self._messages.get(replaces)
                 self._remove(replaces)
@@ -296,7 +285,7 @@ class MemoryBackend(SessionBackend):
     async def peek(self, session_id: str, now: int) -> SessionRecord | None:
         with self._lock:
             record = self._live(session_id, now)
-            return copy_record(record) if record is not None else None
+            return record.copy() if record is not None else None
 
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
         with self._lock:
@@ -307,7 +296,7 @@ class MemoryBackend(SessionBackend):
                 if _unexpired(self._import_markers.get(record.id), now) is not None:
                     stored.append(False)
                     continue
-                self._insert(copy_record(record))
+                self._insert(record.copy())
                 self._import_markers[record.id] = (item.alias_id, record.absolute_expires_at)
                 self._aliases[item.alias_id] = (record.id, record.expires_at)
                 stored.append(True)
@@ -345,7 +334,7 @@ class MemoryBackend(SessionBackend):
         self._insert(moved)
         if messages is not None:
             self._messages[new_session_id] = messages
-        return copy_record(moved)
+        return moved.copy()
 
     def _import_status(self, session_id: str, now: int) -> ImportStatus | None:
         marker = _unexpired(self._import_markers.get(session_id), now)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from sessionhub.backends.memory import copy_record
 from sessionhub.model import DataChanges, SessionRecord
 
 
@@ -27,7 +26,7 @@ class NearCache:
         if self.size == 0:
             return
         self.discard(record.id)
-        self._records[record.id] = copy_record(record)
+        self._records[record.id] = record.copy()
         if record.user_id is not None:
             self._by_user.setdefault(record.user_id, set()).add(record.id)
         while len(self._records) > self.size:
@@ -38,7 +37,7 @@ class NearCache:
         if record is None:
             return None
         self._records.move_to_end(session_id)
-        return copy_record(record)
+        return record.copy()
 
     def live(self, session_id: str, now: int) -> SessionRecord | None:
         """A copy of the cached session if it is still live at `now`, else None."""
@@ -84,4 +83,4 @@ class NearCache:
         return list(self._by_user.get(user_id, ()))
 
     def records(self) -> list[SessionRecord]:
-        return [copy_record(record) for record in self._records.values()]
+        return [record.copy() for record in self._records.values()]

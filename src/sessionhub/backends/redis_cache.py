@@ -128,7 +128,7 @@ class TrackedCache:
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        return dataclasses.replace(record, data=dict(record.data))
+        return record.copy()
 
     def begin(self, key: str) -> PendingRead | None:
         """Note a read about to be sent; None when its answer could not be cached anyway (tracking is off)."""
@@ -147,7 +147,7 @@ class TrackedCache:
                 del self._pending[read.key]
         if record is None or read.invalidated or read.generation != self._generation or not self._tracking:
             return
-        self._entries[read.key] = dataclasses.replace(record, data=dict(record.data))
+        self._entries[read.key] = record.copy()
         self._entries.move_to_end(read.key)
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

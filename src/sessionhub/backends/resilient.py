@@ -38,7 +38,7 @@ from sessionhub.backends.base import (
 )
 from sessionhub.backends.breaker import CircuitBreaker
 from sessionhub.backends.journal import Entry, Journal, Restore, Tombstone, UserTombstone
-from sessionhub.backends.memory import MemoryBackend, copy_record
+from sessionhub.backends.memory import MemoryBackend
 from sessionhub.backends.near_cache import NearCache
 from sessionhub.errors import BackendUnavailable
 from sessionhub.events import SecurityEvent
@@ -602,7 +602,7 @@ class ResilientBackend(SessionBackend):
     def _journal_restore(self, record: SessionRecord, *, data_changed: bool) -> None:
         earlier = self.journal.restores(record.id)
         data_changed = data_changed or (earlier is not None and earlier.data_changed)
-        self.journal.record(record.id, Restore(copy_record(record), data_changed, self._origins.get(record.id)))
+        self.journal.record(record.id, Restore(record.copy(), data_changed, self._origins.get(record.id)))
         self.near_cache.put(record)
 
     def _journal_read(self, record: SessionRecord, now: int) -> None:
