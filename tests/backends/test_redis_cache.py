@@ -50,10 +50,8 @@ def record(session_id: str = "ab" + "0" * 32, **data: bytes) -> SessionRecord:
 
 @pytest.fixture
 async def backend(redis_server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBackend]:
-    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix, client_cache=100)
-    await backend.open()
-    yield backend
-    await backend.close()
+    async with RedisBackend.from_url(redis_server.url, key_prefix=key_prefix, client_cache=100) as backend:
+        yield backend
 
 
 @pytest.fixture
@@ -66,10 +64,8 @@ def own_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def own_backend(own_server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBackend]:
-    backend = RedisBackend.from_url(own_server.url, key_prefix=key_prefix, client_cache=10)
-    await backend.open()
-    yield backend
-    await backend.close()
+    async with RedisBackend.from_url(own_server.url, key_prefix=key_prefix, client_cache=10) as backend:
+        yield backend
 
 
 def cache_of(backend: RedisBackend) -> TrackedCache:
