@@ -79,6 +79,7 @@ class TrackedCache:
         # One entry per PING sent and not yet answered, oldest first: its time, and the future of a `sync` caller.
         self._pings: deque[tuple[float, asyncio.Future[None] | None]] = deque()
         self._listener: asyncio.Task[None] | None = None
+        self._last_heard = 0.0
         self._first_attempt = asyncio.Event()
         self.hits = 0
         self.misses = 0
@@ -221,12 +222,13 @@ class TrackedCache:
         """PING when the connection has been quiet; drop it when a PING goes unanswered for PING_TIMEOUT."""
         while True:
             await asyncio.sleep(PING_INTERVAL)
-            if self._pings and time.monotonic() - self._pings[0][0] > PING_TIMEOUT:
+            now = time.monotonic()
+            if self._pings and now - self._pings[0][0] > PING_TIMEOUT:
                 logger.warning("sessionhub: Redis client cache emptied, its tracking connection stopped answering")
                 self._stop_tracking()
                 await connection.disconnect(nowait=True)
                 return
-            if not self._pings:
+            if not self._pings and now - self._last_heard >= PING_INTERVAL:
                 await self._ping(connection, None)
 
     async def _ping(self, connection: AbstractConnection, answered: asyncio.Future[None] | None) -> None:
@@ -234,6 +236,7 @@ class TrackedCache:
         await connection.send_command("PING")
 
     def _handle(self, message: Any) -> None:
+        self._last_heard = time.monotonic()
         kind = message[0]
         if kind == b"message" and message[1] == INVALIDATION_CHANNEL:
             keys = message[2]
