@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from redis.asyncio import Redis
 
-from sessionhub.backends import RedisBackend
+from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.redis_cache import TrackedCache
 from sessionhub.manager import SessionManager
 from sessionhub.model import ClientInfo, SessionRecord
@@ -398,3 +398,18 @@ async def test_redis_restarting_empty_never_serves_a_cached_session(
         cache = cache_of_manager(manager)
         await until(lambda: cache.stats()["resets"] >= 1, "the cache saw its connection go")
         assert await manager.get(session.token) is None
+
+
+async def test_an_idle_tracking_connection_outlives_a_short_call_timeout(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    # ResilientBackend gives every Redis call 0.25 s; the tracking connection waits for messages far longer.
+    settings = Settings(redis_url=redis_server.url, key_prefix=key_prefix, redis_call_timeout=0.05)
+    async with SessionManager.from_settings(settings) as manager:
+        primary = manager.backend.primary if isinstance(manager.backend, ResilientBackend) else manager.backend
+        assert isinstance(primary, RedisBackend)
+        cache = cache_of(primary)
+        assert cache.tracking
+        await asyncio.sleep(0.3)  # idle for six call timeouts: what this test is about
+        assert cache.tracking
+        assert cache.stats()["resets"] == 0

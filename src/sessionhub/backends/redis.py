@@ -1347,7 +1347,9 @@ def _tracked_cache(client: RedisClient, prefix: str, max_entries: int) -> Tracke
     for kind in (SSLConnection, UnixDomainSocketConnection):
         if issubclass(pool.connection_class, kind):
             transport = kind
-    options = {**pool.connection_kwargs, "protocol": 2, "health_check_interval": 0}
+    # No read timeout: the connection waits for invalidations as long as there are none, and the cache's watchdog
+    # is what gives up on a silent server (a per-call timeout such as ResilientBackend's would drop it when idle).
+    options = {**pool.connection_kwargs, "protocol": 2, "health_check_interval": 0, "socket_timeout": None}
     return TrackedCache(lambda: transport(**options), prefix, max_entries)
 
 
