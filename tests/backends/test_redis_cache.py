@@ -18,6 +18,7 @@ from sessionhub.model import ClientInfo, SessionRecord
 from sessionhub.settings import Settings
 from tests.conftest import FakeClock
 from tests.support.redis_servers import RedisServer
+from tests.support.waiting import wait_until
 
 WAIT = 10.0
 NOW = 1_000
@@ -26,11 +27,7 @@ TOUCH_INTERVAL = 60_000
 
 async def until(condition: Callable[[], bool], what: str) -> None:
     """Wait (bounded) for something the cache does in the background, such as reconnecting."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.01)
+    await wait_until(condition, what, deadline=time.monotonic() + WAIT)
 
 
 def record(session_id: str = "ab" + "0" * 32, **data: bytes) -> SessionRecord:

@@ -23,6 +23,7 @@ from sessionhub import SessionManager
 from sessionhub.backends import ResilientBackend
 from sessionhub.tokens import session_id_for
 from tests.support.redis_servers import RedisServer
+from tests.support.waiting import wait_until
 
 MAX_LIVE = 4
 """Sessions one client holds at most (a browser with a few tabs and devices)."""
@@ -224,10 +225,7 @@ async def run_outage(
             await asyncio.sleep(0)
 
     async def until(condition: Callable[[], bool], what: str) -> None:
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"workload: {what} not reached within {time_limit:g} s")
-            await asyncio.sleep(0.005)
+        await wait_until(condition, f"workload: {what} (within {time_limit:g} s)", deadline=deadline)
 
     tasks = [asyncio.create_task(run(client)) for client in population]
     try:
