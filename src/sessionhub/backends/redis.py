@@ -993,9 +993,13 @@ class RedisBackend(SessionBackend):
             if isinstance(reply, int):  # no live session: was it rotated away?
                 return ROTATED_AWAY if reply else None
             record = _record(session_id, reply)
-            if not record.touch_due(now, touch_interval):
-                stored = record  # a read that slid the deadline wrote: its own invalidation would drop it
-            return _touched_if_due(record, now, touch_interval)
+            # The script slid the deadline by the same rule. A read that wrote is not cached: its own invalidation
+            # would drop it.
+            if record.touch_due(now, touch_interval):
+                record.touched(now)
+            else:
+                stored = record
+            return record
         finally:
             if cache is not None and read is not None:
                 cache.complete(read, stored)

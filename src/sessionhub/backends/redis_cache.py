@@ -155,8 +155,8 @@ class TrackedCache:
 
     def invalidate(self, keys: Iterable[str]) -> None:
         for key in keys:
-            self.invalidations += key in self._entries
-            self._entries.pop(key, None)
+            if self._entries.pop(key, None) is not None:
+                self.invalidations += 1
             for read in self._pending.get(key, ()):
                 read.invalidated = True
 
