@@ -74,7 +74,7 @@ class TrackedCache:
         self._pending: dict[str, list[PendingRead]] = {}
         # Bumped whenever tracking stops: a read begun under an older generation may have missed an invalidation.
         self._generation = 0
-        self._tracking = False
+        # The tracking connection while tracking is on (it is subscribed), else None.
         self._connection: AbstractConnection | None = None
         # One entry per PING sent and not yet answered, oldest first: its time, and the future of a `sync` caller.
         self._pings: deque[tuple[float, asyncio.Future[None] | None]] = deque()
@@ -88,7 +88,7 @@ class TrackedCache:
 
     @property
     def tracking(self) -> bool:
-        return self._tracking
+        return self._connection is not None
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -111,7 +111,7 @@ class TrackedCache:
         """Return once every invalidation Redis sent before this call has been applied (a PING's answer comes after
         them on the same connection). Without tracking there is nothing cached, and nothing to wait for."""
         connection = self._connection
-        if not self._tracking or connection is None:
+        if connection is None:
             return
         answered = asyncio.get_running_loop().create_future()
         await self._ping(connection, answered)
@@ -133,7 +133,7 @@ class TrackedCache:
 
     def begin(self, key: str) -> PendingRead | None:
         """Note a read about to be sent; None when its answer could not be cached anyway (tracking is off)."""
-        if not self._tracking:
+        if self._connection is None:
             return None
         read = PendingRead(key, self._generation)
         self._pending.setdefault(key, []).append(read)
@@ -146,7 +146,7 @@ class TrackedCache:
             reads.remove(read)
             if not reads:
                 del self._pending[read.key]
-        if record is None or read.invalidated or read.generation != self._generation or not self._tracking:
+        if record is None or read.invalidated or read.generation != self._generation or not self.tracking:
             return
         self._entries[read.key] = record.copy()
         self._entries.move_to_end(read.key)
@@ -168,7 +168,7 @@ class TrackedCache:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "tracking": self._tracking,
+            "tracking": self.tracking,
             "entries": len(self._entries),
             "max_entries": self.max_entries,
             "hits": self.hits,
@@ -192,7 +192,7 @@ class TrackedCache:
                 while True:
                     self._handle(await connection.read_response())
             except (RedisError, OSError) as exc:
-                if self._tracking:
+                if self.tracking:
                     logger.warning("sessionhub: Redis client cache emptied, its tracking connection failed: %s", exc)
             finally:
                 self._first_attempt.set()
@@ -216,7 +216,6 @@ class TrackedCache:
         await connection.send_command("SUBSCRIBE", INVALIDATION_CHANNEL)
         await connection.read_response()
         self._connection = connection
-        self._tracking = True
 
     async def _watch(self, connection: AbstractConnection) -> None:
         """PING when the connection has been quiet; drop it when a PING goes unanswered for PING_TIMEOUT."""
@@ -250,9 +249,8 @@ class TrackedCache:
                 answered.set_result(None)
 
     def _stop_tracking(self) -> None:
-        if self._tracking:
+        if self.tracking:
             self.resets += 1
-        self._tracking = False
         self._connection = None
         self._generation += 1
         self.clear()
