@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from sessionhub import ClientInfo, SessionDataError, SessionManager, Settings
+from sessionhub.asgi.state import adopt_legacy_cookie
 from sessionhub.backends import RedisBackend
-from sessionhub.legacy import LegacySession, adopt_legacy_cookie, legacy_alias_id, migrated_session_id
+from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
 from sessionhub.tokens import bucket_for_user, session_id_for
 from tests.conftest import FakeClock
 from tests.support.redis_servers import RedisServer

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sessionhub.client import ClientInfo
 from sessionhub.errors import SessionDataError
-from sessionhub.model import ClientInfo, Session, SessionData, SessionRecord, encode_value
+from sessionhub.model import Session, SessionData, SessionRecord, encode_value
 
 
 def test_a_stored_value_costs_about_its_own_length() -> None:

@@ -1,5 +1,6 @@
 """sessionhub: one canonical session manager for Python web applications."""
 
+from sessionhub.client import ClientInfo
 from sessionhub.conversation import DemoStatus, Message
 from sessionhub.errors import (
     BackendUnavailable,
@@ -12,7 +13,7 @@ from sessionhub.errors import (
 )
 from sessionhub.events import SecurityEvent
 from sessionhub.manager import SessionManager
-from sessionhub.model import ClientInfo, Session
+from sessionhub.model import Session
 from sessionhub.settings import Settings
 
 __all__ = [

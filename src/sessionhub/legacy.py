@@ -8,7 +8,7 @@ session, with a TTL equal to the session's remaining lifetime.
 On the browser's first request with its legacy cookie, `SessionManager.adopt_legacy` resolves the alias, moves the
 session to a fresh sessionhub token (as `rotate` does) and retires the alias: one use only, so a stolen copy of the
 legacy cookie is worthless once the owner has been back. The middleware then sets the new cookie and clears the
-legacy one; `adopt_legacy_cookie` below is the one call it needs.
+legacy one (`sessionhub.asgi.state.adopt_legacy_cookie`).
 
 The id of a migrated session is derived from its alias and user (`migrated_session_id`), so importing the same
 legacy record twice is recognised and never makes a second session: a migration can be interrupted and re-run.
@@ -20,27 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from sessionhub.model import ClientInfo
+from sessionhub.client import ClientInfo
 from sessionhub.tokens import bucket_for_user
-
-if TYPE_CHECKING:
-    from sessionhub.manager import SessionManager
-    from sessionhub.model import Session
 
 MAX_LEGACY_TOKEN_LENGTH = 512
 # Cookie values are printable ASCII without spaces; shorter than 8 characters cannot have been a secret.
 _LEGACY_TOKEN_PATTERN = re.compile(rf"[!-~]{{8,{MAX_LEGACY_TOKEN_LENGTH}}}")
-
-ADOPTED = "adopted"
-"""What an import marker holds once its legacy alias has been used; before that it holds the alias id."""
-
-ImportStatus = Literal["pending", "adopted", "ended"]
-"""What became of an imported legacy session: waiting for its browser, adopted by it, or ended since (expired or
-revoked). None stands for "never imported"."""
 
 
 def legacy_alias_id(legacy_token: object) -> str | None:
@@ -73,20 +61,3 @@ class LegacySession:
     created_at: int | None = None
     last_active_at: int | None = None
     expires_at: int | None = None
-
-
-async def adopt_legacy_cookie(
-    manager: SessionManager, cookies: Mapping[str, str], legacy_cookie_names: Sequence[str]
-) -> tuple[Session | None, list[str]]:
-    """For the middleware: the session adopted through the first legacy cookie that resolves, and the names of the
-    legacy cookies present in the request, all of which the response should clear.
-
-    Call it only when the request carries no sessionhub cookie. A legacy cookie that resolves to nothing (never
-    migrated, expired, already adopted) is cleared all the same: it cannot work again.
-    """
-    present = [name for name in legacy_cookie_names if name in cookies]
-    for name in present:
-        session = await manager.adopt_legacy(cookies[name])
-        if session is not None:
-            return session, present
-    return None, present

@@ -14,8 +14,9 @@ from typing import Any, Self, TypeVar
 
 from sessionhub import events, observers
 from sessionhub.abuse import TokenAbuseMonitor
-from sessionhub.backends.base import ROTATED_AWAY, Audit, ImportedSession, SessionBackend, UserLimit
+from sessionhub.backends.base import ROTATED_AWAY, Audit, ImportedSession, ImportStatus, SessionBackend, UserLimit
 from sessionhub.backends.memory import MemoryBackend
+from sessionhub.client import ClientInfo
 from sessionhub.conversation import (
     DEMO_KIND,
     PROGRESS_KEY,
@@ -36,8 +37,8 @@ from sessionhub.errors import (
     TokenThrottled,
 )
 from sessionhub.events import SecurityEvent
-from sessionhub.legacy import ImportStatus, LegacySession, legacy_alias_id, migrated_session_id
-from sessionhub.model import ClientInfo, Session, SessionData, SessionRecord
+from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
+from sessionhub.model import Session, SessionData, SessionRecord
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import NO_RISK, Risk, assess, device_family
 from sessionhub.settings import Settings

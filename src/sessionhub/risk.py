@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal
 
-from sessionhub.model import ClientInfo
+from sessionhub.client import ClientInfo
 
 RiskLevel = Literal["none", "low", "medium", "high"]
 LEVELS: Final[tuple[RiskLevel, ...]] = ("none", "low", "medium", "high")

@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 from sessionhub import SessionDataError, SessionManager
 from sessionhub.asgi import SessionMiddleware
 from sessionhub.asgi.middleware import client_info
-from sessionhub.model import ClientInfo
+from sessionhub.client import ClientInfo
 from tests.asgi.app import build_app
 from tests.asgi.conftest import ABSOLUTE, MakeClient, RoundTrips
 from tests.conftest import FakeClock

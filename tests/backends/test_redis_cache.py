@@ -13,8 +13,9 @@ from redis.asyncio import Redis
 
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.redis_cache import TrackedCache
+from sessionhub.client import ClientInfo
 from sessionhub.manager import SessionManager
-from sessionhub.model import ClientInfo, SessionRecord
+from sessionhub.model import SessionRecord
 from sessionhub.settings import Settings
 from tests.conftest import FakeClock
 from tests.support.redis_servers import RedisServer

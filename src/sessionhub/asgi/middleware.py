@@ -12,9 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sessionhub.asgi.cookies import CookiePolicy, cookies_in
 from sessionhub.asgi.paths import PathPrefixes
 from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession, logger
+from sessionhub.client import ClientInfo
 from sessionhub.errors import SessionHubError, TokenThrottled
 from sessionhub.manager import SessionManager
-from sessionhub.model import ClientInfo
 
 _VARY_COOKIE = (b"vary", b"Cookie")
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sessionhub.asgi.cookies import CookiePolicy
+from sessionhub.client import ClientInfo
 from sessionhub.errors import BackendUnavailable, SessionNotFound
-from sessionhub.legacy import adopt_legacy_cookie
 from sessionhub.manager import SessionManager
-from sessionhub.model import ClientInfo, Session, SessionData
+from sessionhub.model import Session, SessionData
 from sessionhub.tokens import session_id_for
 
 logger = logging.getLogger("sessionhub.asgi")
@@ -152,3 +152,20 @@ class RequestSession:
     def _become(self, session: Session | None) -> None:
         self.session = session
         self.data = session.data if session is not None else SessionData()
+
+
+async def adopt_legacy_cookie(
+    manager: SessionManager, cookies: Mapping[str, str], legacy_cookie_names: Sequence[str]
+) -> tuple[Session | None, list[str]]:
+    """For the middleware: the session adopted through the first legacy cookie that resolves, and the names of the
+    legacy cookies present in the request, all of which the response should clear.
+
+    Call it only when the request carries no sessionhub cookie. A legacy cookie that resolves to nothing (never
+    migrated, expired, already adopted) is cleared all the same: it cannot work again.
+    """
+    present = [name for name in legacy_cookie_names if name in cookies]
+    for name in present:
+        session = await manager.adopt_legacy(cookies[name])
+        if session is not None:
+            return session, present
+    return None, present

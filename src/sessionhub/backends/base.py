@@ -15,10 +15,9 @@ import abc
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Self
+from typing import Any, ClassVar, Final, Literal, Self
 
 from sessionhub.events import SecurityEvent
-from sessionhub.legacy import ImportStatus
 from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 
 
@@ -59,6 +58,14 @@ NO_AUDIT = Audit()
 
 MAX_ROTATION_HOPS = 8
 """How far `report_reuse` follows a chain of rotations (A rotated to B, B to C, ...)."""
+
+
+ImportStatus = Literal["pending", "adopted", "ended"]
+"""What became of an imported legacy session (sessionhub.legacy): waiting for its browser, adopted by it, or ended
+since (expired or revoked). None stands for "never imported"."""
+
+ADOPTED = "adopted"
+"""What an import marker holds once its legacy alias has been used; before that it holds the alias id."""
 
 
 class RotatedAway(enum.Enum):

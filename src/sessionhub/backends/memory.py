@@ -23,18 +23,19 @@ from typing import Any
 
 from sessionhub import events
 from sessionhub.backends.base import (
+    ADOPTED,
     MAX_ROTATION_HOPS,
     NO_AUDIT,
     ROTATED_AWAY,
     Audit,
     ImportedSession,
+    ImportStatus,
     RotatedAway,
     SessionBackend,
     UserLimit,
 )
 from sessionhub.errors import SessionLimitExceeded
 from sessionhub.events import SecurityEvent
-from sessionhub.legacy import ADOPTED, ImportStatus
 from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, utc
 
 SWEEP_BATCH = 64

@@ -56,21 +56,23 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sessionhub.backends.base import (
+    ADOPTED,
     MAX_ROTATION_HOPS,
     NO_AUDIT,
     ROTATED_AWAY,
     Audit,
     ImportedSession,
+    ImportStatus,
     RotatedAway,
     SessionBackend,
     UserLimit,
 )
 from sessionhub.backends.redis_cache import TrackedCache
 from sessionhub.backends.redis_connect import RedisClient, connect
+from sessionhub.client import ClientInfo
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
 from sessionhub.events import SecurityEvent
-from sessionhub.legacy import ADOPTED, ImportStatus
-from sessionhub.model import ClientInfo, ConversationRecord, DataChanges, SessionRecord, utc
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, utc
 from sessionhub.settings import DEFAULT_CLIENT_CACHE
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 

@@ -32,6 +32,7 @@ from sessionhub.backends.base import (
     ROTATED_AWAY,
     Audit,
     ImportedSession,
+    ImportStatus,
     RotatedAway,
     SessionBackend,
     UserLimit,
@@ -42,7 +43,6 @@ from sessionhub.backends.memory import MemoryBackend
 from sessionhub.backends.near_cache import NearCache
 from sessionhub.errors import BackendUnavailable
 from sessionhub.events import SecurityEvent
-from sessionhub.legacy import ImportStatus
 from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 
 if TYPE_CHECKING:

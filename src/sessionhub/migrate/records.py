@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from sessionhub.client import ClientInfo
 from sessionhub.legacy import LegacySession
-from sessionhub.model import ClientInfo
 
 
 class RecordError(ValueError):
