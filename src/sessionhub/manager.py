@@ -42,6 +42,7 @@ from sessionhub.model import Session, SessionData, SessionRecord
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import NO_RISK, Risk, assess, device_family
 from sessionhub.settings import Settings
+from sessionhub.stack import build_backend, uses_redis
 from sessionhub.tokens import bucket_for_user, bucket_of, is_session_id, new_token, random_bucket, session_id_for
 
 logger = logging.getLogger("sessionhub")
@@ -96,26 +97,13 @@ class SessionManager:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> SessionManager:
-        """Memory when testing or when no redis_url is set; otherwise Redis, served from memory through outages
-        and caught up on recovery (`redis_fallback`, on by default). With `redis_fallback` off, Redis alone,
-        replaced by memory (with a warning) only when it cannot be reached at start-up."""
+        """The store stack the settings name (`sessionhub.stack`): memory when testing or when no redis_url is set;
+        otherwise Redis, served from memory through outages and caught up on recovery (`redis_fallback`, on by
+        default). With `redis_fallback` off, Redis alone, replaced by memory (with a warning) only when it cannot be
+        reached at start-up."""
         settings = settings if settings is not None else Settings()
-        if settings.uses_memory or settings.redis_url is None:
-            return cls(MemoryBackend(), settings)
-        if settings.redis_fallback:  # Redis first, memory through outages (backends/resilient.py)
-            from sessionhub.backends.resilient import ResilientBackend
-
-            return cls(ResilientBackend.from_settings(settings), settings)
-        from sessionhub.backends.redis import RedisBackend
-
-        backend = RedisBackend.from_url(
-            settings.redis_url,
-            key_prefix=settings.key_prefix,
-            cluster=settings.redis_cluster,
-            client_cache=settings.redis_client_cache,
-        )
-        manager = cls(backend, settings)
-        manager._fall_back_to_memory_at_start = True
+        manager = cls(build_backend(settings), settings)
+        manager._fall_back_to_memory_at_start = uses_redis(settings) and not settings.redis_fallback
         return manager
 
     async def open(self) -> None:

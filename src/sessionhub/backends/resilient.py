@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sessionhub.backends.base import (
     NO_AUDIT,
@@ -44,9 +44,6 @@ from sessionhub.backends.near_cache import NearCache
 from sessionhub.errors import BackendUnavailable
 from sessionhub.events import SecurityEvent
 from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
-
-if TYPE_CHECKING:
-    from sessionhub.settings import Settings
 
 logger = logging.getLogger("sessionhub")
 
@@ -103,29 +100,6 @@ class ResilientBackend(SessionBackend):
         self._gate: asyncio.Event | None = None
         """Set while the end of a replay holds new calls back; they go on when it opens."""
         self._counts: Counter[str] = Counter()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ResilientBackend:
-        """A RedisBackend on `settings.redis_url` whose sockets give up as soon as the per-call timeout does."""
-        from sessionhub.backends.redis import RedisBackend
-
-        if settings.redis_url is None:
-            raise ValueError("ResilientBackend.from_settings needs settings.redis_url")
-        timeout = settings.redis_call_timeout
-        primary = RedisBackend.from_url(
-            settings.redis_url,
-            key_prefix=settings.key_prefix,
-            cluster=settings.redis_cluster,
-            client_cache=settings.redis_client_cache,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
-        breaker = CircuitBreaker(
-            threshold=settings.breaker_threshold,
-            first_backoff=min(0.1, settings.breaker_max_backoff),
-            max_backoff=settings.breaker_max_backoff,
-        )
-        return cls(primary, call_timeout=timeout, breaker=breaker, near_cache_size=settings.near_cache_size)
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 

@@ -17,11 +17,12 @@ import typer
 from redis.exceptions import RedisError
 from rich.console import Console
 
-from sessionhub.backends import MemoryBackend, SessionBackend
+from sessionhub.backends import SessionBackend
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionDataError, SessionHubError
 from sessionhub.manager import SessionManager
 from sessionhub.model import Session
 from sessionhub.settings import Settings
+from sessionhub.stack import build_backend, uses_redis
 
 EXIT_NO = 1
 EXIT_USAGE = 2
@@ -47,14 +48,11 @@ def settings() -> Settings:
 
 
 def backend_for(config: Settings) -> SessionBackend:
-    """The store the settings name, with no fallback: an admin tool must not report on an empty memory store
-    because Redis was down."""
-    if config.uses_memory or config.redis_url is None:
+    """The store the settings name (`sessionhub.stack`), with no outage fallback: an admin tool must not report on
+    an empty memory store because Redis was down."""
+    if not uses_redis(config):
         stderr.print("[yellow]note:[/] no REDIS_URL (or TESTING is set): using this process's empty memory store")
-        return MemoryBackend()
-    from sessionhub.backends.redis import RedisBackend
-
-    return RedisBackend.from_url(config.redis_url, key_prefix=config.key_prefix)
+    return build_backend(config, outage_fallback=False)
 
 
 def manager_for(config: Settings) -> SessionManager:

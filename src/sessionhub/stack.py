@@ -1,0 +1,59 @@
+"""The one place that turns `Settings` into a store stack: `SessionManager.from_settings`, the CLI and the demo all
+build theirs here, so that they agree on every setting (deployment, client cache, timeouts, breaker).
+
+    memory                                 testing, or no redis_url
+    RedisBackend                           redis_url, outage fallback off (the CLI; `redis_fallback=false`)
+    ResilientBackend(RedisBackend, memory) redis_url with the outage fallback on (the default)
+
+The Redis URL's scheme picks one server, a Sentinel group or a Cluster (`RedisBackend.from_url`); the client cache
+applies where the backend supports it (one server).
+"""
+
+from __future__ import annotations
+
+from sessionhub.backends.base import SessionBackend
+from sessionhub.backends.memory import MemoryBackend
+from sessionhub.settings import Settings
+
+
+def uses_redis(settings: Settings) -> bool:
+    """Whether the settings name a Redis store (otherwise sessions live in this process's memory)."""
+    return not settings.uses_memory and settings.redis_url is not None
+
+
+def build_backend(settings: Settings, *, outage_fallback: bool | None = None) -> SessionBackend:
+    """The store stack for `settings`, not yet opened. `outage_fallback` (default: `settings.redis_fallback`) puts
+    Redis behind `ResilientBackend`, which serves from memory through outages; an admin tool turns it off, so that
+    it never reports on an empty memory store because Redis was down."""
+    if not uses_redis(settings):
+        return MemoryBackend()
+    assert settings.redis_url is not None  # uses_redis
+    from sessionhub.backends.redis import RedisBackend
+
+    with_fallback = settings.redis_fallback if outage_fallback is None else outage_fallback
+    # Behind the resilient layer the sockets give up as soon as its per-call timeout does.
+    timeouts = (
+        {"socket_timeout": settings.redis_call_timeout, "socket_connect_timeout": settings.redis_call_timeout}
+        if with_fallback
+        else {}
+    )
+    redis = RedisBackend.from_url(
+        settings.redis_url,
+        key_prefix=settings.key_prefix,
+        cluster=settings.redis_cluster,
+        client_cache=settings.redis_client_cache,
+        **timeouts,
+    )
+    if not with_fallback:
+        return redis
+    from sessionhub.backends.breaker import CircuitBreaker
+    from sessionhub.backends.resilient import ResilientBackend
+
+    breaker = CircuitBreaker(
+        threshold=settings.breaker_threshold,
+        first_backoff=min(0.1, settings.breaker_max_backoff),
+        max_backoff=settings.breaker_max_backoff,
+    )
+    return ResilientBackend(
+        redis, call_timeout=settings.redis_call_timeout, breaker=breaker, near_cache_size=settings.near_cache_size
+    )
