@@ -21,7 +21,7 @@ from tests.support.workload import Counts, Outage, run_outage
 
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
-from sessionhub.backends.breaker import CircuitBreaker
+from sessionhub.backends.resilient.breaker import CircuitBreaker
 
 COLUMNS = [
     ("fault", 13), ("ops", 7), ("outage ops", 10), ("errors", 6), ("lost", 4), ("resurrected", 11),

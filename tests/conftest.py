@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from sessionhub import SessionManager, Settings
-from sessionhub.backends import MemoryBackend, RedisBackend, ResilientBackend, SessionBackend
+from tests.support.clock import FakeClock
+from tests.support.deployments import BACKENDS, backend_factory
+from tests.support.managers import MakeBackend, MakeManager
 from tests.support.redis_servers import RedisCluster, RedisSentinelGroup, RedisServer
-
-BACKENDS = ["memory", "redis", "resilient", "cluster", "sentinel"]
-
-
-class FakeClock:
-    """Seconds since the epoch that move only when a test says so, for both backends alike."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="session")
@@ -55,31 +42,6 @@ def redis_sentinels() -> Iterator[RedisSentinelGroup]:
     group.stop()
 
 
-def cluster_url(cluster: RedisCluster) -> str:
-    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
-
-
-def sentinel_url(group: RedisSentinelGroup) -> str:
-    hosts = ",".join(f"{host}:{port}" for host, port in group.sentinel_addresses)
-    return f"redis+sentinel://{hosts}/{group.service_name}"
-
-
-def backend_factory(request: pytest.FixtureRequest, backend_name: str) -> Callable[[str], SessionBackend]:
-    """Backends of one kind by key prefix, starting the deployment the name stands for on first use: memory, Redis,
-    Redis behind ResilientBackend, Redis Cluster, or a Sentinel-managed primary."""
-    if backend_name == "memory":
-        return lambda prefix: MemoryBackend()
-    if backend_name in ("redis", "resilient"):
-        url = request.getfixturevalue("redis_server").url
-    elif backend_name == "cluster":
-        url = cluster_url(request.getfixturevalue("redis_cluster"))
-    else:
-        url = sentinel_url(request.getfixturevalue("redis_sentinels"))
-    if backend_name == "resilient":
-        return lambda prefix: ResilientBackend(RedisBackend.from_url(url, key_prefix=prefix))
-    return lambda prefix: RedisBackend.from_url(url, key_prefix=prefix)
-
-
 # ------------------------------------------------------------------------------------------------------------------
 
 
@@ -99,10 +61,6 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_server.url)
     yield client
     await client.aclose()
-
-
-MakeBackend = Callable[[], SessionBackend]
-MakeManager = Callable[..., Awaitable[SessionManager]]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,14 +10,15 @@ import pytest
 
 from sessionhub import SessionDataError, SessionManager, SessionNotFound
 from sessionhub.backends import MemoryBackend, RedisBackend, ResilientBackend, SessionBackend
-from tests.conftest import FakeClock, MakeManager
+from tests.support.clock import FakeClock
+from tests.support.managers import MakeManager, store_of
 
 IDLE = 600
 
 
 async def stored_message_lists(manager: SessionManager) -> int:
     """How many message lists the store holds, whatever their session's state: nothing may linger."""
-    return await message_lists_in(manager.backend)
+    return await message_lists_in(store_of(manager))
 
 
 async def message_lists_in(backend: SessionBackend) -> int:
@@ -330,11 +331,11 @@ async def test_a_replayed_append_is_made_once_and_is_no_activity(manager: Sessio
     clock.advance(60)
     now = int(clock.now * 1000)
 
-    lengths = [await manager.backend.append_message(session.id, message, 10, now, replay=True) for _ in range(3)]
+    lengths = [await store_of(manager).append_message(session.id, message, 10, now, replay=True) for _ in range(3)]
 
     assert lengths == [2, 2, 2]
     loaded = await manager.backend.peek(session.id, now)
     assert loaded is not None
     assert loaded.last_active_at == now - 60_000  # the replay did not count as activity
     assert await contents(manager, session.token) == ["first", "replayed"]
-    assert await manager.backend.append_message(session.id, message, 10, now) == 3  # not a replay: appended
+    assert await store_of(manager).append_message(session.id, message, 10, now) == 3  # not a replay: appended

@@ -13,7 +13,8 @@ from sessionhub.asgi.state import adopt_legacy_cookie
 from sessionhub.backends import RedisBackend
 from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
 from sessionhub.tokens import bucket_for_user, session_id_for
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
+from tests.support.managers import store_of
 from tests.support.redis_servers import RedisServer
 
 IDLE = 600
@@ -162,12 +163,12 @@ async def test_malformed_legacy_cookies_are_no_session(manager: SessionManager, 
 async def test_a_concurrent_second_adoption_gets_nothing(manager: SessionManager, clock: FakeClock) -> None:
     cookie = secrets.token_hex(16)
     await migrate(manager, legacy(cookie, clock))
-    session_id = await manager.backend.resolve_alias(legacy_alias_id(cookie) or "", int(clock() * 1000))
+    session_id = await store_of(manager).resolve_alias(legacy_alias_id(cookie) or "", int(clock() * 1000))
     assert session_id is not None
     first = await manager.adopt_legacy(cookie)
     # A request that resolved the alias before the first adoption finished, adopting only now:
     late_id = session_id[:2] + "0" * 32  # the contract: a new id in the same bucket (one slot on Redis Cluster)
-    late = await manager.backend.adopt(legacy_alias_id(cookie) or "", session_id, late_id, int(clock() * 1000))
+    late = await store_of(manager).adopt(legacy_alias_id(cookie) or "", session_id, late_id, int(clock() * 1000))
 
     assert first is not None
     assert late is None
@@ -215,7 +216,7 @@ async def _check_redis_layout(
 ) -> None:
     cookie = secrets.token_hex(16)
     await migrate(manager, legacy(cookie, clock, remaining=300))
-    client = backend.client
+    client: Any = backend.client  # replies are bytes (decode_responses is off); redis-py types them loosely
     keys = [key async for key in client.scan_iter(match=f"{key_prefix}:*")]
     dump = b"".join(keys)
     for key in keys:

@@ -17,7 +17,8 @@ from sessionhub import (
     SessionNotFound,
 )
 from sessionhub.backends.base import ROTATED_AWAY
-from tests.conftest import FakeClock, MakeManager
+from tests.support.clock import FakeClock
+from tests.support.managers import MakeManager
 
 IDLE = 600
 ABSOLUTE = 3600

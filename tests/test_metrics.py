@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sessionhub import ClientInfo, SessionManager
 from sessionhub.metrics import SessionMetrics
-from tests.conftest import MakeManager
+from tests.support.managers import MakeManager
 
 
 async def scrape(metrics: SessionMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -34,7 +34,7 @@ async def test_counters_histograms_and_gauges(make_manager: MakeManager) -> None
     laptop = ClientInfo(ip="198.51.100.20")
     first = await manager.create(user_id="alice", kind="api", client=laptop)
     second = await manager.login(None, "alice", client=laptop)
-    rotated = await manager.rotate(second.token)  # type: ignore[arg-type]
+    rotated = await manager.rotate(second.token)
     await manager.get(rotated.token, client=ClientInfo(ip="203.0.113.9"))
     await manager.get("garbage", client=laptop)
     await manager.get(first.token, client=laptop)  # evicted: unknown
@@ -62,7 +62,7 @@ async def test_no_token_session_id_or_user_id_is_exported(make_manager: MakeMana
     manager = await make_manager()
     metrics = SessionMetrics(manager)
     session = await manager.create(user_id="alice-the-user")
-    rotated = await manager.rotate(session.token)  # type: ignore[arg-type]
+    rotated = await manager.rotate(session.token)
     await manager.revoke(rotated.id, reason="ticket alice-the-user 42")
     text = (await metrics.render()).decode()
     for secret in [session.token, rotated.token, session.id, rotated.id, "alice-the-user", "ticket"]:

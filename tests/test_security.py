@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from sessionhub import ClientInfo, SecurityEvent, SessionLimitExceeded, SessionManager, TokenThrottled, events
-from tests.conftest import FakeClock, MakeManager
+from tests.support.clock import FakeClock
+from tests.support.managers import MakeManager
 
 LAPTOP = ClientInfo(
     ip="198.51.100.20",
@@ -43,7 +44,7 @@ async def test_the_log_tells_a_users_story_newest_first(make_manager: MakeManage
     clock.advance(1)
     signed_in = await manager.login(anonymous.token, "alice", client=LAPTOP)
     clock.advance(1)
-    rotated = await manager.rotate(signed_in.token, client=LAPTOP)  # type: ignore[arg-type]
+    rotated = await manager.rotate(signed_in.token, client=LAPTOP)
     clock.advance(1)
     phone = await manager.create(user_id="alice", client=OTHER_DEVICE)
     clock.advance(1)
@@ -76,7 +77,7 @@ async def test_the_log_tells_a_users_story_newest_first(make_manager: MakeManage
 
 async def test_the_log_holds_no_token(manager: SessionManager) -> None:
     session = await manager.create(user_id="alice", client=LAPTOP)
-    rotated = await manager.rotate(session.token, client=LAPTOP)  # type: ignore[arg-type]
+    rotated = await manager.rotate(session.token, client=LAPTOP)
     await manager.delete(rotated.token)
     dump = repr(await manager.security_events("alice"))
     assert session.token is not None
@@ -89,7 +90,7 @@ async def test_the_log_holds_no_token(manager: SessionManager) -> None:
 
 async def test_anonymous_sessions_and_reads_log_nothing(manager: SessionManager) -> None:
     anonymous = await manager.create(client=LAPTOP)
-    await manager.rotate(anonymous.token, client=LAPTOP)  # type: ignore[arg-type]
+    await manager.rotate(anonymous.token, client=LAPTOP)
     signed_in = await manager.create(user_id="alice", client=LAPTOP)
     for _ in range(5):
         assert await manager.get(signed_in.token, client=LAPTOP) is not None
@@ -160,8 +161,8 @@ async def test_a_rotated_away_token_presented_again_is_reported(
     observer = RecordingObserver()
     manager.observers.append(observer)
     first = await manager.create(user_id="alice", client=LAPTOP)
-    second = await manager.rotate(first.token)  # type: ignore[arg-type]
-    third = await manager.rotate(second.token)  # type: ignore[arg-type]
+    second = await manager.rotate(first.token)
+    third = await manager.rotate(second.token)
 
     assert await manager.get(first.token, client=OTHER_NETWORK) is None  # within the grace period: a race
     assert events.TOKEN_REUSED not in types(await manager.security_events("alice"))
@@ -278,6 +279,7 @@ async def test_unknown_token_bursts_are_counted_and_throttled(make_manager: Make
     with pytest.raises(TokenThrottled) as throttled:
         await manager.get(valid.token, client=guesser)
     assert 0 < throttled.value.retry_after <= 10
+    assert valid.token is not None
     assert valid.token not in str(throttled.value)
     # Other clients, and requests without a cookie, are not affected.
     assert await manager.get(valid.token, client=ClientInfo(ip="192.0.2.1")) is not None
@@ -323,7 +325,7 @@ async def test_observers_see_operations_and_events_without_secrets(make_manager:
     first = await manager.create(user_id="alice", kind="api")
     await manager.get(first.token)
     second = await manager.login(None, "alice")
-    await manager.rotate(second.token)  # type: ignore[arg-type]
+    await manager.rotate(second.token)
     await manager.delete(second.token)  # rotated away: nothing to delete
     await manager.revoke_user_sessions("alice")
     await manager.stats()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from sessionhub import SessionManager, Settings
@@ -28,7 +29,9 @@ def test_behind_the_fallback_the_sockets_give_up_with_the_call_timeout() -> None
     backend = build_backend(Settings(redis_url=UNREACHABLE, redis_call_timeout=0.1))
     assert isinstance(backend, ResilientBackend)
     assert isinstance(backend.primary, RedisBackend)
-    options = backend.primary.client.connection_pool.connection_kwargs
+    client = backend.primary.client
+    assert isinstance(client, Redis)
+    options = client.connection_pool.connection_kwargs
     assert (options["socket_timeout"], options["socket_connect_timeout"]) == (0.1, 0.1)
 
 

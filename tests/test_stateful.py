@@ -24,7 +24,8 @@ from hypothesis.stateful import (
 
 from sessionhub import SessionLimitExceeded, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import SessionBackend
-from tests.conftest import BACKENDS, FakeClock, backend_factory
+from tests.support.clock import FakeClock
+from tests.support.deployments import BACKENDS, backend_factory
 
 IDLE_MS = 10_000
 ABSOLUTE_MS = 25_000

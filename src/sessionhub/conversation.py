@@ -5,6 +5,9 @@ session and shares its lifetime: it slides with the session, moves with it on ro
 on logout, revocation, eviction and expiry. Everything here is checked before the store sees it, so a bad message
 raises `SessionDataError` and nothing is written.
 
+`Conversations` is the layer `SessionManager` gets these from: it uses the manager's public operations and the
+store's `ConversationStore` capability, nothing else.
+
 A demo session is a session of kind `demo` with two reserved data keys: `demo.industry` (the industry context it was
 created for) and `demo.progress` (step, total and status of the demo's walk-through).
 """
@@ -12,19 +15,23 @@ created for) and `demo.progress` (step, total and status of the demo's walk-thro
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import orjson
 
-from sessionhub.errors import SessionDataError
+from sessionhub.backends.base import ConversationStore, SessionStore
+from sessionhub.client import ClientInfo
+from sessionhub.errors import SessionDataError, SessionNotFound
 from sessionhub.model import ConversationRecord, Session
+from sessionhub.settings import DEMO_KIND, Settings
+from sessionhub.tokens import session_id_for, session_id_or_not_found
 
 Role = Literal["user", "assistant", "system"]
 ROLES: tuple[str, ...] = get_args(Role)
 
-DEMO_KIND = "demo"
 INDUSTRY_KEY = "demo.industry"
 PROGRESS_KEY = "demo.progress"
 MAX_INDUSTRY_LENGTH = 64
@@ -130,3 +137,95 @@ def demo_status_of(conversation: ConversationRecord) -> DemoStatus | None:
         last_active_at=session.last_active_at,
         expires_at=session.expires_at,
     )
+
+
+class Conversations:
+    """Conversations and demo sessions, over the session API of the `SessionManager` this is part of."""
+
+    settings: Settings
+    backend: SessionStore
+
+    if TYPE_CHECKING:  # what the layer uses of the manager
+
+        async def create(
+            self,
+            *,
+            user_id: str | None = None,
+            data: Mapping[str, Any] | None = None,
+            kind: str = "user",
+            client: ClientInfo | None = None,
+        ) -> Session: ...
+
+        async def get(self, token: str | None, *, client: ClientInfo | None = None) -> Session | None: ...
+
+        async def save(self, session: Session) -> bool: ...
+
+        def _now(self) -> int: ...
+
+        def _touch_interval(self) -> int: ...
+
+        def _missing(self, feature: str) -> Exception: ...
+
+    def _store(self) -> ConversationStore:
+        if isinstance(self.backend, ConversationStore):
+            return self.backend
+        raise self._missing("conversations")
+
+    async def create_demo_session(
+        self, *, industry: str, user_id: str | None = None, client: ClientInfo | None = None
+    ) -> Session:
+        """A new demo session (kind `demo`, idle timeout `Settings.idle_ttl_for("demo")`) for `industry`, its progress
+        at step 0."""
+        return await self.create(user_id=user_id, data=new_demo_data(industry), kind=DEMO_KIND, client=client)
+
+    async def add_message(self, token: str | None, role: str, content: str) -> int:
+        """Append a message to the session's conversation in one atomic step, keeping the newest `max_messages`,
+        and slide the session's idle deadline. Returns how many messages the session now holds.
+
+        Raises SessionDataError for an unknown role or blank or over-long content, and SessionNotFound when the
+        session is not live; in both cases nothing is stored.
+        """
+        now = self._now()
+        message = encode_message(role, content, now, self.settings.max_message_length)
+        session_id = session_id_or_not_found(token, "add a message")
+        length = await self._store().append_message(session_id, message, self.settings.max_messages, now)
+        if length is None:
+            raise SessionNotFound(f"session {session_id} no longer exists; the message was not stored")
+        return length
+
+    async def get_messages(self, token: str | None, *, limit: int | None = None) -> list[Message]:
+        """The conversation, oldest first: the newest `limit` messages, or all that are kept. Raises SessionNotFound
+        when the session is not live."""
+        last = check_limit(limit)
+        session_id = session_id_or_not_found(token, "read messages")
+        conversation = await self._store().load_conversation(
+            session_id, self._now(), last, touch_interval=self._touch_interval()
+        )
+        if conversation is None:
+            raise SessionNotFound(f"session {session_id} no longer exists")
+        return [decode_message(raw) for raw in conversation.messages]
+
+    async def set_progress(self, token: str | None, *, step: int, total: int, status: str) -> None:
+        """Record where a demo session stands (0 <= step <= total, status a short label such as `in_progress`).
+
+        Raises SessionDataError for bad values or a session that is not a demo session, SessionNotFound when the
+        session is not live.
+        """
+        progress = progress_value(step, total, status)
+        session = await self.get(token)
+        if session is None:
+            raise SessionNotFound("cannot set progress: no live session for this token")
+        if session.kind != DEMO_KIND:
+            raise SessionDataError(f"session {session.id} is not a demo session")
+        session.data[PROGRESS_KEY] = progress
+        await self.save(session)
+
+    async def demo_status(self, token: str | None) -> DemoStatus | None:
+        """Industry, message count, progress, status and times of a live demo session; None for any other token."""
+        session_id = session_id_for(token)
+        if session_id is None:
+            return None
+        conversation = await self._store().load_conversation(
+            session_id, self._now(), 0, touch_interval=self._touch_interval()
+        )
+        return demo_status_of(conversation) if conversation is not None else None

@@ -7,30 +7,28 @@ limits from Settings, and calls the backend once per operation. It never logs or
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 from sessionhub import events, observers
 from sessionhub.abuse import TokenAbuseMonitor
-from sessionhub.backends.base import ROTATED_AWAY, Audit, ImportedSession, ImportStatus, SessionBackend, UserLimit
+from sessionhub.backends.base import (
+    ROTATED_AWAY,
+    Audit,
+    ImportedSession,
+    ImportStatus,
+    LegacyStore,
+    SecurityLog,
+    SessionStore,
+    UserLimit,
+)
 from sessionhub.backends.memory import MemoryBackend
 from sessionhub.client import ClientInfo
-from sessionhub.conversation import (
-    DEMO_KIND,
-    PROGRESS_KEY,
-    DemoStatus,
-    Message,
-    check_limit,
-    decode_message,
-    demo_status_of,
-    encode_message,
-    new_demo_data,
-    progress_value,
-)
+from sessionhub.conversation import Conversations
 from sessionhub.errors import (
     BackendUnavailable,
+    ConfigurationError,
     SessionDataError,
     SessionLimitExceeded,
     SessionNotFound,
@@ -41,9 +39,17 @@ from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_i
 from sessionhub.model import Session, SessionData, SessionRecord
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import NO_RISK, Risk, assess, device_family
-from sessionhub.settings import Settings
+from sessionhub.settings import KIND_PATTERN, Settings
 from sessionhub.stack import build_backend, uses_redis
-from sessionhub.tokens import bucket_for_user, bucket_of, is_session_id, new_token, random_bucket, session_id_for
+from sessionhub.tokens import (
+    bucket_for_user,
+    bucket_of,
+    is_session_id,
+    new_token,
+    random_bucket,
+    session_id_for,
+    session_id_or_not_found,
+)
 
 logger = logging.getLogger("sessionhub")
 security_logger = logging.getLogger("sessionhub.security")
@@ -54,7 +60,6 @@ T = TypeVar("T")
 MAX_USER_ID_LENGTH = 256
 MIN_IMPORT_REMAINING_MS = 1000
 """A legacy session with less time than this left is not worth importing: it counts as expired."""
-_KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def _check_user_id(user_id: object) -> str:
@@ -64,13 +69,16 @@ def _check_user_id(user_id: object) -> str:
 
 
 def _check_kind(kind: object) -> str:
-    if not isinstance(kind, str) or not _KIND_PATTERN.fullmatch(kind):
+    if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
         raise SessionDataError("kind must be 1-32 characters: a lowercase letter, then letters, digits, _ or -")
     return kind
 
 
-class SessionManager:
+class SessionManager(Conversations):
     """Create, read, change, rotate and end sessions in one backend.
+
+    Conversations and demo sessions (`add_message`, `get_messages`, `create_demo_session`, `set_progress`,
+    `demo_status`) are a layer over this API, in sessionhub.conversation.
 
     Use it as an async context manager (`async with manager:`) so the backend connects and loads its scripts at
     start-up and closes on the way out.
@@ -78,7 +86,7 @@ class SessionManager:
 
     def __init__(
         self,
-        backend: SessionBackend,
+        backend: SessionStore,
         settings: Settings | None = None,
         *,
         clock: Callable[[], float] = time.time,
@@ -209,12 +217,12 @@ class SessionManager:
         session.data.mark_saved(changes)
         return True
 
-    async def rotate(self, token: str, *, client: ClientInfo | None = None, reason: str = "rotated") -> Session:
+    async def rotate(self, token: str | None, *, client: ClientInfo | None = None, reason: str = "rotated") -> Session:
         """Move the session to a new token (same data, user and deadlines); the old token stops working at once.
 
         If the old token is presented again later, that is reported as possible theft (`rotated_token_policy`).
         """
-        session_id = self._session_id_of(token, "rotate")
+        session_id = session_id_or_not_found(token, "rotate")
         rotated_token = new_token(session_id[:2])
         rotated_id = session_id_for(rotated_token)
         assert rotated_id is not None
@@ -307,68 +315,9 @@ class SessionManager:
             return []
         since = self._now() - int(self.settings.security_log_ttl * 1000)
         return await self._timed(
-            "security_events", self.backend.security_events(_check_user_id(user_id), since=since, limit=limit)
+            "security_events",
+            self._security_log().security_events(_check_user_id(user_id), since=since, limit=limit),
         )
-
-    # -- conversations and demo sessions ------------------------------------------------------------------------
-
-    async def create_demo_session(
-        self, *, industry: str, user_id: str | None = None, client: ClientInfo | None = None
-    ) -> Session:
-        """A new demo session (kind `demo`, idle timeout `demo_ttl`) for `industry`, its progress at step 0."""
-        return await self.create(user_id=user_id, data=new_demo_data(industry), kind=DEMO_KIND, client=client)
-
-    async def add_message(self, token: str, role: str, content: str) -> int:
-        """Append a message to the session's conversation in one atomic step, keeping the newest `max_messages`,
-        and slide the session's idle deadline. Returns how many messages the session now holds.
-
-        Raises SessionDataError for an unknown role or blank or over-long content, and SessionNotFound when the
-        session is not live; in both cases nothing is stored.
-        """
-        now = self._now()
-        message = encode_message(role, content, now, self.settings.max_message_length)
-        session_id = self._session_id_of(token, "add a message")
-        length = await self.backend.append_message(session_id, message, self.settings.max_messages, now)
-        if length is None:
-            raise SessionNotFound(f"session {session_id} no longer exists; the message was not stored")
-        return length
-
-    async def get_messages(self, token: str, *, limit: int | None = None) -> list[Message]:
-        """The conversation, oldest first: the newest `limit` messages, or all that are kept. Raises SessionNotFound
-        when the session is not live."""
-        last = check_limit(limit)
-        session_id = self._session_id_of(token, "read messages")
-        conversation = await self.backend.load_conversation(
-            session_id, self._now(), last, touch_interval=self._touch_interval()
-        )
-        if conversation is None:
-            raise SessionNotFound(f"session {session_id} no longer exists")
-        return [decode_message(raw) for raw in conversation.messages]
-
-    async def set_progress(self, token: str, *, step: int, total: int, status: str) -> None:
-        """Record where a demo session stands (0 <= step <= total, status a short label such as `in_progress`).
-
-        Raises SessionDataError for bad values or a session that is not a demo session, SessionNotFound when the
-        session is not live.
-        """
-        progress = progress_value(step, total, status)
-        session = await self.get(token)
-        if session is None:
-            raise SessionNotFound("cannot set progress: no live session for this token")
-        if session.kind != DEMO_KIND:
-            raise SessionDataError(f"session {session.id} is not a demo session")
-        session.data[PROGRESS_KEY] = progress
-        await self.save(session)
-
-    async def demo_status(self, token: str | None) -> DemoStatus | None:
-        """Industry, message count, progress, status and times of a live demo session; None for any other token."""
-        session_id = session_id_for(token)
-        if session_id is None:
-            return None
-        conversation = await self.backend.load_conversation(
-            session_id, self._now(), 0, touch_interval=self._touch_interval()
-        )
-        return demo_status_of(conversation) if conversation is not None else None
 
     # -- operations ---------------------------------------------------------------------------------------------
 
@@ -404,13 +353,14 @@ class SessionManager:
         if alias_id is None:
             return None
         now = self._now()
-        session_id = await self.backend.resolve_alias(alias_id, now)
+        legacy = self._legacy()
+        session_id = await legacy.resolve_alias(alias_id, now)
         if session_id is None or not is_session_id(session_id):
             return None
         token = new_token(bucket_of(session_id))
         new_session_id = session_id_for(token)
         assert new_session_id is not None
-        record = await self.backend.adopt(alias_id, session_id, new_session_id, now)
+        record = await legacy.adopt(alias_id, session_id, new_session_id, now)
         return Session(record, token) if record is not None else None
 
     def prepare_import(self, legacy: LegacySession) -> ImportedSession | None:
@@ -448,10 +398,12 @@ class SessionManager:
 
     async def import_sessions(self, imports: Sequence[ImportedSession]) -> list[bool]:
         """Store prepared legacy sessions; True for each stored now, False for each imported before."""
-        return await self.backend.import_sessions(imports, self._now()) if imports else []
+        legacy = self._legacy()
+        return await legacy.import_sessions(imports, self._now()) if imports else []
 
     async def import_status(self, session_ids: Sequence[str]) -> list[ImportStatus | None]:
-        return await self.backend.import_status(session_ids, self._now()) if session_ids else []
+        legacy = self._legacy()
+        return await legacy.import_status(session_ids, self._now()) if session_ids else []
 
     # -- internals ----------------------------------------------------------------------------------------------
 
@@ -506,6 +458,9 @@ class SessionManager:
         revoke = self.settings.rotated_token_policy == "revoke"  # noqa: S105 (a policy name)
         audit = self._audit(events.SYSTEM, "token_reused", client)
         grace = int(self.settings.rotated_token_grace * 1000)
+        if not isinstance(self.backend, SecurityLog):  # a store without one does not say which token was rotated
+            self._reject_unknown_token(client)
+            return
         call = self.backend.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
         rotated_into = await self._timed("report_reuse", call)
         if rotated_into is None:
@@ -531,7 +486,7 @@ class SessionManager:
             await self._end(session.id, self._audit(events.SYSTEM, f"risk {risk.level}: {reasons}", client), "risk")
             security_logger.warning("sessionhub: session %s revoked: %s risk (%s)", session.id, risk.level, reasons)
             return None
-        if record.flagged_client != risk.signature:
+        if record.flagged_client != risk.signature and isinstance(self.backend, SecurityLog):
             audit = self._audit(events.SYSTEM, reasons, client)
             await self._timed(
                 "flag_risk", self.backend.flag_risk(session.id, risk.signature, risk.level, now, audit=audit)
@@ -572,16 +527,22 @@ class SessionManager:
         return UserLimit(max_sessions=limit, evict_oldest=self.settings.limit_policy == "evict_oldest")
 
     def _timeouts(self, kind: str) -> tuple[int, int]:
-        """Idle and absolute timeouts, in milliseconds, for a session of `kind`."""
-        idle = self.settings.demo_ttl if kind == DEMO_KIND else self.settings.session_ttl
-        return int(idle * 1000), int(self.settings.absolute_ttl * 1000)
+        """Idle and absolute timeouts, in milliseconds, for a session of `kind` (Settings.idle_ttl_for)."""
+        return int(self.settings.idle_ttl_for(kind) * 1000), int(self.settings.absolute_ttl * 1000)
 
-    @staticmethod
-    def _session_id_of(token: str | None, action: str) -> str:
-        session_id = session_id_for(token)
-        if session_id is None:
-            raise SessionNotFound(f"cannot {action}: the token is malformed")
-        return session_id
+    def _missing(self, feature: str) -> ConfigurationError:
+        """The error for a feature that needs a capability the store lacks (backends/base.py)."""
+        return ConfigurationError(f"the {self.backend.name} store keeps no {feature}")
+
+    def _security_log(self) -> SecurityLog:
+        if isinstance(self.backend, SecurityLog):
+            return self.backend
+        raise self._missing("security log")
+
+    def _legacy(self) -> LegacyStore:
+        if isinstance(self.backend, LegacyStore):
+            return self.backend
+        raise self._missing("migrated legacy sessions")
 
     def _new_record(
         self, token: str, user_id: str | None, kind: str, client: ClientInfo | None, now: int
@@ -589,15 +550,7 @@ class SessionManager:
         session_id = session_id_for(token)
         assert session_id is not None
         idle, absolute = self._timeouts(kind)
-        return SessionRecord(
-            id=session_id,
-            user_id=user_id,
-            kind=kind,
-            created_at=now,
-            last_active_at=now,
-            expires_at=now + min(idle, absolute),
-            absolute_expires_at=now + absolute,
-            idle_ttl=idle,
-            client=(client or ClientInfo()).bounded(),
-            data={},
+        client = (client or ClientInfo()).bounded()
+        return SessionRecord.new(
+            session_id, user_id=user_id, kind=kind, client=client, now=now, idle_ttl=idle, absolute_ttl=absolute
         )

@@ -14,7 +14,7 @@ Nothing here is imported by sessionhub itself: without this module a manager has
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -141,13 +141,19 @@ class _StoreState(Collector):
             )
 
 
+# The ASGI interface, spelled as Starlette does (metrics do not need Starlette installed).
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
 class MetricsApp:
     """A pure ASGI app serving the metrics in the Prometheus text format (GET or HEAD, any path)."""
 
     def __init__(self, metrics: SessionMetrics) -> None:
         self.metrics = metrics
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         if scope["method"] not in ("GET", "HEAD"):
@@ -157,7 +163,7 @@ class MetricsApp:
         await _respond(send, 200, b"" if scope["method"] == "HEAD" else body, CONTENT_TYPE_LATEST.encode(), [])
 
 
-async def _respond(send: Any, status: int, body: bytes, content_type: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes, extra: list[tuple[bytes, bytes]]) -> None:
     headers = [(b"content-type", content_type), (b"cache-control", b"no-store"), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

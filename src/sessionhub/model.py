@@ -8,7 +8,7 @@ forget.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -120,6 +120,12 @@ class SessionData(dict[str, Any]):
             self._stored.pop(key, None)
 
 
+def is_live_at(now: int, expires_at: int, absolute_expires_at: int) -> bool:
+    """A session is live before both its idle and its absolute deadline, by the caller's clock (so that a store that
+    has not expired it yet never serves it late). Mirrored in Lua by is_live (backends/redis/lua/helpers.lua)."""
+    return now < expires_at and now < absolute_expires_at
+
+
 @dataclass(slots=True)
 class SessionRecord:
     """A session as a backend stores it. Times are integer milliseconds since the epoch (UTC)."""
@@ -139,10 +145,31 @@ class SessionRecord:
     flagged_client: str | None = None
     """Signature of the last client flagged as risky on this session (sessionhub.risk), so it is recorded once."""
 
+    @classmethod
+    def new(
+        cls,
+        session_id: str,
+        *,
+        user_id: str | None,
+        kind: str,
+        client: ClientInfo,
+        now: int,
+        idle_ttl: int,
+        absolute_ttl: int,
+    ) -> SessionRecord:
+        """A session starting at `now`, with no data: idle timeout `idle_ttl` ms, absolute timeout `absolute_ttl` ms
+        (the idle deadline never past the absolute one)."""
+        return cls(
+            id=session_id, user_id=user_id, kind=kind, created_at=now, last_active_at=now,
+            expires_at=now + min(idle_ttl, absolute_ttl), absolute_expires_at=now + absolute_ttl, idle_ttl=idle_ttl,
+            client=client, data={},
+        )  # fmt: skip
+
     def is_live(self, now: int) -> bool:
-        return now < self.expires_at and now < self.absolute_expires_at
+        return is_live_at(now, self.expires_at, self.absolute_expires_at)
 
     def touched(self, now: int) -> None:
+        """Slide the idle deadline: mirrored in Lua by idle_deadline and touch (backends/redis/lua/helpers.lua)."""
         self.last_active_at = now
         self.expires_at = min(now + self.idle_ttl, self.absolute_expires_at)
 
@@ -157,10 +184,22 @@ class SessionRecord:
         """Whether a read at `now` slides the idle deadline, given the touch interval (ms, `Settings.touch_interval`).
 
         Reads within the interval of the last slide write nothing. The interval is capped at a tenth of the idle
-        timeout, so a short timeout is shortened by at most 10%. The Redis load script mirrors this rule (touch_due
-        in backends/redis.py).
+        timeout, so a short timeout is shortened by at most 10%. Mirrored in Lua by touch_due
+        (backends/redis/lua/helpers.lua).
         """
         return now - self.last_active_at >= min(interval, self.idle_ttl // 10)
+
+
+def eviction_order(records: Iterable[SessionRecord]) -> list[SessionRecord]:
+    """A user's sessions in the order a full session limit signs them out: the least recently active first, the
+    oldest first among equals. Mirrored in Lua by evicts_before (backends/redis/lua/helpers.lua)."""
+    return sorted(records, key=lambda record: (record.last_active_at, record.created_at))
+
+
+def carries_over(previous_user_id: str | None, user_id: str) -> bool:
+    """Whether a login keeps the previous session's data, kind and messages: when it was anonymous or already this
+    user's. Mirrored in Lua by carried_from (backends/redis/lua/helpers.lua)."""
+    return previous_user_id is None or previous_user_id == user_id
 
 
 _RECORD_FIELDS = attrgetter(*(field.name for field in fields(SessionRecord)))

@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sessionhub.errors import ConfigurationError
 
 DAY = 86_400.0
+DEMO_KIND = "demo"
+"""The kind of the demo app's sessions (sessionhub.conversation), whose idle timeout demo_ttl sets."""
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+"""What a session kind may be."""
 DEFAULT_CLIENT_CACHE = 10_000
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
@@ -56,6 +60,12 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=_env("absolute_ttl"),
         description="Absolute timeout in seconds from sign-in; never extended by activity.",
+    )
+    kind_idle_ttl: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        validation_alias=_env("kind_idle_ttl"),
+        description="Idle timeout in seconds per session kind (a JSON object in the environment, such as "
+        '`{"api": 600}`); kinds not named use session_ttl. The absolute timeout applies to every kind.',
     )
     session_cookie_name: str = Field(
         default="session_token",
@@ -214,7 +224,7 @@ class Settings(BaseSettings):
         default=DAY,
         gt=0,
         validation_alias=_env("demo_ttl"),
-        description="Idle timeout in seconds of demo sessions (kind `demo`); the absolute timeout still applies.",
+        description="Idle timeout in seconds of demo sessions (kind `demo`), unless kind_idle_ttl names that kind.",
     )
     max_messages: int = Field(
         default=200,
@@ -310,9 +320,25 @@ class Settings(BaseSettings):
             raise ValueError("must be a URL such as redis://localhost:6379/0")
         return url
 
+    @field_validator("kind_idle_ttl")
+    @classmethod
+    def _kinds_are_names(cls, timeouts: dict[str, float]) -> dict[str, float]:
+        for kind in timeouts:
+            if not KIND_PATTERN.fullmatch(kind):
+                raise ValueError("kinds are 1-32 characters: a lowercase letter, then letters, digits, _ or -")
+        return timeouts
+
     @property
     def uses_memory(self) -> bool:
         return self.testing or not self.redis_url
+
+    def idle_ttl_for(self, kind: str) -> float:
+        """The idle timeout of a session of `kind`, in seconds: its kind_idle_ttl entry, demo_ttl for the demo kind,
+        else session_ttl."""
+        ttl = self.kind_idle_ttl.get(kind)
+        if ttl is not None:
+            return ttl
+        return self.demo_ttl if kind == DEMO_KIND else self.session_ttl
 
 
 def _variables(field: str) -> str:

@@ -46,8 +46,8 @@ def build_backend(settings: Settings, *, outage_fallback: bool | None = None) ->
     )
     if not with_fallback:
         return redis
-    from sessionhub.backends.breaker import CircuitBreaker
     from sessionhub.backends.resilient import ResilientBackend
+    from sessionhub.backends.resilient.breaker import CircuitBreaker
 
     breaker = CircuitBreaker(
         threshold=settings.breaker_threshold,

@@ -16,6 +16,8 @@ import hashlib
 import re
 import secrets
 
+from sessionhub.errors import SessionNotFound
+
 BUCKETS = 256
 """How many hash-tag buckets the keyspace is split into (two hex characters)."""
 
@@ -61,3 +63,11 @@ def is_session_id(value: object) -> bool:
 
 def bucket_of(session_id: str) -> str:
     return session_id[:2]
+
+
+def session_id_or_not_found(token: str | None, action: str) -> str:
+    """The session id of a token, or SessionNotFound saying that `action` needs a well-formed one."""
+    session_id = session_id_for(token)
+    if session_id is None:
+        raise SessionNotFound(f"cannot {action}: the token is malformed")
+    return session_id

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import MemoryBackend, RedisBackend, SessionBackend
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.counting import CountingConnection
 from tests.support.redis_servers import HOST, RedisServer, free_port
 

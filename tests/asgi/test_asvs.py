@@ -12,7 +12,7 @@ import pytest
 
 from tests.asgi.conftest import ABSOLUTE, IDLE, MakeCountedManager, uvicorn_server
 from tests.asgi.test_fastapi import example  # noqa: F401 (the fixture loading examples/fastapi_app.py)
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 COOKIE = "__Host-session_token"
 TOKEN_SHAPE = re.compile(r"[0-9a-f]{2}[A-Za-z0-9_-]{43}")  # 2 + 43 base64url characters: 256 random bits

@@ -14,7 +14,7 @@ from sessionhub.asgi.middleware import client_info
 from sessionhub.client import ClientInfo
 from tests.asgi.app import build_app
 from tests.asgi.conftest import ABSOLUTE, MakeClient, RoundTrips
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 COOKIE = "session_token"
 

@@ -18,7 +18,7 @@ from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.settings import Settings
 from tests.asgi.conftest import MakeClient, MakeCountedManager, websocket_messages
 from tests.asgi.test_middleware import COOKIE, session_cookie
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sessionhub.backends.breaker import BreakerState, CircuitBreaker
-from tests.conftest import FakeClock
+from sessionhub.backends.resilient.breaker import BreakerState, CircuitBreaker
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import MemoryBackend, memory
 from sessionhub.backends.memory import SWEEP_BATCH
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 
 async def test_expired_sessions_are_swept_by_later_writes() -> None:
@@ -62,7 +62,7 @@ async def test_security_logs_and_rotation_markers_stay_bounded(monkeypatch: pyte
     for number in range(50):
         session = await manager.create(user_id=f"user{number}")
         for _ in range(3):
-            session = await manager.rotate(session.token)  # type: ignore[arg-type]
+            session = await manager.rotate(session.token)
     assert len(backend._rotations) == 10
     assert max(len(log.events) for log in backend._logs.values()) == 4
     clock.advance(61)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import ConnectionPool, Redis
@@ -12,7 +12,7 @@ from redis.asyncio import ConnectionPool, Redis
 from sessionhub import BackendUnavailable, ClientInfo, ConfigurationError, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.tokens import bucket_for_user
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.counting import CountingConnection
 from tests.support.redis_servers import RedisServer, free_port
 
@@ -66,7 +66,7 @@ async def test_keys_follow_the_documented_layout(counted: SessionManager, redis_
     anonymous = await counted.create()
     bucket = bucket_for_user("alice")
     assert session.id.startswith(bucket)
-    keys = {key.decode() for key in await redis_client.keys(f"{key_prefix}:*")}
+    keys = {key.decode() for key in cast(list[bytes], await redis_client.keys(f"{key_prefix}:*"))}
     assert keys == {
         f"{key_prefix}:{{{bucket}}}:s:{session.id[2:]}",
         f"{key_prefix}:{{{bucket}}}:u:alice",
@@ -83,25 +83,26 @@ async def test_every_key_has_a_ttl_and_no_token_is_stored(
     tokens = []
     for user in ["alice", "bob", None]:
         session = await counted.create(user_id=user, data={"k": "v"})
-        rotated = await counted.rotate(session.token)  # type: ignore[arg-type]
+        rotated = await counted.rotate(session.token)
         signed_in = await counted.login(rotated.token, "carol")
         tokens += [session.token, rotated.token, signed_in.token]
 
-    keys = await redis_client.keys(f"{key_prefix}:*")
+    keys = cast(list[bytes], await redis_client.keys(f"{key_prefix}:*"))
     assert keys
-    dump = []
+    dump: list[bytes] = []
+    client: Any = redis_client  # replies are bytes (decode_responses is off); redis-py types them loosely
     for key in keys:
-        assert await redis_client.pttl(key) > 0, key
+        assert await client.pttl(key) > 0, key
         dump.append(key)
-        kind = await redis_client.type(key)
+        kind = await client.type(key)
         if kind == b"hash":
-            dump += [v for pair in (await redis_client.hgetall(key)).items() for v in pair]
+            dump += [v for pair in (await client.hgetall(key)).items() for v in pair]
         elif kind == b"stream":
-            dump += [v for _, entry in await redis_client.xrange(key) for pair in entry.items() for v in pair]
+            dump += [v for _, entry in await client.xrange(key) for pair in entry.items() for v in pair]
         elif kind == b"string":
-            dump.append(await redis_client.get(key))
+            dump.append(await client.get(key))
         else:
-            dump += await redis_client.zrange(key, 0, -1)
+            dump += await client.zrange(key, 0, -1)
     blob = b"\n".join(dump)
     for token in tokens:
         assert token is not None
@@ -168,7 +169,7 @@ async def test_touching_an_expired_session_cleans_every_index(
 
     assert await counted.get(sessions[0].token) is None
     with pytest.raises(SessionNotFound):
-        await counted.rotate(sessions[1].token)  # type: ignore[arg-type]
+        await counted.rotate(sessions[1].token)
     assert await counted.delete(sessions[2].token) is False
 
     bucket = sessions[0].id[:2]
@@ -220,7 +221,7 @@ async def test_messages_live_next_to_the_session_and_share_its_ttl(
         assert abs(await redis_client.pttl(new_key) - await redis_client.pttl(backend.keys.session(signed_in.id))) < 50
         assert signed_in.token is not None
         assert await redis_client.lrange(new_key, 0, -1) != []
-        assert signed_in.token.encode() not in b"".join(await redis_client.lrange(new_key, 0, -1))
+        assert signed_in.token.encode() not in b"".join(cast(list[bytes], await redis_client.lrange(new_key, 0, -1)))
 
 
 async def test_messages_expire_with_their_session(
@@ -255,7 +256,7 @@ async def test_security_monitoring_adds_no_round_trip_to_a_read(counted: Session
     assert await round_trips(manager.get(session.token, client=other_device)) == 1
     unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]  # type: ignore[index]
     assert await round_trips(manager.get(unknown, client=laptop)) == 1
-    rotated = await manager.rotate(session.token)  # type: ignore[arg-type]
+    rotated = await manager.rotate(session.token)
     assert await round_trips(manager.get(session.token, client=laptop)) == 2
     assert await round_trips(manager.get(rotated.token, client=laptop)) == 1
     assert await round_trips(manager.security_events("alice")) == 1
@@ -277,7 +278,7 @@ async def test_security_log_and_rotation_marker_keys(
 
         session = await manager.create()
         clock.advance(10)
-        await manager.rotate(session.token)  # type: ignore[arg-type]
+        await manager.rotate(session.token)
         marker = backend.keys.rotated_from(session.id)
         assert 89_000 < await redis_client.pttl(marker) <= 90_000  # until the session's absolute deadline
 

@@ -1,5 +1,5 @@
-"""The Redis client-side cache (backends/redis_cache.py) against real redis-server processes: what it caches, what
-makes it forget (writes here, writes by another client, expiry, flushes, a lost or silent tracking connection, a
+"""The Redis client-side cache (backends/redis/client_cache.py) against real redis-server processes: what it caches,
+what makes it forget (writes here, writes by another client, expiry, flushes, a lost or silent tracking connection, a
 restart), and that it never serves what a read in flight missed."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 from redis.asyncio import Redis
 
 from sessionhub.backends import RedisBackend, ResilientBackend
-from sessionhub.backends.redis_cache import TrackedCache
+from sessionhub.backends.redis.client_cache import TrackedCache
 from sessionhub.client import ClientInfo
 from sessionhub.manager import SessionManager
 from sessionhub.model import SessionRecord
 from sessionhub.settings import Settings
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.redis_servers import RedisServer
 from tests.support.waiting import wait_until
 
@@ -289,8 +289,9 @@ def cache_of_manager(manager: SessionManager) -> TrackedCache:
     return cache_of(manager.backend)
 
 
-async def read_until_cached(manager: SessionManager, token: str) -> None:
+async def read_until_cached(manager: SessionManager, token: str | None) -> None:
     """Read a session until the cache serves it (once the messages about its own writes have arrived)."""
+    assert token is not None
     cache = cache_of_manager(manager)
     await cache.sync()
     assert await manager.get(token) is not None

@@ -21,9 +21,10 @@ from redis.crc import key_slot
 
 from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
-from sessionhub.backends.redis_connect import connect
+from sessionhub.backends.redis.connect import connect
 from sessionhub.tokens import BUCKETS, bucket_for_user
-from tests.conftest import FakeClock, cluster_url, sentinel_url
+from tests.support.clock import FakeClock
+from tests.support.deployments import cluster_url, sentinel_url
 from tests.support.redis_servers import RedisCluster, RedisSentinelGroup, RedisServer
 
 DEPLOYMENTS = ["redis", "cluster", "sentinel"]
@@ -144,7 +145,7 @@ async def commands_during(nodes: list[RedisServer], operation: Awaitable[object]
 
 def test_every_script_declares_flags_so_redis_checks_the_slots() -> None:
     backend = RedisBackend(Redis(), key_prefix="p")
-    assert all(script.script.startswith("#!lua\n") for script in backend._scripts())
+    assert all(str(registered.script).startswith("#!lua\n") for _, registered in backend._scripts.values())
 
 
 async def test_redis_refuses_a_script_reaching_another_slot(redis_cluster: RedisCluster) -> None:

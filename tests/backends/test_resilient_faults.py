@@ -11,7 +11,7 @@ import pytest
 
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
-from sessionhub.backends.breaker import CircuitBreaker
+from sessionhub.backends.resilient.breaker import CircuitBreaker
 from tests.support.redis_servers import RedisServer
 from tests.support.workload import Outage, run_outage
 

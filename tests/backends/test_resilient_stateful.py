@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 
 from sessionhub.backends import RedisBackend, ResilientBackend, SessionBackend
-from sessionhub.backends.breaker import CircuitBreaker
+from sessionhub.backends.resilient.breaker import CircuitBreaker
 from tests.test_stateful import SessionsMachine
 
 

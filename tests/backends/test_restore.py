@@ -11,7 +11,8 @@ from sessionhub import Session, SessionManager, Settings
 from sessionhub.backends import MemoryBackend
 from sessionhub.model import SessionRecord
 from sessionhub.tokens import session_id_for
-from tests.conftest import FakeClock, MakeManager
+from tests.support.clock import FakeClock
+from tests.support.managers import MakeManager, store_of
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def now(clock: FakeClock) -> int:
 async def test_restore_writes_a_session_the_store_lacks(target: SessionManager, clock: FakeClock) -> None:
     token, record = await kept_elsewhere(clock, user_id="alice", data={"cart": [1]})
 
-    written = await target.backend.restore(
+    written = await store_of(target).restore(
         record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False
     )
 
@@ -47,7 +48,7 @@ async def test_restore_writes_a_session_the_store_lacks(target: SessionManager, 
     assert [s.id for s in await target.list_user_sessions("alice")] == [record.id]
     assert (await target.stats())["active_sessions"] == 1
     # Idempotent: the same write again leaves the same single session.
-    await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
+    await store_of(target).restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
     assert (await target.stats())["active_sessions"] == 1
     again = await target.get(token)
     assert again is not None
@@ -62,7 +63,7 @@ async def test_a_copy_at_least_as_recent_wins(target: SessionManager, clock: Fak
     record = await stale_record(target, stored, clock, data={"n": "stale"}, active_seconds_ago=2)
 
     assert (
-        await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
+        await store_of(target).restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
         is False
     )
     loaded = await target.get(stored.token)
@@ -78,7 +79,7 @@ async def test_a_newer_record_moves_the_deadline_and_brings_its_data_only_if_cha
     clock.advance(500)
     record = await stale_record(target, stored, clock, data={"n": 2}, active_seconds_ago=0)
 
-    assert await target.backend.restore(
+    assert await store_of(target).restore(
         record, now(clock), data_changed=data_changed, replaces=None, if_replaced_exists=False
     )
 
@@ -94,7 +95,7 @@ async def test_restore_replaces_an_earlier_id_only_when_it_is_still_live(
     before = await target.create(user_id="alice", data={"k": "v"})
     rotated_token, rotated = await rotated_elsewhere(target, before, clock)
 
-    assert await target.backend.restore(
+    assert await store_of(target).restore(
         rotated, now(clock), data_changed=True, replaces=before.id, if_replaced_exists=True
     )
 
@@ -111,7 +112,7 @@ async def test_restore_never_brings_back_a_session_ended_meanwhile(target: Sessi
     await target.revoke(before.id)  # ended here while the other store held its rotated copy
 
     assert (
-        await target.backend.restore(
+        await store_of(target).restore(
             rotated, now(clock), data_changed=True, replaces=before.id, if_replaced_exists=True
         )
         is False
@@ -123,7 +124,7 @@ async def test_restore_never_brings_back_a_session_ended_meanwhile(target: Sessi
     record = await stale_record(target, same_id, clock, data={}, active_seconds_ago=-1)
     await target.delete(same_id.token)
     assert (
-        await target.backend.restore(
+        await store_of(target).restore(
             record, now(clock), data_changed=True, replaces=same_id.id, if_replaced_exists=True
         )
         is False
@@ -135,7 +136,7 @@ async def test_an_expired_record_is_never_written(target: SessionManager, clock:
     token, record = await kept_elsewhere(clock, data={"x": 1})
     clock.advance(601)
     assert (
-        await target.backend.restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
+        await store_of(target).restore(record, now(clock), data_changed=True, replaces=None, if_replaced_exists=False)
         is False
     )
     assert await target.get(token) is None
@@ -143,9 +144,9 @@ async def test_an_expired_record_is_never_written(target: SessionManager, clock:
 
 
 async def test_instance_is_stable_while_the_store_runs(target: SessionManager) -> None:
-    first = await target.backend.instance()
+    first = await store_of(target).instance()
     assert first
-    assert await target.backend.instance() == first
+    assert await store_of(target).instance() == first
 
 
 async def stale_record(
@@ -189,7 +190,7 @@ async def test_a_copy_past_its_deadline_was_not_ended_and_takes_the_record(
     clock.advance(601)  # past the idle deadline here; elsewhere the outage kept the session in use
     record = await stale_record(target, stored, clock, data={"n": 2}, active_seconds_ago=1)
 
-    assert await target.backend.restore(
+    assert await store_of(target).restore(
         record, now(clock), data_changed=True, replaces=stored.id, if_replaced_exists=True
     )
 

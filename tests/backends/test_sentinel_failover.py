@@ -24,7 +24,7 @@ import redis
 from sessionhub import BackendUnavailable, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend, SessionBackend
 from sessionhub.backends.redis import PRIMARY_CHECK_INTERVAL
-from tests.conftest import sentinel_url
+from tests.support.deployments import sentinel_url
 from tests.support.redis_servers import RedisSentinelGroup
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 from sessionhub import SessionManager
 from sessionhub.demo.app import create_app
-from tests.conftest import MakeManager
+from tests.support.managers import MakeManager
 
 Client = httpx.AsyncClient
 MakeClient = Callable[[], Awaitable[Client]]

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.redis_servers import RedisServer
 
 

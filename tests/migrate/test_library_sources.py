@@ -23,7 +23,7 @@ from starsessions.stores.redis import RedisStore
 
 from sessionhub import SessionManager
 from sessionhub.migrate import FieldMap, FlaskSessionSource, JsonPrefixSource, Migrator, StarsessionsSource
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.redis_servers import RedisServer
 
 
@@ -99,7 +99,7 @@ async def test_flask_session_store_migrates_and_its_cookies_keep_working(
     flask_legacy: redis.Redis, legacy: Redis, manager: SessionManager, clock: FakeClock, serialization: str
 ) -> None:
     app = flask_app(flask_legacy, serialization)
-    cookies = {}
+    cookies: dict[str, str] = {}
     for user in ("dia", "eli"):
         with app.test_client() as browser:
             assert browser.post(f"/sign-in/{user}").status_code == 200
@@ -119,8 +119,8 @@ async def test_flask_session_store_migrates_and_its_cookies_keep_working(
     [dia] = await manager.list_user_sessions("dia")
     assert dia.data == {"uid": "dia", "prefs": {"lang": "el", "tz": "Europe/Athens"}}, "_permanent is Flask's flag"
     assert (dia.expires_at.timestamp() - clock()) == pytest.approx(2400, abs=2)
-    for user, cookie in cookies.items():
-        adopted = await manager.adopt_legacy(cookie)
+    for user, value in cookies.items():
+        adopted = await manager.adopt_legacy(value)
         assert adopted is not None
         assert adopted.user_id == user
 

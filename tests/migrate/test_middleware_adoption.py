@@ -18,9 +18,10 @@ from starlette.websockets import WebSocket
 from sessionhub import SessionManager
 from sessionhub.asgi import SessionMiddleware, get_session
 from sessionhub.migrate import Migrator, SeedsSource, StarsessionsSource
-from tests.conftest import FakeClock, MakeManager
 from tests.migrate.conftest import seed_session
 from tests.migrate.test_library_sources import sign_in_with_starsessions, starsessions_app
+from tests.support.clock import FakeClock
+from tests.support.managers import MakeManager
 
 
 def sessionhub_app(manager: SessionManager) -> Starlette:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -13,8 +14,8 @@ from sessionhub.legacy import legacy_alias_id, migrated_session_id
 from sessionhub.migrate import MemoryCheckpoint, MigrationError, Migrator, SeedsSource
 from sessionhub.migrate.checkpoint import CheckpointState
 from sessionhub.migrate.report import InvalidRecord
-from tests.conftest import FakeClock
 from tests.migrate.conftest import seed_session
+from tests.support.clock import FakeClock
 
 
 def migrator_for(legacy: Redis, manager: SessionManager, clock: FakeClock, **options: object) -> Migrator:
@@ -265,7 +266,7 @@ async def test_verify_notices_a_session_that_differs(legacy: Redis, manager: Ses
     await migrator.run()
     await legacy.set(
         f"session:{cookie}",
-        (await legacy.get(f"session:{cookie}") or b"").replace(b'"free"', b'"pro"'),
+        cast(bytes, await legacy.get(f"session:{cookie}") or b"").replace(b'"free"', b'"pro"'),
         keepttl=True,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Literal
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,13 +48,23 @@ class SessionMiddleware:
         *,
         exclude_paths: Iterable[str] = (),
         trusted_proxy_hops: int = 0,
-        **cookie_overrides: Any,
+        name: str | None = None,
+        secure: bool | None = None,
+        samesite: Literal["lax", "strict", "none"] | None = None,
+        domain: str | None = None,
+        path: str | None = None,
+        host_prefix: bool | None = None,
     ) -> None:
+        """The cookie options (`name`, `secure`, ...) override the `session_cookie_<option>` settings for this app
+        and are validated like them."""
         if trusted_proxy_hops < 0:
             raise ValueError("trusted_proxy_hops must be 0 or more")
         self.app = app
         self.manager = manager
-        self.cookie = CookiePolicy.from_settings(manager.settings, **cookie_overrides)
+        overrides = {"name": name, "secure": secure, "samesite": samesite, "domain": domain, "path": path,
+                     "host_prefix": host_prefix}  # fmt: skip
+        given = {option: value for option, value in overrides.items() if value is not None}
+        self.cookie = CookiePolicy.from_settings(manager.settings, **given)
         self.exclude_paths = PathPrefixes(exclude_paths)
         self.trusted_proxy_hops = trusted_proxy_hops
         # Looked up once (settings are frozen) rather than on every request.

@@ -2,14 +2,33 @@
 
 from typing import TYPE_CHECKING, Any
 
-from sessionhub.backends.base import SessionBackend, UserLimit
+from sessionhub.backends.base import (
+    ConversationStore,
+    LegacyStore,
+    Restorable,
+    SecurityLog,
+    SessionBackend,
+    SessionStore,
+    UserLimit,
+)
 from sessionhub.backends.memory import MemoryBackend
 from sessionhub.backends.resilient import ResilientBackend
 
 if TYPE_CHECKING:
     from sessionhub.backends.redis import RedisBackend
 
-__all__ = ["MemoryBackend", "RedisBackend", "ResilientBackend", "SessionBackend", "UserLimit"]
+__all__ = [
+    "ConversationStore",
+    "LegacyStore",
+    "MemoryBackend",
+    "RedisBackend",
+    "ResilientBackend",
+    "Restorable",
+    "SecurityLog",
+    "SessionBackend",
+    "SessionStore",
+    "UserLimit",
+]
 
 
 def __getattr__(name: str) -> Any:

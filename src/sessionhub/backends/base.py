@@ -1,4 +1,5 @@
-"""The contract every session store fulfils.
+"""The contract every session store fulfils: `SessionStore`, eleven atomic session operations, and beside it the
+capabilities a store may have (`SecurityLog`, `ConversationStore`, `LegacyStore`, `Restorable`).
 
 A backend stores `SessionRecord`s keyed by session id and keeps a per-user index. The manager does everything that
 does not need the store (tokens, validation, encoding, timeouts) and calls one method per operation; each method is
@@ -79,7 +80,11 @@ ROTATED_AWAY: Final = RotatedAway.ROTATED_AWAY
 caller may then ask `report_reuse` whether that is token theft. A plain None means unknown, and nothing more to ask."""
 
 
-class SessionBackend(abc.ABC):
+class SessionStore(abc.ABC):
+    """The atomic session operations every store implements: what `SessionManager` needs for sessions, users and
+    devices. A store may add the capabilities below (SecurityLog, ConversationStore, LegacyStore, Restorable);
+    the manager uses each one the store has, and says so clearly when a feature needs one it lacks."""
+
     name: ClassVar[str]
 
     async def open(self) -> None:
@@ -95,6 +100,10 @@ class SessionBackend(abc.ABC):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    def stats(self) -> dict[str, Any]:
+        """Counters of this backend for `SessionManager.stats()`; none by default."""
+        return {}
+
     @abc.abstractmethod
     async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
         """The live session with this id; else ROTATED_AWAY when the id was rotated away, else None.
@@ -104,6 +113,10 @@ class SessionBackend(abc.ABC):
         the record comes back as stored and nothing is written. Telling a rotated-away id from an unknown one costs
         no extra round trip: the marker is looked up in the same step, only when there is no live session.
         """
+
+    @abc.abstractmethod
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        """The live session with this id as stored, without sliding its idle deadline (an admin look); else None."""
 
     @abc.abstractmethod
     async def create(
@@ -164,7 +177,18 @@ class SessionBackend(abc.ABC):
     ) -> list[str]:
         """Delete all of the user's live sessions but `except_id`, logging each as `revoked`; return the ids."""
 
-    # -- security monitoring: never called on a read that finds its session -------------------------------------
+    @abc.abstractmethod
+    async def count(self, now: int) -> int:
+        """How many live sessions there are, without scanning the keyspace."""
+
+    @abc.abstractmethod
+    async def health(self) -> dict[str, Any]:
+        """At least `status` ("ok" or "down") and `backend`; never raises."""
+
+
+class SecurityLog(abc.ABC):
+    """A per-user security log written in the same atomic step as the change it records, and the abuse checks that
+    read it. Never called on a read that finds its session."""
 
     @abc.abstractmethod
     async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
@@ -183,8 +207,13 @@ class SessionBackend(abc.ABC):
     async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
         """The user's newest events at or after `since` (ms), newest first, at most `limit`."""
 
-    # A session's messages share its life: rotate and login (when data carries over) move them to the new id; every
-    # way a session ends (delete, delete_user, eviction, expiry, a login that does not carry data) removes them.
+
+class ConversationStore(abc.ABC):
+    """Messages kept with a session (sessionhub.conversation).
+
+    A session's messages share its life: rotate and login (when data carries over) move them to the new id; every
+    way a session ends (delete, delete_user, eviction, expiry, a login that does not carry data) removes them.
+    """
 
     @abc.abstractmethod
     async def append_message(
@@ -204,47 +233,10 @@ class SessionBackend(abc.ABC):
     ) -> ConversationRecord | None:
         """A live session, touched when due like `load`, with its newest `last` messages (all when None); else None."""
 
-    @abc.abstractmethod
-    async def count(self, now: int) -> int:
-        """How many live sessions there are, without scanning the keyspace."""
 
-    @abc.abstractmethod
-    async def health(self) -> dict[str, Any]:
-        """At least `status` ("ok" or "down") and `backend`; never raises."""
-
-    # -- for ResilientBackend: probing and writing back what was served during an outage ----------------------
-
-    @abc.abstractmethod
-    async def instance(self) -> str:
-        """An id of the running store that changes when it restarts (and may have lost its sessions).
-
-        Raises BackendUnavailable when the store cannot be reached: ResilientBackend probes with it.
-        """
-
-    @abc.abstractmethod
-    async def restore(
-        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
-    ) -> bool:
-        """Write back a session kept elsewhere (during an outage) without undoing anything newer; idempotent.
-
-        When the store holds a more recently active copy, it wins and nothing is written (a tie goes to the record
-        when `data_changed`: a write beats a read of the same millisecond). An older copy, even one whose deadline
-        passed (the outage kept the session alive elsewhere), gets the record's data if `data_changed`, and its
-        later idle deadline and last activity in any case. A session the store does not hold is written, except
-        with `if_replaced_exists` when the store no longer holds `replaces` either: it was ended meanwhile.
-        `replaces` is an earlier id of the same session (before rotations, same bucket), deleted when the record
-        is written. A record that is no longer live at `now` is never written. Returns True when written.
-        """
-
-    def stats(self) -> dict[str, Any]:
-        """Counters of this backend for `SessionManager.stats()`; none by default."""
-        return {}
-
-    # -- admin reads and legacy sessions (sessionhub.legacy, sessionhub.migrate) ---------------------------------
-
-    @abc.abstractmethod
-    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
-        """The live session with this id as stored, without sliding its idle deadline (an admin look); else None."""
+class LegacyStore(abc.ABC):
+    """Sessions imported from a legacy store and the aliases that let a legacy cookie reach them (sessionhub.legacy,
+    sessionhub.migrate)."""
 
     @abc.abstractmethod
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
@@ -268,3 +260,33 @@ class SessionBackend(abc.ABC):
         """Move the imported session reached by `alias_id` to `new_session_id` (same bucket, touched) and retire the
         alias, atomically and once: a second call, or one after the session ended, returns None and changes nothing.
         """
+
+
+class Restorable(abc.ABC):
+    """What ResilientBackend needs of its primary store to probe it and write back what an outage served."""
+
+    @abc.abstractmethod
+    async def instance(self) -> str:
+        """An id of the running store that changes when it restarts (and may have lost its sessions).
+
+        Raises BackendUnavailable when the store cannot be reached: ResilientBackend probes with it.
+        """
+
+    @abc.abstractmethod
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
+    ) -> bool:
+        """Write back a session kept elsewhere (during an outage) without undoing anything newer; idempotent.
+
+        When the store holds a more recently active copy, it wins and nothing is written (a tie goes to the record
+        when `data_changed`: a write beats a read of the same millisecond). An older copy, even one whose deadline
+        passed (the outage kept the session alive elsewhere), gets the record's data if `data_changed`, and its
+        later idle deadline and last activity in any case. A session the store does not hold is written, except
+        with `if_replaced_exists` when the store no longer holds `replaces` either: it was ended meanwhile.
+        `replaces` is an earlier id of the same session (before rotations, same bucket), deleted when the record
+        is written. A record that is no longer live at `now` is never written. Returns True when written.
+        """
+
+
+class SessionBackend(SessionStore, SecurityLog, ConversationStore, LegacyStore, Restorable):
+    """A store with every capability, as each backend sessionhub ships is (memory, Redis, resilient)."""

@@ -36,7 +36,7 @@ from sessionhub.backends.base import (
 )
 from sessionhub.errors import SessionLimitExceeded
 from sessionhub.events import SecurityEvent
-from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, utc
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, carries_over, eviction_order, utc
 
 SWEEP_BATCH = 64
 """Most deadlines examined by the sweep that runs on each write, bounding its cost."""
@@ -131,7 +131,8 @@ class MemoryBackend(SessionBackend):
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             previous = self._live(previous_id, now) if previous_id else None
-            carried = previous is not None and previous.user_id in (None, record.user_id)
+            assert record.user_id is not None
+            carried = previous is not None and carries_over(previous.user_id, record.user_id)
             new = replace(record, data=dict(previous.data), kind=previous.kind) if carried and previous else record
             if changes and (carried or previous_id is None):
                 new = replace(new, data={**new.data, **changes.updated})
@@ -393,8 +394,7 @@ class MemoryBackend(SessionBackend):
         self._log(user_id, now, audit, events.LIMIT_REACHED, newcomer.id, reason=policy, actor=events.SYSTEM)
         if not limit.evict_oldest:
             raise SessionLimitExceeded(f"user already has {len(others)} sessions (limit {limit.max_sessions})")
-        others.sort(key=lambda r: (r.last_active_at, r.created_at))
-        evicted = [record.id for record in others[:excess]]
+        evicted = [record.id for record in eviction_order(others)[:excess]]
         for session_id in evicted:
             self._remove(session_id)
             self._log(

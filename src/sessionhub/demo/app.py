@@ -30,7 +30,7 @@ from starlette.types import ASGIApp
 from sessionhub.asgi import SessionMiddleware, get_session, login, logout, switch_to
 from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.asgi.middleware import client_info
-from sessionhub.conversation import DEMO_KIND, INDUSTRY_KEY, DemoStatus
+from sessionhub.conversation import INDUSTRY_KEY, DemoStatus
 from sessionhub.demo import pages
 from sessionhub.demo.assistant import respond, welcome
 from sessionhub.demo.knowledge import INDUSTRIES
@@ -38,6 +38,7 @@ from sessionhub.demo.pages import Viewer
 from sessionhub.errors import BackendUnavailable, SessionDataError, SessionLimitExceeded, SessionNotFound
 from sessionhub.manager import SessionManager
 from sessionhub.model import Session
+from sessionhub.settings import DEMO_KIND
 from sessionhub.tokens import session_id_for
 
 STEPS = (

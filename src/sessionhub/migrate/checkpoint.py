@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import orjson
 
-from sessionhub.backends.redis_connect import RedisClient
+from sessionhub.backends.redis.connect import RedisClient
 from sessionhub.migrate.report import InvalidRecord
 
 CHECKPOINT_TTL_SECONDS = 30 * 86_400

@@ -32,9 +32,12 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import RedisError
 
+from sessionhub.backends.redis.connect import RedisClient
 from sessionhub.model import SessionRecord
 
 logger = logging.getLogger("sessionhub")
@@ -258,3 +261,23 @@ class TrackedCache:
             _, answered = self._pings.popleft()
             if answered is not None and not answered.done():
                 answered.set_exception(ConnectionError("tracking connection closed"))
+
+
+def tracked_cache_for(client: RedisClient, prefix: str, max_entries: int) -> TrackedCache | None:
+    """A client-side cache for a single server's client; None when off, or on a cluster or behind Sentinel (where a
+    tracking connection would have to follow slots or failovers)."""
+    if max_entries == 0 or isinstance(client, RedisCluster):
+        return None
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        return None
+    # A plain connection of the pool's transport (TCP, TLS or Unix socket), not the pool's class: the tracking
+    # connection speaks RESP2 pub/sub and must not count as one of the pool's.
+    transport: type[AbstractConnection] = Connection
+    for kind in (SSLConnection, UnixDomainSocketConnection):
+        if issubclass(pool.connection_class, kind):
+            transport = kind
+    # No read timeout: the connection waits for invalidations as long as there are none, and the cache's watchdog
+    # is what gives up on a silent server (a per-call timeout such as ResilientBackend's would drop it when idle).
+    options = {**pool.connection_kwargs, "protocol": 2, "health_check_interval": 0, "socket_timeout": None}
+    return TrackedCache(lambda: transport(**options), prefix, max_entries)

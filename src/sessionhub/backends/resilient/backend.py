@@ -4,7 +4,7 @@ While the circuit breaker is closed every call goes to the primary under a short
 returns are kept in a bounded near cache. When the primary fails (a write at once, reads after `threshold` failures
 in a row) the breaker opens, and calls are served by the fallback store (a `MemoryBackend`), with no call to the
 primary at all: a session the fallback does not hold yet is adopted from the near cache on first use, so its user
-stays signed in. Everything the fallback does is journalled (journal.py).
+stays signed in. Everything the fallback does is journalled (outage.py, journal.py).
 
 A probe runs in the background once the backoff has passed; when the primary answers, the journal is replayed into
 it (idempotently) and only then does the breaker close, so the primary never serves a state older than what the
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,10 +38,11 @@ from sessionhub.backends.base import (
     SessionBackend,
     UserLimit,
 )
-from sessionhub.backends.breaker import CircuitBreaker
-from sessionhub.backends.journal import Entry, Journal, Restore, Tombstone, UserTombstone
 from sessionhub.backends.memory import MemoryBackend
-from sessionhub.backends.near_cache import NearCache
+from sessionhub.backends.resilient.breaker import CircuitBreaker
+from sessionhub.backends.resilient.near_cache import NearCache
+from sessionhub.backends.resilient.outage import Outage
+from sessionhub.backends.resilient.recovery import Replay
 from sessionhub.errors import BackendUnavailable
 from sessionhub.events import SecurityEvent
 from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
@@ -52,14 +54,12 @@ T = TypeVar("T")
 FAILURES = (BackendUnavailable, TimeoutError, OSError)
 """What counts as the primary failing. Anything else (a refused limit, a bug) reaches the caller as it is."""
 
+LEGACY = "what migrated legacy sessions need"
+"""Migrated legacy sessions live in the primary only: while it is out their calls raise BackendUnavailable, which
+keeps everything as it was (a legacy cookie answered "no session" would be cleared, and its session lost)."""
+
 STARTUP_TIMEOUT = 2.0
 """Seconds `open()` waits for the primary (connecting and loading scripts) before starting in fallback."""
-
-REPLAY_BATCH = 64
-"""Journal entries replayed concurrently (they are about different sessions, and each is idempotent)."""
-
-REPLAY_ROUNDS = 3
-"""Passes over the journal while calls still flow (and journal more) before the rest is replayed with calls held."""
 
 
 class ResilientBackend(SessionBackend):
@@ -81,25 +81,18 @@ class ResilientBackend(SessionBackend):
         self.call_timeout = call_timeout
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         self.near_cache = NearCache(near_cache_size)
-        self.journal = Journal()
         self.last_error: str | None = None
-        self._held: set[str] = set()
-        """Ids the fallback holds or held during this outage: adopted from the near cache at most once."""
-        self._origins: dict[str, str] = {}
-        """Fallback session id -> the id it had in the primary before the outage (they differ after a rotation)."""
-        self._born: set[str] = set()
-        """Ids created by the fallback with no call to the primary: ending one leaves nothing to replay."""
-        self._rotated_away: set[str] = set()
-        """Ids from before the outage that were rotated: deleting one must not end the session that replaced it."""
-        self._outbox: dict[str, list[tuple[bytes, int]]] = {}
-        """Messages the fallback took (with their cap) per session id, appended to the primary after its restore."""
+        self._counts: Counter[str] = Counter()
+        self.outage = Outage(self.fallback, self.near_cache, self._counts)
+        self._replay = Replay(
+            primary, self.outage, self.near_cache, self._counts, timed=self._timed, clock=lambda: self._now
+        )
         self._instance: str | None = None
         self._now = 0
         """The latest time a caller passed in: replays judge liveness by it."""
         self._recovery: asyncio.Task[bool] | None = None
         self._gate: asyncio.Event | None = None
         """Set while the end of a replay holds new calls back; they go on when it opens."""
-        self._counts: Counter[str] = Counter()
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -117,11 +110,11 @@ class ResilientBackend(SessionBackend):
 
     async def close(self) -> None:
         """Try once more to hand what the outage wrote to the primary, then release both stores."""
-        if not self.breaker.is_closed and len(self.journal) and not await self.recover():
+        if not self.breaker.is_closed and len(self.outage.journal) and not await self.recover():
             logger.warning(
                 "sessionhub: closing with %s still unreachable; %d journalled changes are lost",
                 self.primary.name,
-                len(self.journal),
+                len(self.outage.journal),
             )
         if self._recovery is not None:
             self._recovery.cancel()
@@ -154,10 +147,10 @@ class ResilientBackend(SessionBackend):
         async def fallback(uncertain: bool) -> SessionRecord | RotatedAway | None:
             if self.breaker.is_closed:  # a read failed below the threshold: answer from the near cache alone
                 return self.near_cache.read(session_id, now, touch_interval)
-            await self._adopt(session_id, now)
+            await self.outage.adopt(session_id, now)
             found = await self.fallback.load(session_id, now, touch_interval=touch_interval)
             if isinstance(found, SessionRecord):
-                self._journal_read(found, now)
+                self.outage.read(found, now)
             return found
 
         return await self._serve(now, primary, fallback, write=False)
@@ -172,11 +165,11 @@ class ResilientBackend(SessionBackend):
             return evicted
 
         async def fallback(uncertain: bool) -> list[str]:
-            await self._adopt_user(record.user_id, now)
+            await self.outage.adopt_user(record.user_id, now)
             evicted = await self.fallback.create(record, limit, now, audit=audit)
-            self._new_in_fallback(record.id, uncertain)
-            self._journal_end(*evicted)
-            self._journal_restore(record, data_changed=True)
+            self.outage.created(record.id, uncertain)
+            self.outage.ended(*evicted)
+            self.outage.wrote(record, data_changed=True)
             return evicted
 
         return await self._serve(now, primary, fallback, write=True)
@@ -191,13 +184,13 @@ class ResilientBackend(SessionBackend):
             return written
 
         async def fallback(uncertain: bool) -> bool:
-            await self._adopt(session_id, now)
+            await self.outage.adopt(session_id, now)
             if not await self.fallback.update(session_id, changes, now):
                 return False
             # The whole record, as the write left it, to journal.
             record = await self.fallback.peek(session_id, now)
             if record is not None:
-                self._journal_restore(record, data_changed=True)
+                self.outage.wrote(record, data_changed=True)
             return True
 
         return await self._serve(now, primary, fallback, write=True)
@@ -213,25 +206,11 @@ class ResilientBackend(SessionBackend):
             return record
 
         async def fallback(uncertain: bool) -> SessionRecord | None:
-            await self._adopt(session_id, now)
+            await self.outage.adopt(session_id, now)
             record = await self.fallback.rotate(session_id, new_session_id, now, audit=audit)
             if record is None:
                 return None
-            self._move_outbox(session_id, new_session_id)
-            self._new_in_fallback(new_session_id, uncertain)
-            self.near_cache.discard(session_id)
-            origin = self._origins.pop(session_id, None)
-            if origin is not None:
-                self._origins[new_session_id] = origin
-            if origin == session_id:
-                # Writing back the new id deletes this one in the same step (`restore(replaces=...)`).
-                self.journal.forget_restore(session_id)
-                self._rotated_away.add(session_id)
-            elif session_id in self._born:
-                self.journal.forget_restore(session_id)
-            else:
-                self.journal.record(session_id, Tombstone((session_id,)))
-            self._journal_restore(record, data_changed=True)
+            self.outage.rotated(session_id, record, uncertain)
             return record
 
         return await self._serve(now, primary, fallback, write=True)
@@ -254,18 +233,18 @@ class ResilientBackend(SessionBackend):
             return stored, evicted
 
         async def fallback(uncertain: bool) -> tuple[SessionRecord, list[str]]:
-            await self._adopt(previous_id, now)
-            await self._adopt_user(record.user_id, now)
+            await self.outage.adopt(previous_id, now)
+            await self.outage.adopt_user(record.user_id, now)
             stored, evicted = await self.fallback.login(previous_id, record, limit, now, changes=changes, audit=audit)
-            if previous_id in self._outbox:
+            if previous_id in self.outage.outbox:
                 carried = await self.fallback.load_conversation(stored.id, now, 0)
                 if carried is not None and carried.count:  # the data, and so the conversation, carried over
-                    self._move_outbox(previous_id, stored.id)
-            self._new_in_fallback(stored.id, uncertain)
+                    self.outage.move_outbox(previous_id, stored.id)
+            self.outage.created(stored.id, uncertain)
             if previous_id is not None:
-                self._journal_end(previous_id)
-            self._journal_end(*evicted)
-            self._journal_restore(stored, data_changed=True)
+                self.outage.ended(previous_id)
+            self.outage.ended(*evicted)
+            self.outage.wrote(stored, data_changed=True)
             return stored, evicted
 
         return await self._serve(now, primary, fallback, write=True)
@@ -277,9 +256,9 @@ class ResilientBackend(SessionBackend):
             return deleted
 
         async def fallback(uncertain: bool) -> bool:
-            await self._adopt(session_id, now)
+            await self.outage.adopt(session_id, now)
             deleted = await self.fallback.delete(session_id, now, audit=audit)
-            self._journal_end(session_id)
+            self.outage.ended(session_id)
             return deleted
 
         return await self._serve(now, primary, fallback, write=True)
@@ -292,7 +271,7 @@ class ResilientBackend(SessionBackend):
             if self.breaker.is_closed:
                 cached = (self.near_cache.get(session_id) for session_id in self.near_cache.user_ids(user_id))
                 return [record for record in cached if record is not None and record.is_live(now)]
-            await self._adopt_user(user_id, now)
+            await self.outage.adopt_user(user_id, now)
             return await self.fallback.list_user(user_id, now)
 
         return await self._serve(now, primary, fallback, write=False)
@@ -306,11 +285,11 @@ class ResilientBackend(SessionBackend):
             return removed
 
         async def fallback(uncertain: bool) -> list[str]:
-            await self._adopt_user(user_id, now)
+            await self.outage.adopt_user(user_id, now)
             removed = await self.fallback.delete_user(user_id, now, except_id=except_id, audit=audit)
-            self._journal_end(*removed)
+            self.outage.ended(*removed)
             # The primary may hold sessions of the user this process never saw: they end too.
-            self.journal.record_user(UserTombstone(user_id, now))
+            self.outage.user_signed_out(user_id, now)
             return removed
 
         return await self._serve(now, primary, fallback, write=True)
@@ -327,7 +306,7 @@ class ResilientBackend(SessionBackend):
         async def fallback(uncertain: bool) -> str | None:
             rotated_into = await self.fallback.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
             if rotated_into is not None and revoke:
-                self._journal_end(rotated_into)
+                self.outage.ended(rotated_into)
             return rotated_into
 
         return await self._serve(now, primary, fallback, write=revoke)
@@ -337,7 +316,7 @@ class ResilientBackend(SessionBackend):
             return await self.primary.flag_risk(session_id, signature, risk, now, audit=audit)
 
         async def fallback(uncertain: bool) -> bool:
-            await self._adopt(session_id, now)
+            await self.outage.adopt(session_id, now)
             return await self.fallback.flag_risk(session_id, signature, risk, now, audit=audit)
 
         return await self._serve(now, primary, fallback, write=True)
@@ -345,13 +324,8 @@ class ResilientBackend(SessionBackend):
     async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
         """The primary's log. While it is out this raises BackendUnavailable rather than answer with a part of the
         log: events recorded meanwhile stay in the fallback and are not written back (docs/outages.md)."""
-
-        async def fallback(uncertain: bool) -> list[SecurityEvent]:
-            raise BackendUnavailable(f"{self.primary.name} is unavailable, and the security log lives only there")
-
-        return await self._serve(
-            self._now, lambda: self.primary.security_events(user_id, since=since, limit=limit), fallback, write=False
-        )
+        call = functools.partial(self.primary.security_events, user_id, since=since, limit=limit)
+        return await self._primary_only(self._now, call, "the security log", write=False)
 
     async def append_message(
         self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
@@ -368,14 +342,14 @@ class ResilientBackend(SessionBackend):
             return length
 
         async def fallback(uncertain: bool) -> int | None:
-            await self._adopt(session_id, now)
+            await self.outage.adopt(session_id, now)
             length = await self.fallback.append_message(session_id, message, cap, now, replay=replay)
             if length is None:
                 return None
-            self._outbox.setdefault(session_id, []).append((message, cap))
+            self.outage.queue_message(session_id, message, cap)
             record = await self.fallback.peek(session_id, now)  # the whole record, as the append left it
             if record is not None:
-                self._journal_restore(record, data_changed=False)
+                self.outage.wrote(record, data_changed=False)
             return length
 
         return await self._serve(now, primary, fallback, write=True)
@@ -394,10 +368,10 @@ class ResilientBackend(SessionBackend):
             if self.breaker.is_closed:  # a read failed below the threshold: the near cache knows no messages
                 record = self.near_cache.read(session_id, now, touch_interval)
                 return ConversationRecord(record, [], 0) if record is not None else None
-            await self._adopt(session_id, now)
+            await self.outage.adopt(session_id, now)
             conversation = await self.fallback.load_conversation(session_id, now, last, touch_interval=touch_interval)
             if conversation is not None:
-                self._journal_read(conversation.record, now)
+                self.outage.read(conversation.record, now)
             return conversation
 
         return await self._serve(now, primary, fallback, write=False)
@@ -426,7 +400,7 @@ class ResilientBackend(SessionBackend):
             "fallback_active": not closed,
             "breaker": self.breaker.state.value,
             "seconds_in_fallback": round(self.breaker.seconds_open(), 3),
-            "journal_length": len(self.journal),
+            "journal_length": len(self.outage.journal),
             "near_cache_size": len(self.near_cache),
             "last_error": self.last_error,
         }
@@ -444,13 +418,13 @@ class ResilientBackend(SessionBackend):
 
         async def fallback(uncertain: bool) -> bool:
             # Restoring into a store that is down: keep it for the replay like any other write.
-            await self._adopt(replaces, now)
+            await self.outage.adopt(replaces, now)
             restored = await self.fallback.restore(
                 record, now, data_changed=data_changed, replaces=replaces, if_replaced_exists=if_replaced_exists
             )
             if restored:
-                self._new_in_fallback(record.id, uncertain=True)
-                self._journal_restore(record, data_changed=data_changed)
+                self.outage.created(record.id, uncertain=True)
+                self.outage.wrote(record, data_changed=data_changed)
             return restored
 
         return await self._serve(now, primary, fallback, write=True)
@@ -462,25 +436,20 @@ class ResilientBackend(SessionBackend):
             return await self.primary.peek(session_id, now)
 
         async def fallback(uncertain: bool) -> SessionRecord | None:
-            if session_id in self._held:
+            if session_id in self.outage.held:
                 return await self.fallback.peek(session_id, now)
             return self.near_cache.live(session_id, now)
 
         return await self._serve(now, primary, fallback, write=False)
 
-    # Migrated legacy sessions live in the primary only: while it is out these raise BackendUnavailable, which keeps
-    # everything as it was (a legacy cookie answered "no session" would be cleared, and its session lost).
-
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
-        return await self._serve(now, lambda: self.primary.import_sessions(imports, now), self._unavailable, write=True)
+        return await self._primary_only(now, lambda: self.primary.import_sessions(imports, now), LEGACY, write=True)
 
     async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
-        return await self._serve(
-            now, lambda: self.primary.import_status(session_ids, now), self._unavailable, write=False
-        )
+        return await self._primary_only(now, lambda: self.primary.import_status(session_ids, now), LEGACY, write=False)
 
     async def resolve_alias(self, alias_id: str, now: int) -> str | None:
-        return await self._serve(now, lambda: self.primary.resolve_alias(alias_id, now), self._unavailable, write=False)
+        return await self._primary_only(now, lambda: self.primary.resolve_alias(alias_id, now), LEGACY, write=False)
 
     async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
         async def primary() -> SessionRecord | None:
@@ -489,10 +458,15 @@ class ResilientBackend(SessionBackend):
                 self.near_cache.put(record)
             return record
 
-        return await self._serve(now, primary, self._unavailable, write=True)
+        return await self._primary_only(now, primary, LEGACY, write=True)
 
-    async def _unavailable(self, uncertain: bool) -> Any:
-        raise BackendUnavailable(f"{self.primary.name} is unavailable, and migrated legacy sessions live only there")
+    async def _primary_only(self, now: int, call: Callable[[], Awaitable[T]], what: str, *, write: bool) -> T:
+        """A call only the primary can serve: while it is out, BackendUnavailable."""
+
+        async def unavailable(uncertain: bool) -> T:
+            raise BackendUnavailable(f"{self.primary.name} is unavailable, and {what} lives only there")
+
+        return await self._serve(now, call, unavailable, write=write)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -502,7 +476,7 @@ class ResilientBackend(SessionBackend):
             "failed_calls": self._counts["failed_calls"],
             "served_by_fallback": self._counts["served_by_fallback"],
             "adopted_from_near_cache": self._counts["adopted_from_near_cache"],
-            "journal_length": len(self.journal),
+            "journal_length": len(self.outage.journal),
             "journal_replayed": self._counts["journal_replayed"],
             "sessions_written_back": self._counts["sessions_written_back"],
             **self.primary.stats(),
@@ -555,76 +529,6 @@ class ResilientBackend(SessionBackend):
             self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="sessionhub-recovery")
         return False
 
-    async def _adopt(self, session_id: str | None, now: int) -> None:
-        """Copy a session from the near cache into the fallback the first time the outage needs it."""
-        if session_id is None or session_id in self._held:
-            return
-        record = self.near_cache.get(session_id)
-        if record is None:
-            return
-        self._held.add(session_id)
-        self._origins[session_id] = session_id
-        self._counts["adopted_from_near_cache"] += 1
-        await self.fallback.create(record, None, now)
-
-    async def _adopt_user(self, user_id: str | None, now: int) -> None:
-        """Adopt all of a user's cached sessions, so that limits, listings and revocations see them."""
-        if user_id is not None:
-            for session_id in self.near_cache.user_ids(user_id):
-                await self._adopt(session_id, now)
-
-    def _journal_restore(self, record: SessionRecord, *, data_changed: bool) -> None:
-        earlier = self.journal.restores(record.id)
-        data_changed = data_changed or (earlier is not None and earlier.data_changed)
-        self.journal.record(record.id, Restore(record.copy(), data_changed, self._origins.get(record.id)))
-        self.near_cache.put(record)
-
-    def _journal_read(self, record: SessionRecord, now: int) -> None:
-        """Journal a read the fallback served if it slid the session's deadline (its last activity is then `now`).
-        A read within the touch interval changed nothing the primary lacks: journalled, its replay would tie with
-        the primary's copy, lose, and drop the session from the near cache for the next outage."""
-        if record.last_active_at == now:
-            self._journal_restore(record, data_changed=False)
-
-    def _new_in_fallback(self, session_id: str, uncertain: bool) -> None:
-        self._held.add(session_id)
-        if not uncertain:
-            self._born.add(session_id)
-
-    def _journal_end(self, *session_ids: str) -> None:
-        """Tombstones for sessions ended during the outage, naming also the id each had before it."""
-        for session_id in session_ids:
-            self.near_cache.discard(session_id)
-            self._outbox.pop(session_id, None)
-            if session_id in self._rotated_away or self.journal.ended(session_id):
-                continue  # ended already: a tombstone, or its successor's restore, deletes it from the primary
-            origin = self._origins.pop(session_id, None)
-            ids = [] if session_id in self._born else [session_id]
-            if origin is not None and origin != session_id:
-                ids.append(origin)
-            if ids:
-                self.journal.record(session_id, Tombstone(tuple(ids)))
-            else:
-                self.journal.forget_restore(session_id)
-
-    def _move_outbox(self, session_id: str, new_session_id: str) -> None:
-        pending = self._outbox.pop(session_id, None)
-        if pending is not None:
-            self._outbox[new_session_id] = pending
-
-    async def _flush_outbox(self, session_id: str, now: int) -> None:
-        """Append what the outage added to a session's conversation, oldest first. Each message leaves the outbox
-        once the primary has it, so a replay cut short by another failure resumes where it stopped; `replay` keeps a
-        message the primary got after all (an append that timed out but went through) from appearing twice, and
-        leaves the deadline to the session's restore."""
-        pending = self._outbox.get(session_id, [])
-        while pending:
-            message, cap = pending[0]
-            if await self._timed(self.primary.append_message(session_id, message, cap, now, replay=True)) is None:
-                break  # the session ended in the primary: its messages end with it
-            del pending[0]
-        self._outbox.pop(session_id, None)
-
     def _forget_cached(self, session_ids: list[str]) -> None:
         for session_id in session_ids:
             self.near_cache.discard(session_id)
@@ -656,8 +560,8 @@ class ResilientBackend(SessionBackend):
                 instance = await self._timed(self.primary.instance())
                 lost = instance != self._instance and await self._timed(self.primary.count(self._now)) == 0
                 if lost:
-                    await self._write_back()
-                replayed = await self._replay(lost)
+                    await self._replay.write_back()
+                replayed = await self._replay.run(lost, self._hold_calls)
             except FAILURES as exc:
                 self._note_error(exc)
                 self.breaker.probe_failed()
@@ -672,8 +576,7 @@ class ResilientBackend(SessionBackend):
                 return False
             # No await from the last replayed entry to here: nothing can slip into the journal in between.
             self._instance = instance
-            held, self._held, self._origins, self._born, self._rotated_away = self._held, set(), {}, set(), set()
-            self._outbox = {}  # flushed with the restores; what is left belonged to sessions that ended
+            held = self.outage.over()
             self.breaker.close()
         finally:
             self._recovery = None
@@ -693,86 +596,9 @@ class ResilientBackend(SessionBackend):
             await self.fallback.delete(session_id, self._now)
         return True
 
+    def _hold_calls(self) -> None:
+        self._gate = asyncio.Event()  # opened by `_recover` once the breaker is closed (or the replay failed)
+
     async def _timed(self, call: Awaitable[T]) -> T:
         async with asyncio.timeout(self.call_timeout):
             return await call
-
-    async def _write_back(self) -> None:
-        """The primary restarted empty: hand it every session of the near cache (the journal follows)."""
-        records = [record for record in self.near_cache.records() if self.journal.restores(record.id) is None]
-        for start in range(0, len(records), REPLAY_BATCH):
-            batch = records[start : start + REPLAY_BATCH]
-            restores = (
-                self.primary.restore(record, self._now, data_changed=True, replaces=None, if_replaced_exists=False)
-                for record in batch
-            )
-            results = await asyncio.gather(*(self._timed(call) for call in restores), return_exceptions=True)
-            _raise_first(results)
-            self._counts["sessions_written_back"] += sum(result is True for result in results)
-
-    async def _replay(self, lost: bool) -> int:
-        """Replay the journal while calls keep being served (and journalled) by the fallback; if they journal faster
-        than the primary absorbs, hold new calls for the last stretch, so that the replay always ends."""
-        replayed = 0
-        for _ in range(REPLAY_ROUNDS):
-            if not len(self.journal):
-                return replayed
-            replayed += await self._replay_entries(len(self.journal), lost)
-        if not len(self.journal):
-            return replayed
-        self._gate = asyncio.Event()  # opened by `_recover` once the breaker is closed (or the replay failed)
-        return replayed + await self._replay_entries(None, lost)
-
-    async def _replay_entries(self, limit: int | None, lost: bool) -> int:
-        replayed = 0
-        while limit is None or replayed < limit:
-            batch = self.journal.head(REPLAY_BATCH if limit is None else min(REPLAY_BATCH, limit - replayed))
-            if not batch:
-                break
-            for _, entry in batch:
-                if isinstance(entry, Restore):  # from now on it may be in the primary: ending it needs a tombstone
-                    self._born.discard(entry.record.id)
-            results = await asyncio.gather(*(self._apply(entry, lost) for _, entry in batch), return_exceptions=True)
-            for (key, entry), result in zip(batch, results, strict=True):
-                if result is None:
-                    self.journal.done(key, entry)
-            replayed += len(batch)
-            self._counts["journal_replayed"] += len(batch)
-            _raise_first(results)
-        return replayed
-
-    async def _apply(self, entry: Entry, lost: bool) -> None:
-        now = self._now
-        if isinstance(entry, Restore):
-            # A session that existed before the outage comes back only if the primary still has it: otherwise it
-            # was ended elsewhere meanwhile. Unless the primary lost everything, which is what the write-back is for.
-            written = await self._timed(
-                self.primary.restore(
-                    entry.record,
-                    now,
-                    data_changed=entry.data_changed,
-                    replaces=entry.origin,
-                    if_replaced_exists=entry.origin is not None and not lost,
-                )
-            )
-            if not written:  # the primary's version won, or the session ended there: drop what this process holds
-                self.near_cache.discard(entry.record.id)
-            elif lost:
-                self._counts["sessions_written_back"] += 1
-            await self._flush_outbox(entry.record.id, now)
-        elif isinstance(entry, Tombstone):
-            for session_id in entry.ids:
-                await self._timed(self.primary.delete(session_id, now))
-        else:
-            # Sessions this process held during the outage have entries of their own (a restore if they live on, a
-            # tombstone if they ended); the others end if they existed when the user signed out everywhere.
-            for record in await self._timed(self.primary.list_user(entry.user_id, now)):
-                if record.created_at <= entry.at and record.id not in self._held:
-                    await self._timed(self.primary.delete(record.id, now))
-
-
-def _raise_first(results: list[Any]) -> None:
-    """Re-raise the first failure of a batch run with `gather(return_exceptions=True)`, once all of it finished."""
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result

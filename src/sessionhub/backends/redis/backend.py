@@ -1,0 +1,563 @@
+"""RedisBackend: every session operation one atomic Lua script (lua/) and one round trip, on one server, a
+Sentinel-managed primary or a Redis Cluster.
+
+The scripts and keys are the same on all three. Every key of a session and of a user shares one hash tag
+(keys.py), so each script runs in one slot; the one operation that spans two slots, a login from a session in
+another bucket, runs as three steps on Redis Cluster (`RedisBackend.login`). Times are milliseconds from the
+caller's clock, passed in, so that all backends judge expiry alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Self, cast
+
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from sessionhub.backends.base import (
+    ADOPTED,
+    MAX_ROTATION_HOPS,
+    NO_AUDIT,
+    ROTATED_AWAY,
+    Audit,
+    ImportedSession,
+    ImportStatus,
+    RotatedAway,
+    SessionBackend,
+    UserLimit,
+)
+from sessionhub.backends.redis.client_cache import tracked_cache_for
+from sessionhub.backends.redis.codec import audit_args, data_fields, event_of, limit_args, record_fields, record_of
+from sessionhub.backends.redis.connect import RedisClient, connect
+from sessionhub.backends.redis.failures import FAILURES, LIMIT_REFUSED, unavailable
+from sessionhub.backends.redis.keys import KeyLayout
+from sessionhub.backends.redis.scripts import LuaScript, script
+from sessionhub.backends.redis.sentinel import follow_primary
+from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
+from sessionhub.events import SecurityEvent
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, is_live_at, utc
+from sessionhub.settings import DEFAULT_CLIENT_CACHE
+from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
+
+logger = logging.getLogger("sessionhub")
+
+CACHE_START_WAIT = 2.0
+"""How long `open` waits for the client cache's tracking connection before going on without it (it keeps trying)."""
+
+SCRIPTS = (
+    "load", "create", "update", "rotate", "login", "carry", "read_messages", "put_messages", "delete", "list_user",
+    "delete_user", "report_reuse", "flag_risk", "append_message", "load_conversation", "restore", "import", "adopt",
+)  # fmt: skip
+"""The scripts of lua/ this backend runs, registered once per client."""
+
+Keys = Mapping[str, str | None]
+Args = Mapping[str, Any]
+
+
+class RedisBackend(SessionBackend):
+    """Sessions in one Redis server, a Sentinel-managed primary (`redis.asyncio.Redis` from `Sentinel.master_for`)
+    or a Redis Cluster (`redis.asyncio.cluster.RedisCluster`)."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        key_prefix: str = "sessionhub",
+        owns_client: bool = False,
+        client_cache: int = DEFAULT_CLIENT_CACHE,
+    ) -> None:
+        """`client_cache`: how many session records to keep in process memory between reads, invalidated by Redis
+        (client_cache.py); 0 turns the cache off. It applies to a single server; on a cluster or behind Sentinel
+        every read goes to Redis."""
+        if client.get_encoder().decode_responses:
+            raise ConfigurationError("RedisBackend needs a client with decode_responses=False (data is bytes)")
+        if client_cache < 0:
+            raise ConfigurationError("client_cache must be 0 (off) or more")
+        self.client = client
+        self.keys = KeyLayout(key_prefix)
+        self._owns_client = owns_client
+        self._cluster = isinstance(client, RedisCluster)
+        self.cache = tracked_cache_for(client, self.keys.everything, client_cache)
+        self._follower: asyncio.Task[None] | None = None
+        self._scripts: dict[str, tuple[LuaScript, AsyncScript]] = {
+            name: (script(name), client.register_script(script(name).source)) for name in SCRIPTS
+        }
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        key_prefix: str = "sessionhub",
+        cluster: bool = False,
+        client_cache: int = DEFAULT_CLIENT_CACHE,
+        **client_options: Any,
+    ) -> Self:
+        """A backend on its own connections to a server, Sentinel group or cluster, as the URL's scheme says
+        (connect.py). `client_options` are redis-py connection options."""
+        options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0, "health_check_interval": 30}
+        if not url.lower().partition("://")[0].endswith("+sentinel"):
+            # A pooled connection the server closed (it restarted) fails on first use: replace it once, at once.
+            # Timeouts are not retried: a hung server would cost twice the timeout. Not behind Sentinel: there, with
+            # this retry, connections went on writing to a replaced primary until its demotion (tests/backends/
+            # test_sentinel_failover.py: ten seconds of writes lost); without it the next call asks the Sentinels.
+            options["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        options.update(client_options)
+        options["decode_responses"] = False
+        client = connect(url, cluster=cluster, **options)
+        return cls(client, key_prefix=key_prefix, owns_client=True, client_cache=client_cache)
+
+    async def open(self) -> None:
+        try:
+            await self.client.ping()
+            for _, registered in self._scripts.values():
+                await self.client.script_load(registered.script)  # on a cluster: into every primary
+        except ResponseError as exc:
+            raise ConfigurationError(
+                f"redis refused sessionhub's scripts ({exc}); they need Redis 7.0+ (or Valkey) and EVALSHA"
+            ) from None
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        pool = getattr(self.client, "connection_pool", None)
+        if isinstance(pool, SentinelConnectionPool) and self._follower is None:
+            self._follower = asyncio.create_task(follow_primary(pool), name="sessionhub-follow-sentinel-primary")
+        if self.cache is not None:
+            await self.cache.start(wait=CACHE_START_WAIT)
+
+    async def close(self) -> None:
+        if self.cache is not None:
+            await self.cache.stop()
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        if not self._owns_client:
+            return
+        await self.client.aclose()
+        pool = getattr(self.client, "connection_pool", None)
+        if isinstance(pool, SentinelConnectionPool):
+            for sentinel in pool.sentinel_manager.sentinels:
+                await sentinel.aclose()
+
+    async def _run(
+        self, name: str, keys: Keys, args: Args, rest: Sequence[Any] = (), *, writes: bool = True, client: Any = None
+    ) -> Any:
+        """Run lua/<name>.lua with its keys and arguments named as it declares them. One that `writes` first drops
+        the cached copies of the keys it names (read your writes). With a pipeline as `client`, queue it."""
+        declared, registered = self._scripts[name]
+        key_list, arg_list = declared.call(keys, args, rest)
+        if writes:
+            self._forget(key_list)
+        if client is not None:
+            return await registered(keys=key_list, args=arg_list, client=client)
+        try:
+            return await registered(keys=key_list, args=arg_list)
+        except ResponseError as exc:
+            if str(exc).startswith(LIMIT_REFUSED):
+                raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
+            # A script refused by the server (READONLY replica after a failover, OOM, NOREPLICAS): the store cannot
+            # serve.
+            raise unavailable(exc) from exc
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+
+    def _forget(self, keys: Iterable[str]) -> None:
+        if self.cache is not None:
+            self.cache.invalidate(keys)
+
+    def _forget_sessions(self, session_ids: Iterable[str]) -> None:
+        """Drop the cached copies of sessions a script ended that the caller could not name beforehand."""
+        self._forget(self.keys.session(session_id) for session_id in session_ids)
+
+    def _session_keys(self, session_id: str) -> dict[str, str | None]:
+        """The session and bucket index keys most scripts start from."""
+        return {"session": self.keys.session(session_id), "index": self.keys.index(bucket_of(session_id))}
+
+    # -- the contract -------------------------------------------------------------------------------------------
+
+    async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
+        key = self.keys.session(session_id)
+        # With a touch interval of 0 every read writes: nothing would stay cached.
+        cache = self.cache if touch_interval else None
+        read = None
+        if cache is not None:
+            cached = cache.fresh(key, now, touch_interval)
+            if cached is not None:
+                return cached
+            read = cache.begin(key)
+        bucket = bucket_of(session_id)
+        stored = None
+        try:
+            reply = await self._run(
+                "load",
+                {"session": key, "index": self.keys.index(bucket), "rotated_from": self.keys.rotated_from(session_id)},
+                {"now": now, "id": session_id, "tag": self.keys.tag(bucket), "touch_interval": touch_interval},
+                writes=False,
+            )
+            if isinstance(reply, int):  # no live session: was it rotated away?
+                return ROTATED_AWAY if reply else None
+            fields, touched = reply
+            record = record_of(session_id, fields)
+            if not touched:  # a read that wrote is not cached: its own invalidation would drop it
+                stored = record
+            return record
+        finally:
+            if cache is not None and read is not None:
+                cache.complete(read, stored)
+
+    async def create(
+        self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
+    ) -> list[str]:
+        keys = {**self._session_keys(record.id), "user": self._user_key(record.user_id)}
+        args = {
+            "now": now, "id": record.id, "tag": self.keys.tag(bucket_of(record.id)), **limit_args(limit),
+            "idle_deadline": record.expires_at, "absolute_deadline": record.absolute_expires_at,
+            "user": record.user_id or "", "audit": audit_args(audit),
+        }  # fmt: skip
+        evicted = [session_id.decode() for session_id in await self._run("create", keys, args, record_fields(record))]
+        self._forget_sessions(evicted)
+        return evicted
+
+    async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
+        changed, removed = data_fields(changes)
+        args = {"now": now, "id": session_id, "tag": self._tag(session_id), "changed_count": len(changes.updated)}
+        return bool(await self._run("update", self._session_keys(session_id), args, [*changed, *removed]))
+
+    async def rotate(
+        self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
+    ) -> SessionRecord | None:
+        keys = {
+            **self._session_keys(session_id),
+            "new_session": self.keys.session(new_session_id),
+            "rotated_from": self.keys.rotated_from(session_id),
+        }
+        args = {"now": now, "id": session_id, "new_id": new_session_id, "tag": self._tag(session_id)}
+        fields = await self._run("rotate", keys, {**args, "audit": audit_args(audit)})
+        return record_of(new_session_id, fields) if fields is not None else None
+
+    async def login(
+        self,
+        previous_id: str | None,
+        record: SessionRecord,
+        limit: UserLimit | None,
+        now: int,
+        *,
+        changes: DataChanges | None = None,
+        audit: Audit = NO_AUDIT,
+    ) -> tuple[SessionRecord, list[str]]:
+        """One script, except on Redis Cluster when the previous session is in another bucket (it is anonymous or
+        another user's): then three steps, one slot each. Read what carries over, sign in, delete the previous
+        session (with a conversation that carries over, two more before the delete: read it, write it). A refused
+        or failed sign-in leaves the previous session as it was; a failed delete leaves it to its idle timeout,
+        holding no sign-in of this user. A save to it between the steps does not carry over."""
+        assert record.user_id is not None
+        keys: dict[str, str | None] = {**self._session_keys(record.id), "user": self.keys.user(record.user_id)}
+        new_fields = record_fields(record)
+        changed, removed = data_fields(changes or DataChanges())
+        across_slots = self._cluster and previous_id is not None and bucket_of(previous_id) != bucket_of(record.id)
+        named_previous = previous_id or ""
+        carried: list[bytes] = []
+        if previous_id is not None and across_slots:
+            previous_keys = {"previous": self.keys.session(previous_id), "previous_index": self._index(previous_id)}
+            carry_args = {"now": now, "previous_id": previous_id, "previous_tag": self._tag(previous_id)}
+            carried = await self._run("carry", previous_keys, {**carry_args, "user": record.user_id}, removed)
+            new_fields += carried
+            if not carried:  # someone else's or ended: the changes go nowhere, as in the one-script case
+                changed = []
+                named_previous = ""
+        elif previous_id is not None:
+            keys |= {"previous": self.keys.session(previous_id), "previous_index": self._index(previous_id)}
+        args = {
+            "now": now, "id": record.id, "tag": self._tag(record.id), **limit_args(limit),
+            "idle_deadline": record.expires_at, "absolute_deadline": record.absolute_expires_at,
+            "user": record.user_id, "previous_id": named_previous,
+            "previous_tag": self._tag(previous_id) if previous_id is not None else "", "audit": audit_args(audit),
+            "field_count": len(new_fields), "change_count": len(changed),
+        }  # fmt: skip
+        fields, evicted = await self._run("login", keys, args, [*new_fields, *changed, *removed])
+        if previous_id is not None and across_slots:
+            if carried:
+                await self._carry_messages(previous_id, record, now)
+            try:
+                await self._run("delete", self._session_keys(previous_id), self._delete_args(previous_id, now))
+            except BackendUnavailable as exc:
+                logger.warning("sessionhub: session %s outlives the login that replaced it: %s", previous_id, exc)
+        evicted_ids = [session_id.decode() for session_id in evicted]
+        self._forget_sessions(evicted_ids)
+        return record_of(record.id, fields), evicted_ids
+
+    async def _carry_messages(self, previous_id: str, record: SessionRecord, now: int) -> None:
+        try:
+            messages = await self._run("read_messages", {"messages": self.keys.messages(previous_id)}, {})
+            if messages:
+                ttl = {"ttl": record.expires_at - now}
+                await self._run("put_messages", {"messages": self.keys.messages(record.id)}, ttl, messages)
+        except BackendUnavailable as exc:
+            logger.warning("sessionhub: the conversation of session %s did not follow its login: %s", previous_id, exc)
+
+    async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
+        args = self._delete_args(session_id, now, audit)
+        return bool(await self._run("delete", self._session_keys(session_id), args))
+
+    def _delete_args(self, session_id: str, now: int, audit: Audit = NO_AUDIT) -> dict[str, Any]:
+        return {"now": now, "id": session_id, "tag": self._tag(session_id), "audit": audit_args(audit)}
+
+    async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
+        bucket = bucket_for_user(user_id)
+        keys = {"user": self.keys.user(user_id), "index": self.keys.index(bucket)}
+        reply = await self._run("list_user", keys, {"now": now, "tag": self.keys.tag(bucket)})
+        pairs = iter(reply)
+        return [record_of(session_id.decode(), fields) for session_id, fields in zip(pairs, pairs, strict=True)]
+
+    async def delete_user(
+        self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
+    ) -> list[str]:
+        bucket = bucket_for_user(user_id)
+        keys = {"user": self.keys.user(user_id), "index": self.keys.index(bucket)}
+        args = {"now": now, "tag": self.keys.tag(bucket), "keep": except_id or "", "user": user_id}
+        removed = [
+            session_id.decode()
+            for session_id in await self._run("delete_user", keys, {**args, "audit": audit_args(audit)})
+        ]
+        self._forget_sessions(removed)
+        return removed
+
+    async def report_reuse(self, session_id: str, now: int, *, grace: int, revoke: bool, audit: Audit) -> str | None:
+        keys = {"rotated_from": self.keys.rotated_from(session_id), "index": self._index(session_id)}
+        args = {
+            "now": now, "id": session_id, "tag": self._tag(session_id), "grace": grace, "revoke": int(revoke),
+            "max_hops": MAX_ROTATION_HOPS, "audit": audit_args(audit),
+        }  # fmt: skip
+        rotated_into = await self._run("report_reuse", keys, args)
+        if rotated_into is None:
+            return None
+        self._forget_sessions([rotated_into.decode()])  # revoked, or its security log written
+        return str(rotated_into.decode())
+
+    async def flag_risk(self, session_id: str, signature: str, risk: str, now: int, *, audit: Audit) -> bool:
+        args = {
+            "now": now, "id": session_id, "tag": self._tag(session_id), "signature": signature, "risk": risk,
+            "audit": audit_args(audit),
+        }  # fmt: skip
+        return bool(await self._run("flag_risk", {"session": self.keys.session(session_id)}, args))
+
+    async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
+        try:
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.client.xrevrange(  # type: ignore[assignment]
+                self.keys.events(user_id), count=limit
+            )
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        found = (event_of(fields) for _, fields in entries)
+        cutoff = utc(since)
+        return [event for event in found if event.at >= cutoff]
+
+    async def append_message(
+        self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
+    ) -> int | None:
+        keys = {**self._session_keys(session_id), "messages": self.keys.messages(session_id)}
+        args = {
+            "now": now, "id": session_id, "tag": self._tag(session_id), "message": message, "cap": cap,
+            "replay": int(replay),
+        }  # fmt: skip
+        length: int | None = await self._run("append_message", keys, args)
+        return length
+
+    async def load_conversation(
+        self, session_id: str, now: int, last: int | None, *, touch_interval: int = 0
+    ) -> ConversationRecord | None:
+        keys = {**self._session_keys(session_id), "messages": self.keys.messages(session_id)}
+        args = {
+            "now": now, "id": session_id, "tag": self._tag(session_id), "touch_interval": touch_interval,
+            "last": -1 if last is None else last,
+        }  # fmt: skip
+        reply = await self._run("load_conversation", keys, args)
+        if reply is None:
+            return None
+        fields, messages, count = reply
+        return ConversationRecord(record_of(session_id, fields), messages, count)
+
+    async def count(self, now: int) -> int:
+        """Prune and count every bucket index in one pipelined round trip (on a cluster, one per primary, sent at
+        once): O(buckets), never a keyspace scan."""
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for bucket in all_buckets():
+                    index = self.keys.index(bucket)
+                    pipe.zremrangebyscore(index, "-inf", now)
+                    pipe.zcard(index)
+                replies = await pipe.execute()
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        return sum(replies[1::2])
+
+    async def instance(self) -> str:
+        """The server's run_id, which is new after every restart."""
+        try:
+            info = await self.client.info("server")
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        return str(info["run_id"])
+
+    async def restore(
+        self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
+    ) -> bool:
+        replaced = replaces if replaces is not None else record.id
+        if bucket_of(replaced) != bucket_of(record.id):
+            raise ValueError("a restored session replaces only an earlier id in its own bucket")
+        keys = {
+            **self._session_keys(record.id), "replaced": self.keys.session(replaced),
+            "user": self._user_key(record.user_id),
+        }  # fmt: skip
+        args = {
+            "now": now, "id": record.id, "tag": self._tag(record.id), "replaced_id": replaced,
+            "if_replaced_exists": int(if_replaced_exists), "data_changed": int(data_changed),
+            "last_active": record.last_active_at, "idle_deadline": record.expires_at,
+            "absolute_deadline": record.absolute_expires_at, "created": record.created_at,
+        }  # fmt: skip
+        return bool(await self._run("restore", keys, args, record_fields(record)))
+
+    def stats(self) -> dict[str, Any]:
+        if self.cache is None:
+            return {}
+        return {f"client_cache_{name}": value for name, value in self.cache.stats().items()}
+
+    async def health(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            await self.client.ping()
+        except FAILURES as exc:
+            return {"status": "down", "backend": self.name, "error": type(exc).__name__}
+        return {"status": "ok", "backend": self.name, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+    # -- admin reads and legacy sessions ------------------------------------------------------------------------
+
+    async def peek(self, session_id: str, now: int) -> SessionRecord | None:
+        """A plain HGETALL: reading needs no script, and nothing is written (an expired session is left to its TTL)."""
+        try:
+            # decode_responses is off (checked in __init__), so replies are bytes.
+            fields = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.session(session_id)))
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        if b"e" not in fields:
+            return None
+        record = record_of(session_id, [item for pair in fields.items() for item in pair])
+        return record if record.is_live(now) else None
+
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        """One pipelined round trip for the batch (on Redis Cluster, two per session, all sent at once). The alias is
+        written after the session, in its own bucket (on Redis Cluster another slot): re-running an import that
+        stopped in between writes the same alias again."""
+        calls: list[tuple[Keys, Args, list[Any], str, str, int]] = []
+        for item in imports:
+            record = item.record
+            keys: Keys = {
+                **self._session_keys(record.id), "marker": self.keys.import_marker(record.id),
+                "user": self._user_key(record.user_id),
+            }  # fmt: skip
+            args: Args = {
+                "now": now, "id": record.id, "tag": self._tag(record.id), "alias_id": item.alias_id,
+                "idle_deadline": record.expires_at, "absolute_deadline": record.absolute_expires_at,
+            }  # fmt: skip
+            alias = self.keys.legacy_alias(item.alias_id)
+            calls.append((keys, args, record_fields(record), alias, record.id, record.expires_at - now))
+        self._forget_sessions(item.record.id for item in imports)
+        client = self.client
+        try:
+            if isinstance(client, RedisCluster):
+                # redis-py's cluster pipeline refuses scripts: each import runs on its own, all of them at once.
+                stored = await asyncio.gather(*(self._import_one(client, *call) for call in calls))
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    for keys, args, fields, alias, session_id, ttl in calls:
+                        await self._run("import", keys, args, fields, writes=False, client=pipe)
+                        pipe.set(alias, session_id, px=ttl)
+                    stored = (await pipe.execute())[0::2]
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        return [bool(one) for one in stored]
+
+    async def _import_one(
+        self, client: RedisCluster, keys: Keys, args: Args, fields: list[Any], alias: str, session_id: str, ttl: int
+    ) -> Any:
+        stored = await self._run("import", keys, args, fields, writes=False, client=client)
+        await client.set(alias, session_id, px=ttl)
+        return stored
+
+    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for session_id in session_ids:
+                    pipe.get(self.keys.import_marker(session_id))
+                    pipe.hmget(self.keys.session(session_id), ["e", "x"])
+                replies = await pipe.execute()
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        statuses: list[ImportStatus | None] = []
+        for marker, (idle_deadline, absolute_deadline) in zip(replies[0::2], replies[1::2], strict=True):
+            if marker is None:
+                statuses.append(None)
+            elif marker == ADOPTED.encode():
+                statuses.append("adopted")
+            elif idle_deadline is not None and is_live_at(now, int(idle_deadline), int(absolute_deadline)):
+                statuses.append("pending")
+            else:
+                statuses.append("ended")
+        return statuses
+
+    async def resolve_alias(self, alias_id: str, now: int) -> str | None:
+        try:
+            session_id = cast(bytes | None, await self.client.get(self.keys.legacy_alias(alias_id)))
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        return session_id.decode() if session_id is not None else None
+
+    async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
+        """The adoption script in the session's bucket, and the alias deleted in its own, in one round trip (two on
+        Redis Cluster)."""
+        keys = {
+            **self._session_keys(session_id), "new_session": self.keys.session(new_session_id),
+            "marker": self.keys.import_marker(session_id),
+        }  # fmt: skip
+        args = {
+            "now": now, "id": session_id, "new_id": new_session_id, "tag": self._tag(session_id),
+            "alias_id": alias_id, "adopted": ADOPTED,
+        }  # fmt: skip
+        alias = self.keys.legacy_alias(alias_id)
+        client = self.client
+        try:
+            if isinstance(client, RedisCluster):  # its pipeline refuses scripts: two round trips there
+                fields = await self._run("adopt", keys, args, client=client)
+                await client.delete(alias)
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    await self._run("adopt", keys, args, client=pipe)
+                    pipe.delete(alias)
+                    fields, _deleted = await pipe.execute()
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+        return record_of(new_session_id, fields) if fields is not None else None
+
+    # -- key names ----------------------------------------------------------------------------------------------
+
+    def _tag(self, session_id: str) -> str:
+        return self.keys.tag(bucket_of(session_id))
+
+    def _index(self, session_id: str) -> str:
+        return self.keys.index(bucket_of(session_id))
+
+    def _user_key(self, user_id: str | None) -> str | None:
+        return self.keys.user(user_id) if user_id is not None else None

@@ -1,0 +1,147 @@
+"""The Lua scripts of lua/, each loaded once and called with named keys and arguments.
+
+A script file declares its calling convention in two header lines, which are the one source both sides read:
+
+    -- KEYS: session index user?
+    -- ARGV: now:int id tag audit:audit ...fields
+
+`scripts.py` turns them into Lua locals in front of the script (`session_key`, `index_key`, `user_key`; `now`,
+`id`, `tag`, `audit`, `fields`) and into the names `LuaScript.call` takes from Python, so a caller never counts
+positions. `name?` is an optional trailing key (nil in Lua when not given); `:int` arguments arrive as numbers;
+`:audit` takes the six values of `codec.audit_args` and becomes a table (`audit_at` in helpers.lua); `...name`
+collects the remaining arguments into a Lua list. helpers.lua, the session rules in Lua, is put in front of each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+AUDIT_WIDTH = 6
+"""Values an `:audit` argument takes (codec.audit_args)."""
+
+_HEADER = re.compile(r"^-- (KEYS|ARGV): (.*(?:\n--   .*)*)", re.MULTILINE)
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_TYPES = ("str", "int", "audit")
+
+
+@dataclass(frozen=True, slots=True)
+class Argument:
+    name: str
+    type: str
+
+    @property
+    def width(self) -> int:
+        return AUDIT_WIDTH if self.type == "audit" else 1
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    """One script of lua/: its declared keys and arguments, and the source Redis runs."""
+
+    name: str
+    keys: tuple[str, ...]
+    optional_keys: frozenset[str]
+    args: tuple[Argument, ...]
+    rest: str | None
+    source: str
+    key_names: frozenset[str]
+    arg_names: frozenset[str]
+
+    def call(
+        self, keys: Mapping[str, str | None], args: Mapping[str, Any], rest: Sequence[Any] = ()
+    ) -> tuple[list[str], list[Any]]:
+        """The KEYS and ARGV lists for a call, from values named as the script declares them. An optional key may
+        be None (or left out); it must then be the last given. Raises TypeError naming what does not match."""
+        if keys.keys() - self.key_names or args.keys() != self.arg_names:
+            raise TypeError(self._mismatch(keys, args))
+        key_list: list[str] = []
+        for name in self.keys:
+            value = keys.get(name)
+            if value is None:
+                if name not in self.optional_keys:
+                    raise TypeError(f"{self.name}.lua needs the key {name!r}")
+                break
+            key_list.append(value)
+        if len(key_list) < len(self.keys) and any(keys.get(name) is not None for name in self.keys[len(key_list) :]):
+            raise TypeError(f"{self.name}.lua: an optional key is missing before a given one")
+        arg_list: list[Any] = []
+        for argument in self.args:
+            value = args[argument.name]
+            if argument.width == 1:
+                arg_list.append(value)
+            else:
+                arg_list.extend(value)
+        if rest:
+            if self.rest is None:
+                raise TypeError(f"{self.name}.lua takes no further arguments")
+            arg_list.extend(rest)
+        return key_list, arg_list
+
+    def _mismatch(self, keys: Mapping[str, Any], args: Mapping[str, Any]) -> str:
+        unknown = sorted((keys.keys() - self.key_names) | (args.keys() - self.arg_names))
+        missing = sorted(self.arg_names - args.keys())
+        return f"{self.name}.lua: unknown {unknown}, missing {missing}"
+
+
+def _parse_header(name: str, text: str) -> tuple[list[str], list[Argument], str | None]:
+    declared = {kind: " ".join(line.removeprefix("--").strip() for line in body.splitlines()) for kind, body in
+                _HEADER.findall(text)}  # fmt: skip
+    keys = declared.get("KEYS", "").split()
+    args: list[Argument] = []
+    rest = None
+    for word in declared.get("ARGV", "").split():
+        if rest is not None:
+            raise ValueError(f"{name}.lua: ...{rest} must be the last argument")
+        if word.startswith("..."):
+            rest = word[3:]
+            continue
+        arg_name, _, arg_type = word.partition(":")
+        args.append(Argument(arg_name, arg_type or "str"))
+    names = [key.rstrip("?") for key in keys] + [argument.name for argument in args] + ([rest] if rest else [])
+    for word in names:
+        if not _NAME.fullmatch(word):
+            raise ValueError(f"{name}.lua: {word!r} is not a name")
+    for argument in args:
+        if argument.type not in _TYPES:
+            raise ValueError(f"{name}.lua: unknown type {argument.type!r} for {argument.name}")
+    return keys, args, rest
+
+
+def _prologue(keys: Sequence[str], args: Sequence[Argument], rest: str | None) -> str:
+    """Lua locals binding KEYS and ARGV to the declared names."""
+    lines = [f"local {key.rstrip('?')}_key = KEYS[{position}]" for position, key in enumerate(keys, 1)]
+    position = 1
+    for argument in args:
+        if argument.type == "int":
+            lines.append(f"local {argument.name} = tonumber(ARGV[{position}])")
+        elif argument.type == "audit":
+            lines.append(f"local {argument.name} = audit_at({position})")
+        else:
+            lines.append(f"local {argument.name} = ARGV[{position}]")
+        position += argument.width
+    if rest is not None:
+        lines.append(f"local {rest} = {{}}")
+        lines.append(f"for i = {position}, #ARGV do {rest}[#{rest} + 1] = ARGV[i] end")
+    return "\n".join(lines)
+
+
+def _read(file_name: str) -> str:
+    return resources.files(__package__).joinpath("lua", file_name).read_text(encoding="utf-8")
+
+
+@cache
+def script(name: str) -> LuaScript:
+    """The script lua/<name>.lua, ready to register with redis-py (`client.register_script(script.source)`)."""
+    text = _read(f"{name}.lua")
+    keys, args, rest = _parse_header(name, text)
+    # The shebang must be the first line: it makes Redis refuse any key outside the slot of the declared ones.
+    source = "\n".join(["#!lua", _read("helpers.lua"), _prologue(keys, args, rest), text])
+    names = tuple(key.rstrip("?") for key in keys)
+    optional = frozenset(key.rstrip("?") for key in keys if key.endswith("?"))
+    arg_names = frozenset(argument.name for argument in args)
+    return LuaScript(name, names, optional, tuple(args), rest, source, frozenset(names), arg_names)
