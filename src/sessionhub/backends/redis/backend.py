@@ -111,8 +111,8 @@ class RedisBackend(SessionBackend):
         if not url.lower().partition("://")[0].endswith("+sentinel"):
             # A pooled connection the server closed (it restarted) fails on first use: replace it once, at once.
             # Timeouts are not retried: a hung server would cost twice the timeout. Not behind Sentinel: there, with
-            # this retry, connections went on writing to a replaced primary until its demotion (tests/backends/
-            # test_sentinel_failover.py: ten seconds of writes lost); without it the next call asks the Sentinels.
+            # this retry, connections went on writing to a replaced primary until its demotion (ten seconds of writes
+            # lost in tests/backends/redis/test_sentinel_failover.py); without it the next call asks the Sentinels.
             options["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         options.update(client_options)
         options["decode_responses"] = False

@@ -14,7 +14,7 @@ bucket the Redis Cluster hash tag, so that every key of a session, and of a user
 
 `<digest>` is a session id less its two-character bucket. The scripts name the keys they find on the way (a
 user's sessions, the session a rotation marker points at) with the same rules, in lua/helpers.lua;
-tests/backends/test_lua_rules.py keeps the two in step.
+tests/backends/redis/test_lua_rules.py keeps the two in step.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 redis-py asks the Sentinels only when it opens a connection, and a replaced primary that is still up goes on
 acknowledging writes until Sentinel demotes it, about ten seconds after a SENTINEL FAILOVER; its resync then drops
-them all (tests/backends/test_sentinel_failover.py).
+them all (tests/backends/redis/test_sentinel_failover.py).
 """
 
 from __future__ import annotations

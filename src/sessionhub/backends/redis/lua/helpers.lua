@@ -1,6 +1,6 @@
 -- The session rules in Lua, shared by every script (scripts.py puts this file in front of each, after the `#!lua`
 -- shebang that makes Redis refuse any key outside the slot of the declared ones). Each rule mirrors its Python
--- home, named beside it; tests/backends/test_lua_rules.py runs both on the same cases.
+-- home, named beside it; tests/backends/redis/test_lua_rules.py runs both on the same cases.
 --
 -- Key names (keys.py, KeyLayout): `tag` is `<prefix>:{<bucket>}:`; a session id is its two-character bucket, then
 -- the 32-character digest that names its keys. Scripts get the keys they can name beforehand as KEYS; these build

@@ -22,7 +22,7 @@ async def counted(redis_server: RedisServer, key_prefix: str, clock: FakeClock) 
     pool = ConnectionPool(
         host=redis_server.host, port=redis_server.port, connection_class=CountingConnection, health_check_interval=0
     )
-    # The client cache off: these tests count what each operation sends to Redis (test_redis_cache.py counts what
+    # The client cache off: these tests count what each operation sends to Redis (test_client_cache.py counts what
     # a cached read saves).
     backend = RedisBackend(Redis(connection_pool=pool), key_prefix=key_prefix, client_cache=0)
     manager = SessionManager(backend, Settings(key_prefix=key_prefix, max_sessions_per_user=5), clock=clock)

@@ -1,4 +1,5 @@
-"""The stateful model of tests/test_stateful.py, on ResilientBackend(RedisBackend), with outages at random steps.
+"""The stateful model of tests/contract/test_stateful.py, on ResilientBackend(RedisBackend), with outages at random
+steps.
 
 Redis stays up; the outage is this process losing it (its breaker opens, as on a network partition), so that
 hypothesis can shrink failures deterministically. Whatever happens during outages, every answer must match the
@@ -16,7 +17,7 @@ from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 
 from sessionhub.backends import RedisBackend, ResilientBackend, SessionBackend
 from sessionhub.backends.resilient.breaker import CircuitBreaker
-from tests.test_stateful import SessionsMachine
+from tests.contract.test_stateful import SessionsMachine
 
 
 class OutagesMachine(SessionsMachine):

@@ -80,7 +80,7 @@ def make_node(
     url: str, key_prefix: str, clock: FakeClock, timer: FakeClock, *, near_cache_size: int = 100
 ) -> SessionManager:
     # The client cache off: these tests count the calls an outage costs, starting with the first read, which a
-    # cached record would answer without reaching the hung server (test_redis_cache.py covers the cache in a pause).
+    # cached record would answer without reaching the hung server (test_client_cache.py covers the cache in a pause).
     primary = CountingRedisBackend.from_url(
         url,
         key_prefix=key_prefix,
