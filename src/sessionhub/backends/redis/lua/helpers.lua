@@ -16,18 +16,21 @@ local function user_key_in(tag, user) if user then return tag .. 'u:' .. user en
 
 local function events_key_in(tag, user) return tag .. 'ev:' .. user end
 
--- Metadata fields of a HGETALL reply (data fields start with 'd:'), with the positions of the two that a touch
--- rewrites, so that a read can hand back the fields as its touch left them.
+-- Metadata fields of a HGETALL reply (data fields start with 'd:').
 local function meta_of(fields)
-  local meta, at = {}, {}
+  local meta = {}
   for i = 1, #fields, 2 do
-    local name = fields[i]
-    if string.sub(name, 1, 2) ~= 'd:' then
-      meta[name] = fields[i + 1]
-      at[name] = i + 1
-    end
+    if string.sub(fields[i], 1, 2) ~= 'd:' then meta[fields[i]] = fields[i + 1] end
   end
-  return meta, at
+  return meta
+end
+
+-- Set metadata fields of a HGETALL reply in place, so that it reads as the hash does after a write.
+local function set_meta(fields, changed)
+  for i = 1, #fields, 2 do
+    local value = changed[fields[i]]
+    if value ~= nil then fields[i + 1] = value end
+  end
 end
 
 -- SessionRecord.is_live: the caller's clock decides, so that a session Redis has not expired yet is not served
@@ -57,17 +60,16 @@ local function extend_ttl(key, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 
--- A live session's fields, metadata and field positions; nil for a missing one, and an expired one is forgotten
--- on the way.
+-- A live session's fields and metadata; nil for a missing one, and an expired one is forgotten on the way.
 local function read_live(tag, id, index, now)
   local fields = redis.call('HGETALL', session_key_in(tag, id))
   if #fields == 0 then return nil end
-  local meta, at = meta_of(fields)
+  local meta = meta_of(fields)
   if not is_live(meta, now) then
     forget(tag, id, index, user_key_in(tag, meta.u))
     return nil
   end
-  return fields, meta, at
+  return fields, meta
 end
 
 -- Slide the idle deadline (the session's and its messages' TTL, and its place in the bucket index). Returns the
@@ -84,11 +86,10 @@ end
 -- A read: the live session's fields, its deadline slid if a touch is due, and whether it was (the fields are then
 -- as the touch left them); nil when it is not live.
 local function read_and_touch(tag, id, index, now, interval)
-  local fields, meta, at = read_live(tag, id, index, now)
+  local fields, meta = read_live(tag, id, index, now)
   if not fields then return nil end
   if not touch_due(meta, now, interval) then return fields, false end
-  fields[at.e] = touch(tag, id, index, now, meta)
-  fields[at.a] = now
+  set_meta(fields, {a = tostring(now), e = tostring(touch(tag, id, index, now, meta))})
   return fields, true
 end
 
