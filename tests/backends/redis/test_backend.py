@@ -61,6 +61,19 @@ async def test_each_operation_is_one_round_trip(counted: SessionManager) -> None
     assert await round_trips(manager.stats()) == 1
 
 
+async def test_moving_the_only_session_of_a_user_and_of_a_bucket_keeps_every_key_expiring(
+    counted: SessionManager, redis_client: Redis, key_prefix: str
+) -> None:
+    """The move empties the user's index and the bucket's (their last member leaves) and fills them again: they must
+    get their expiry back (a rotation used to leave both with none)."""
+    session = await counted.create(user_id="only-one")
+    rotated = await counted.rotate(session.token)
+    backend = counted.backend
+    assert isinstance(backend, RedisBackend)
+    for key in (backend.keys.user("only-one"), backend.keys.index(rotated.id[:2])):
+        assert 0 < await redis_client.pttl(key) <= 7 * 86_400_000, key
+
+
 async def test_keys_follow_the_documented_layout(counted: SessionManager, redis_client: Redis, key_prefix: str) -> None:
     session = await counted.create(user_id="alice")
     anonymous = await counted.create()

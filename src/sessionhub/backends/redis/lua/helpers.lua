@@ -123,9 +123,11 @@ local function carried_from(fields, meta, user, removed)
 end
 
 -- Rename a live session and its messages (rotate, adopt) within its bucket, re-indexed and touched. Returns the
--- session's fields under its new id.
+-- session's fields under its new id. An index whose last member this was is gone after the ZREM; the ZADD makes it
+-- anew, and it gets its expiry again.
 local function move_session(tag, id, new_id, index, now, meta)
   local user_key = user_key_in(tag, meta.u)
+  local lifetime = tonumber(meta.x) - now
   redis.call('RENAME', session_key_in(tag, id), session_key_in(tag, new_id))
   if redis.call('EXISTS', messages_key_in(tag, id)) == 1 then
     redis.call('RENAME', messages_key_in(tag, id), messages_key_in(tag, new_id))
@@ -134,8 +136,10 @@ local function move_session(tag, id, new_id, index, now, meta)
   if user_key then
     redis.call('ZREM', user_key, id)
     redis.call('ZADD', user_key, meta.c, new_id)
+    extend_ttl(user_key, lifetime)
   end
   touch(tag, new_id, index, now, meta)
+  extend_ttl(index, lifetime)
   return redis.call('HGETALL', session_key_in(tag, new_id))
 end
 
