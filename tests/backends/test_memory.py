@@ -54,6 +54,22 @@ async def test_returned_sessions_do_not_alias_the_store() -> None:
     assert again.data == {"cart": [1]}
 
 
+async def test_expired_rotation_markers_are_swept_by_later_writes() -> None:
+    """Under churn (sessions rotated, then never seen again) memory stays bounded by what is still live."""
+    clock = FakeClock()
+    backend = MemoryBackend()
+    manager = SessionManager(backend, Settings(session_ttl=5, absolute_ttl=10), clock=clock)
+    for _ in range(300):
+        session = await manager.create()
+        await manager.rotate(session.token)
+    assert len(backend._rotations) == 300
+    clock.advance(11)  # every marker's session has passed its absolute deadline
+    for _ in range(10):
+        await manager.create()
+    assert len(backend._rotations) == 0
+    assert len(backend._rotation_deadlines) == 0
+
+
 async def test_security_logs_and_rotation_markers_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory, "MAX_ROTATION_MARKERS", 10)
     clock = FakeClock()

@@ -68,6 +68,8 @@ class MemoryBackend(SessionBackend):
         self._deadlines: list[tuple[int, str]] = []
         self._logs: OrderedDict[str, _Log] = OrderedDict()
         self._rotations: OrderedDict[str, _Rotation] = OrderedDict()
+        self._rotation_deadlines: list[tuple[int, str]] = []
+        """(expiry, old id) of each rotation marker, for the sweep to drop the expired ones."""
         self._messages: dict[str, list[bytes]] = {}
         # Legacy imports: session id -> (alias id or ADOPTED, expiry), and alias id -> (session id, expiry).
         self._import_markers: dict[str, tuple[str, int]] = {}
@@ -111,6 +113,7 @@ class MemoryBackend(SessionBackend):
         self, session_id: str, new_session_id: str, now: int, *, audit: Audit = NO_AUDIT
     ) -> SessionRecord | None:
         with self._lock:
+            self._sweep(now, SWEEP_BATCH)
             moved = self._move(session_id, new_session_id, now)
             if moved is None:
                 return None
@@ -448,8 +451,12 @@ class MemoryBackend(SessionBackend):
 
     def _remember_rotation(self, session_id: str, rotation: _Rotation) -> None:
         self._rotations[session_id] = rotation
+        heapq.heappush(self._rotation_deadlines, (rotation.expires_at, session_id))
         while len(self._rotations) > MAX_ROTATION_MARKERS:
             self._rotations.popitem(last=False)
+        if len(self._rotation_deadlines) > 2 * MAX_ROTATION_MARKERS:  # entries of markers the cap dropped
+            self._rotation_deadlines = [(marker.expires_at, old_id) for old_id, marker in self._rotations.items()]
+            heapq.heapify(self._rotation_deadlines)
 
     def _rotation(self, session_id: str, now: int) -> _Rotation | None:
         rotation = self._rotations.get(session_id)
@@ -459,7 +466,16 @@ class MemoryBackend(SessionBackend):
         return rotation
 
     def _sweep(self, now: int, budget: int | None) -> None:
-        """Drop sessions whose deadline passed, examining at most `budget` heap entries (all when None)."""
+        """Drop sessions and rotation markers whose deadline passed, examining at most `budget` heap entries of each
+        (all when None), so that memory stays bounded under churn."""
+        markers, rotations = self._rotation_deadlines, self._rotations
+        examined = 0
+        while markers and markers[0][0] <= now and (budget is None or examined < budget):
+            examined += 1
+            _, old_id = heapq.heappop(markers)
+            rotation = rotations.get(old_id)
+            if rotation is not None and rotation.expires_at <= now:
+                del rotations[old_id]
         deadlines = self._deadlines
         examined = 0
         while deadlines and deadlines[0][0] <= now and (budget is None or examined < budget):
