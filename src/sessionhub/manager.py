@@ -36,7 +36,7 @@ from sessionhub.errors import (
 )
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
-from sessionhub.model import Session, SessionData, SessionRecord
+from sessionhub.model import Session, SessionData, SessionRecord, is_storable_text
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import NO_RISK, Risk, assess, device_family
 from sessionhub.settings import KIND_PATTERN, Settings
@@ -65,6 +65,8 @@ MIN_IMPORT_REMAINING_MS = 1000
 def _check_user_id(user_id: object) -> str:
     if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LENGTH:
         raise SessionDataError(f"user_id must be a non-empty str of at most {MAX_USER_ID_LENGTH} characters")
+    if not is_storable_text(user_id):
+        raise SessionDataError("user_id is not valid Unicode text (a lone surrogate)")
     return user_id
 
 
@@ -295,6 +297,8 @@ class SessionManager(Conversations):
     ) -> int:
         """End every session of the user ("sign out everywhere"), or every one but `except_session_id` ("sign out
         my other devices"). Returns how many were ended."""
+        if except_session_id is not None and not is_session_id(except_session_id):
+            raise SessionDataError("except_session_id must be a session id, as Session.id gives it")
         scope = "sign_out_everywhere" if except_session_id is None else "sign_out_other_devices"
         audit = self._audit(actor, reason or scope, client)
         call = self.backend.delete_user(_check_user_id(user_id), self._now(), except_id=except_session_id, audit=audit)

@@ -25,6 +25,15 @@ from sessionhub.risk import Risk
 _JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
+def is_storable_text(text: str) -> bool:
+    """Whether every store can keep this str: they all keep UTF-8, which has no lone surrogates ("\\ud800")."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode_value(key: str, value: Any, *, stored: bytes | None = None) -> bytes:
     """The stored form of one top-level value, or SessionDataError when it would not come back unchanged.
 
@@ -102,6 +111,8 @@ class SessionData(dict[str, Any]):
         for key, value in self.items():
             if not isinstance(key, str):
                 raise SessionDataError(f"session data keys must be str, not {type(key).__name__}")
+            if key not in self._stored and not is_storable_text(key):
+                raise SessionDataError("a session data key is not valid Unicode text (a lone surrogate)")
             raw = encode_value(key, value, stored=self._stored.get(key))
             encoded[key] = raw
             size += len(key) + len(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -508,3 +509,32 @@ async def test_health_reports_ok(manager: SessionManager) -> None:
     health = await manager.health()
     assert health["status"] == "ok"
     assert health["backend"] == manager.backend.name
+
+
+LONE_SURROGATE = "\ud800"
+
+
+async def test_text_no_store_can_keep_is_refused_before_anything_is_written(manager: SessionManager) -> None:
+    """Lone surrogates have no UTF-8 form: every store refuses them alike, with SessionDataError, writing nothing."""
+    session = await manager.create(user_id="ada", data={"kept": 1})
+    refused: list[Callable[[], Awaitable[object]]] = [
+        lambda: manager.create(user_id=LONE_SURROGATE),
+        lambda: manager.login(None, "\udfff"),
+        lambda: manager.login(session.token, f"ada{LONE_SURROGATE}"),
+        lambda: manager.list_user_sessions(LONE_SURROGATE),
+        lambda: manager.revoke_user_sessions("ada", except_session_id=LONE_SURROGATE),
+        lambda: manager.create(data={"\udc00": 1}),
+    ]
+    for call in refused:
+        with pytest.raises(SessionDataError):
+            await call()
+    loaded = await manager.get(session.token)
+    assert loaded is not None
+    loaded.data["\udc00"] = 1
+    with pytest.raises(SessionDataError):
+        await manager.save(loaded)
+    again = await manager.get(session.token)
+    assert again is not None
+    assert again.data == {"kept": 1}
+    assert [listed.id for listed in await manager.list_user_sessions("ada")] == [session.id]
+    assert (await manager.stats())["active_sessions"] == 1
