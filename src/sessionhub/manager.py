@@ -40,7 +40,7 @@ from sessionhub.model import Session, SessionData, SessionRecord, is_storable_te
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import NO_RISK, Risk, assess, device_family
 from sessionhub.settings import KIND_PATTERN, Settings
-from sessionhub.stack import build_backend, uses_redis
+from sessionhub.stack import build_backend
 from sessionhub.tokens import (
     bucket_for_user,
     bucket_of,
@@ -113,7 +113,7 @@ class SessionManager(Conversations):
         reached at start-up."""
         settings = settings if settings is not None else Settings()
         manager = cls(build_backend(settings), settings)
-        manager._fall_back_to_memory_at_start = uses_redis(settings) and not settings.redis_fallback
+        manager._fall_back_to_memory_at_start = not settings.uses_memory and not settings.redis_fallback
         return manager
 
     async def open(self) -> None:

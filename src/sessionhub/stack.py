@@ -16,18 +16,12 @@ from sessionhub.backends.memory import MemoryBackend
 from sessionhub.settings import Settings
 
 
-def uses_redis(settings: Settings) -> bool:
-    """Whether the settings name a Redis store (otherwise sessions live in this process's memory)."""
-    return not settings.uses_memory and settings.redis_url is not None
-
-
 def build_backend(settings: Settings, *, outage_fallback: bool | None = None) -> SessionBackend:
     """The store stack for `settings`, not yet opened. `outage_fallback` (default: `settings.redis_fallback`) puts
     Redis behind `ResilientBackend`, which serves from memory through outages; an admin tool turns it off, so that
     it never reports on an empty memory store because Redis was down."""
-    if not uses_redis(settings):
+    if settings.uses_memory or settings.redis_url is None:
         return MemoryBackend()
-    assert settings.redis_url is not None  # uses_redis
     from sessionhub.backends.redis import RedisBackend
 
     with_fallback = settings.redis_fallback if outage_fallback is None else outage_fallback

@@ -22,7 +22,7 @@ from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionDat
 from sessionhub.manager import SessionManager
 from sessionhub.model import Session
 from sessionhub.settings import Settings
-from sessionhub.stack import build_backend, uses_redis
+from sessionhub.stack import build_backend
 
 EXIT_NO = 1
 EXIT_USAGE = 2
@@ -50,7 +50,7 @@ def settings() -> Settings:
 def backend_for(config: Settings) -> SessionBackend:
     """The store the settings name (`sessionhub.stack`), with no outage fallback: an admin tool must not report on
     an empty memory store because Redis was down."""
-    if not uses_redis(config):
+    if config.uses_memory:
         stderr.print("[yellow]note:[/] no REDIS_URL (or TESTING is set): using this process's empty memory store")
     return build_backend(config, outage_fallback=False)
 
