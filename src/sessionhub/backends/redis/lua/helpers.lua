@@ -150,15 +150,21 @@ local function hset_from(key, values, first, last)
   end
 end
 
-local function store(key, index, user_key, id, now, deadline, absolute, values)
-  hset_from(key, values, 1, #values)
+-- A stored session's expiry and its entries in the bucket index (by idle deadline) and in its user's index (by
+-- creation time); an index lives as long as its latest member can.
+local function index_session(key, index, user_key, id, now, deadline, absolute, created)
   redis.call('PEXPIRE', key, deadline - now)
   redis.call('ZADD', index, deadline, id)
   extend_ttl(index, absolute - now)
   if user_key then
-    redis.call('ZADD', user_key, now, id)
+    redis.call('ZADD', user_key, created, id)
     extend_ttl(user_key, absolute - now)
   end
+end
+
+local function store(key, index, user_key, id, now, deadline, absolute, values)
+  hset_from(key, values, 1, #values)
+  index_session(key, index, user_key, id, now, deadline, absolute, now)
 end
 
 -- The user's live sessions as {id, fields, meta}, dropping what expired (index entries, and keys Redis still holds).

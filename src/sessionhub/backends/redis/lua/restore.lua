@@ -32,13 +32,7 @@ elseif if_replaced_exists == '1' and redis.call('EXISTS', replaced_key) == 0 the
 else
   hset_from(session_key, fields, 1, #fields)
 end
-redis.call('PEXPIRE', session_key, deadline - now)
-redis.call('ZADD', index_key, deadline, id)
-extend_ttl(index_key, absolute_deadline - now)
-if user_key then
-  redis.call('ZADD', user_key, created, id)
-  extend_ttl(user_key, absolute_deadline - now)
-end
+index_session(session_key, index_key, user_key, id, now, deadline, absolute_deadline, created)
 local messages = messages_key_in(tag, id)
 if replaced_id ~= id then
   -- An earlier id of the same session: its messages move to this one, unless this one has its own already.
