@@ -22,6 +22,8 @@ DEMO_KIND = "demo"
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 """What a session kind may be."""
 DEFAULT_CLIENT_CACHE = 10_000
+DEFAULT_MAX_CONNECTIONS = 100
+"""Connections to each Redis server (a cluster: to each node); callers beyond it wait for one."""
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
@@ -140,6 +142,15 @@ class Settings(BaseSettings):
         validation_alias=_env("breaker_max_backoff"),
         description="Longest wait in seconds between probes of a failed Redis (the wait doubles up to this).",
     )
+    breaker_failover_window: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        validation_alias=_env("breaker_failover_window"),
+        description="Seconds after Redis fails during which it is probed at least every half second, because a "
+        "failover (a restart, Sentinel or Cluster promoting a replica) is likely to end the outage then; "
+        "breaker_max_backoff applies after it. Set it above your failover time.",
+    )
     near_cache_size: int = Field(
         default=10_000,
         ge=0,
@@ -216,6 +227,13 @@ class Settings(BaseSettings):
         description="Session records each process keeps between reads, invalidated by Redis the moment they change "
         "(server-assisted client-side caching, single server only); a read that finds its session there costs no "
         "round trip. 0 turns it off.",
+    )
+    redis_max_connections: int = Field(
+        default=DEFAULT_MAX_CONNECTIONS,
+        ge=1,
+        validation_alias=_env("redis_max_connections"),
+        description="Connections each process opens to each Redis server (on a cluster: to each node). Calls beyond "
+        "them wait for one to come free, up to redis_call_timeout, rather than fail.",
     )
     # ------------------------------------------------------------------------------------------------------------
 

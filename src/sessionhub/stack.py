@@ -26,7 +26,7 @@ def build_backend(settings: Settings, *, outage_fallback: bool | None = None) ->
 
     with_fallback = settings.redis_fallback if outage_fallback is None else outage_fallback
     # Behind the resilient layer the sockets give up as soon as its per-call timeout does.
-    timeouts = (
+    timeouts: dict[str, float] = (
         {"socket_timeout": settings.redis_call_timeout, "socket_connect_timeout": settings.redis_call_timeout}
         if with_fallback
         else {}
@@ -36,6 +36,7 @@ def build_backend(settings: Settings, *, outage_fallback: bool | None = None) ->
         key_prefix=settings.key_prefix,
         cluster=settings.redis_cluster,
         client_cache=settings.redis_client_cache,
+        max_connections=settings.redis_max_connections,
         **timeouts,
     )
     if not with_fallback:
@@ -47,7 +48,13 @@ def build_backend(settings: Settings, *, outage_fallback: bool | None = None) ->
         threshold=settings.breaker_threshold,
         first_backoff=min(0.1, settings.breaker_max_backoff),
         max_backoff=settings.breaker_max_backoff,
+        failover_backoff=min(0.5, settings.breaker_max_backoff),
+        failover_window=settings.breaker_failover_window,
     )
     return ResilientBackend(
-        redis, call_timeout=settings.redis_call_timeout, breaker=breaker, near_cache_size=settings.near_cache_size
+        redis,
+        call_timeout=settings.redis_call_timeout,
+        connection_wait=redis.connection_wait,
+        breaker=breaker,
+        near_cache_size=settings.near_cache_size,
     )

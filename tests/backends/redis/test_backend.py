@@ -11,6 +11,7 @@ from redis.asyncio import ConnectionPool, Redis
 
 from sessionhub import BackendUnavailable, ClientInfo, ConfigurationError, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import RedisBackend
+from sessionhub.backends.redis.scripts import OPERATION_REPLY_TTL
 from sessionhub.tokens import bucket_for_user
 from tests.support.clock import FakeClock
 from tests.support.counting import CountingConnection
@@ -80,7 +81,15 @@ async def test_keys_follow_the_documented_layout(counted: SessionManager, redis_
     bucket = bucket_for_user("alice")
     assert session.id.startswith(bucket)
     keys = {key.decode() for key in cast(list[bytes], await redis_client.keys(f"{key_prefix}:*"))}
-    assert keys == {
+    operations = {key for key in keys if ":op:" in key}
+    # Each create left its reply for a resend, in its own slot, for a few seconds.
+    assert {key.split(":op:")[0] for key in operations} == {
+        f"{key_prefix}:{{{bucket}}}",
+        f"{key_prefix}:{{{anonymous.id[:2]}}}",
+    }
+    for key in operations:
+        assert 0 < await redis_client.pttl(key) <= OPERATION_REPLY_TTL
+    assert keys - operations == {
         f"{key_prefix}:{{{bucket}}}:s:{session.id[2:]}",
         f"{key_prefix}:{{{bucket}}}:u:alice",
         f"{key_prefix}:{{{bucket}}}:all",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -50,14 +50,6 @@ def record(session_id: str = "ab" + "0" * 32, **data: bytes) -> SessionRecord:
 async def backend(redis_server: RedisServer, key_prefix: str) -> AsyncIterator[RedisBackend]:
     async with RedisBackend.from_url(redis_server.url, key_prefix=key_prefix, client_cache=100) as backend:
         yield backend
-
-
-@pytest.fixture
-def own_server() -> Iterator[RedisServer]:
-    """A server of the test's own, for faults (and flushes) that would disturb other tests on the shared one."""
-    server = RedisServer.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 
 from sessionhub.backends.redis.backend import SCRIPTS
-from sessionhub.backends.redis.scripts import AUDIT_WIDTH, _parse_header, _prologue, script
+from sessionhub.backends.redis.scripts import AUDIT_WIDTH, _parse_header, _prologue, _shebang, script
 
 AUDIT = ["system", "", "", "", 0, 0]
 
@@ -19,7 +19,7 @@ def test_every_script_file_is_registered_and_declares_its_keys() -> None:
     assert files - {"helpers"} == set(SCRIPTS)
     for name in SCRIPTS:
         loaded = script(name)
-        assert loaded.source.startswith("#!lua\n")
+        assert loaded.source.startswith(("#!lua\n", "#!lua flags="))
         assert loaded.keys, f"{name}.lua declares no keys: Redis Cluster could not route it"
 
 
@@ -52,12 +52,12 @@ def test_every_local_a_script_uses_from_its_header_is_declared() -> None:
 def test_a_call_lists_keys_and_arguments_in_declared_order() -> None:
     create = script("create")
     keys, args = create.call(
-        {"session": "s", "index": "i", "user": "u"},
+        {"op": "o", "session": "s", "index": "i", "user": "u"},
         {"now": 1, "id": "x", "tag": "t", "limit": 2, "evict": 1, "idle_deadline": 3, "absolute_deadline": 4,
          "user": "ada", "audit": AUDIT},
         ["k", "user"],
     )  # fmt: skip
-    assert keys == ["s", "i", "u"]
+    assert keys == ["o", "s", "i", "u"]
     assert args == [1, "x", "t", 2, 1, 3, 4, "ada", *AUDIT, "k", "user"]
 
 
@@ -65,21 +65,23 @@ def test_an_optional_key_may_be_left_out_or_none() -> None:
     create = script("create")
     args = {"now": 1, "id": "x", "tag": "t", "limit": 0, "evict": 0, "idle_deadline": 3, "absolute_deadline": 4,
             "user": "", "audit": AUDIT}  # fmt: skip
-    assert create.call({"session": "s", "index": "i", "user": None}, args)[0] == ["s", "i"]
-    assert create.call({"session": "s", "index": "i"}, args)[0] == ["s", "i"]
+    assert create.call({"op": "o", "session": "s", "index": "i", "user": None}, args)[0] == ["o", "s", "i"]
+    assert create.call({"op": "o", "session": "s", "index": "i"}, args)[0] == ["o", "s", "i"]
 
 
 def test_a_call_that_does_not_match_the_header_is_refused() -> None:
     delete = script("delete")
     args = {"now": 1, "id": "x", "tag": "t", "audit": AUDIT}
     with pytest.raises(TypeError, match=r"delete.lua: unknown \['user'\]"):
-        delete.call({"session": "s", "index": "i", "user": "u"}, args)
+        delete.call({"op": "o", "session": "s", "index": "i", "user": "u"}, args)
     with pytest.raises(TypeError, match=r"missing \['tag'\]"):
-        delete.call({"session": "s", "index": "i"}, {"now": 1, "id": "x", "audit": AUDIT})
+        delete.call({"op": "o", "session": "s", "index": "i"}, {"now": 1, "id": "x", "audit": AUDIT})
     with pytest.raises(TypeError, match="needs the key 'index'"):
-        delete.call({"session": "s"}, args)
+        delete.call({"op": "o", "session": "s"}, args)
+    with pytest.raises(TypeError, match="needs the key 'op'"):
+        delete.call({"session": "s", "index": "i"}, args)
     with pytest.raises(TypeError, match="takes no further arguments"):
-        delete.call({"session": "s", "index": "i"}, args, ["extra"])
+        delete.call({"op": "o", "session": "s", "index": "i"}, args, ["extra"])
 
 
 def test_a_malformed_header_is_refused() -> None:
@@ -89,3 +91,17 @@ def test_a_malformed_header_is_refused() -> None:
         _parse_header("x", "-- KEYS: a-b\n")
     with pytest.raises(ValueError, match="unknown type"):
         _parse_header("x", "-- KEYS: a\n-- ARGV: n:float\n")
+
+
+def test_flags_and_once_come_from_the_header() -> None:
+    assert script("load").source.startswith("#!lua flags=allow-oom\n")
+    assert not script("load").once
+    delete = script("delete")
+    assert delete.once
+    assert delete.keys[0] == "op"
+    assert "cmsgpack.pack(reply)" in delete.source
+
+
+def test_an_unknown_flag_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown script flags"):
+        _shebang("x", "-- FLAGS: allow-oom no-cluster-please\n")

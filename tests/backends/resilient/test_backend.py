@@ -88,7 +88,7 @@ def make_node(
         socket_connect_timeout=CALL_TIMEOUT,
         client_cache=0,
     )
-    breaker = CircuitBreaker(threshold=THRESHOLD, first_backoff=1, max_backoff=4, timer=timer)
+    breaker = CircuitBreaker(threshold=THRESHOLD, first_backoff=1, max_backoff=4, failover_window=0, timer=timer)
     backend = ResilientBackend(primary, call_timeout=CALL_TIMEOUT, breaker=breaker, near_cache_size=near_cache_size)
     return SessionManager(backend, Settings(key_prefix=key_prefix, **SETTINGS), clock=clock)
 

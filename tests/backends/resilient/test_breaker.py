@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from sessionhub.backends.resilient.breaker import BreakerState, CircuitBreaker
@@ -31,7 +33,7 @@ def test_opens_after_threshold_consecutive_failures_only(timer: FakeClock) -> No
 
 
 def test_probes_back_off_exponentially_up_to_the_cap(timer: FakeClock) -> None:
-    breaker = CircuitBreaker(threshold=1, first_backoff=0.5, max_backoff=3.0, timer=timer)
+    breaker = CircuitBreaker(threshold=1, first_backoff=0.5, max_backoff=3.0, failover_window=0, timer=timer)
     breaker.trip()
     waits = []
     for _ in range(6):
@@ -48,8 +50,26 @@ def test_probes_back_off_exponentially_up_to_the_cap(timer: FakeClock) -> None:
     assert breaker.probes == 6
 
 
+def test_probes_stay_under_a_second_apart_while_a_failover_is_likely_then_back_off(timer: FakeClock) -> None:
+    """Full service returns within half a second of a failover ending, for the first minute of an outage; after
+    it, an outage that lasts costs a probe every max_backoff seconds."""
+    breaker = CircuitBreaker(threshold=1, first_backoff=0.1, max_backoff=4.0, timer=timer)
+    breaker.trip()
+    waits = []
+    while breaker.seconds_open() < 75:
+        timer.now += breaker.backoff
+        assert breaker.probe_due()
+        waits.append(breaker.backoff)
+        breaker.start_probe()
+        breaker.probe_failed()
+    assert waits[:4] == [0.1, 0.2, 0.4, 0.5]
+    in_failover = [wait for wait, at in zip(waits, itertools.accumulate(waits), strict=True) if at <= 60]
+    assert max(in_failover) == 0.5
+    assert waits[-3:] == [4.0, 4.0, 4.0]
+
+
 def test_close_resets_and_the_next_trip_starts_with_a_short_backoff(timer: FakeClock) -> None:
-    breaker = CircuitBreaker(threshold=2, first_backoff=0.25, max_backoff=4.0, timer=timer)
+    breaker = CircuitBreaker(threshold=2, first_backoff=0.25, max_backoff=4.0, failover_window=0, timer=timer)
     breaker.trip()
     timer.now += 7
     assert breaker.seconds_open() == 7

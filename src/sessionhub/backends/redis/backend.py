@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
+import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Self, cast
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Self, TypeVar, cast
 
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import SentinelConnectionPool
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from sessionhub.backends.base import (
     ADOPTED,
@@ -39,17 +42,24 @@ from sessionhub.backends.base import (
 from sessionhub.backends.redis.client_cache import tracked_cache_for
 from sessionhub.backends.redis.codec import audit_args, data_fields, event_of, limit_args, record_fields, record_of
 from sessionhub.backends.redis.connect import RedisClient, connect
-from sessionhub.backends.redis.failures import FAILURES, LIMIT_REFUSED, unavailable
+from sessionhub.backends.redis.failures import FAILURES, LIMIT_REFUSED, refused_now, unavailable
 from sessionhub.backends.redis.keys import KeyLayout
 from sessionhub.backends.redis.scripts import LuaScript, script
 from sessionhub.backends.redis.sentinel import follow_primary
-from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionLimitExceeded
+from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionDataError, SessionLimitExceeded
 from sessionhub.events import SecurityEvent
 from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, is_live_at, utc
-from sessionhub.settings import DEFAULT_CLIENT_CACHE
+from sessionhub.settings import DEFAULT_CLIENT_CACHE, DEFAULT_MAX_CONNECTIONS
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
 logger = logging.getLogger("sessionhub")
+
+T = TypeVar("T")
+
+RESENDS = 3
+"""How many times a call whose connection broke is sent again, at once, on a new connection. A broken connection
+fails fast (a refused connect takes microseconds), so a Redis that is down costs little more; a Redis that drops
+its clients (a restart, CLIENT KILL, a proxy failing over) costs a reconnect."""
 
 CACHE_START_WAIT = 2.0
 """How long `open` waits for the client cache's tracking connection before going on without it (it keeps trying)."""
@@ -77,14 +87,24 @@ class RedisBackend(SessionBackend):
         key_prefix: str = "sessionhub",
         owns_client: bool = False,
         client_cache: int = DEFAULT_CLIENT_CACHE,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        connection_wait: float = 2.0,
+        resend: bool = True,
     ) -> None:
         """`client_cache`: how many session records to keep in process memory between reads, invalidated by Redis
         (client_cache.py); 0 turns the cache off. It applies to a single server; on a cluster or behind Sentinel
-        every read goes to Redis."""
+        every read goes to Redis.
+
+        `max_connections`: calls in flight at once; the others wait for one to finish, up to `connection_wait`
+        seconds, then fail with BackendUnavailable. Size the client's pool to it (`from_url` does), so that the pool
+        never refuses a connection. `resend`: a call whose connection broke before its reply is sent again on a new
+        one (up to RESENDS times); the scripts make that safe (scripts.py, `ONCE`)."""
         if client.get_encoder().decode_responses:
             raise ConfigurationError("RedisBackend needs a client with decode_responses=False (data is bytes)")
         if client_cache < 0:
             raise ConfigurationError("client_cache must be 0 (off) or more")
+        if max_connections < 1 or connection_wait <= 0:
+            raise ConfigurationError("max_connections must be 1 or more and connection_wait positive")
         self.client = client
         self.keys = KeyLayout(key_prefix)
         self._owns_client = owns_client
@@ -94,6 +114,15 @@ class RedisBackend(SessionBackend):
         self._scripts: dict[str, tuple[LuaScript, AsyncScript]] = {
             name: (script(name), client.register_script(script(name).source)) for name in SCRIPTS
         }
+        self.max_connections = max_connections
+        self.connection_wait = connection_wait
+        self._resends = RESENDS if resend else 0
+        self._connections = asyncio.Semaphore(max_connections)
+        self._counts = {"connection_waits": 0, "connection_waits_given_up": 0, "resent_calls": 0}
+        self._connection_wait_seconds = 0.0
+        # Operation ids only need to differ between the calls of one deployment within OPERATION_REPLY_TTL.
+        self._operation_prefix = secrets.token_hex(6)
+        self._operation_serials = itertools.count()
 
     @classmethod
     def from_url(
@@ -103,33 +132,48 @@ class RedisBackend(SessionBackend):
         key_prefix: str = "sessionhub",
         cluster: bool = False,
         client_cache: int = DEFAULT_CLIENT_CACHE,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         **client_options: Any,
     ) -> Self:
         """A backend on its own connections to a server, Sentinel group or cluster, as the URL's scheme says
         (connect.py). `client_options` are redis-py connection options."""
         options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0, "health_check_interval": 30}
-        if not url.lower().partition("://")[0].endswith("+sentinel"):
-            # A pooled connection the server closed (it restarted) fails on first use: replace it once, at once.
-            # Timeouts are not retried: a hung server would cost twice the timeout. Not behind Sentinel: there, with
-            # this retry, connections went on writing to a replaced primary until its demotion (ten seconds of writes
-            # lost in tests/backends/redis/test_sentinel_failover.py); without it the next call asks the Sentinels.
-            options["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        if cluster or url.lower().partition("://")[0].endswith("+cluster"):
+            # redis-py's cluster client re-sends a command after a node failed or the cluster was down, once it has
+            # re-read the topology (safe: see `resend`), a few times, soon. A MOVED reply only updates that slot's
+            # owner: re-reading the whole topology every few MOVED (the default) closed connections still in use
+            # while slots were resharded.
+            options["retry"] = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3)
+            options["reinitialize_steps"] = 0
+        else:
+            # No blind retry inside redis-py: `_call` sends a call again after a broken connection only (a timeout is
+            # not retried: a hung server would cost twice the timeout).
+            options["retry"] = Retry(NoBackoff(), 0)
         options.update(client_options)
         options["decode_responses"] = False
+        options["max_connections"] = max_connections
         client = connect(url, cluster=cluster, **options)
-        return cls(client, key_prefix=key_prefix, owns_client=True, client_cache=client_cache)
+        wait = float(options["socket_timeout"] or 2.0)
+        return cls(
+            client, key_prefix=key_prefix, owns_client=True, client_cache=client_cache,
+            max_connections=max_connections, connection_wait=wait,
+        )  # fmt: skip
 
     async def open(self) -> None:
-        try:
+        async def load_scripts() -> None:
             await self.client.ping()
             for _, registered in self._scripts.values():
                 await self.client.script_load(registered.script)  # on a cluster: into every primary
-        except ResponseError as exc:
-            raise ConfigurationError(
-                f"redis refused sessionhub's scripts ({exc}); they need Redis 7.0+ (or Valkey) and EVALSHA"
-            ) from None
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+
+        try:
+            await self._call(load_scripts)
+        except BackendUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ResponseError) and not refused_now(cause):
+                raise ConfigurationError(
+                    f"redis refused sessionhub's scripts ({cause}); they need Redis 7.0+ (or Valkey) and EVALSHA"
+                ) from None
+            raise
         pool = getattr(self.client, "connection_pool", None)
         if isinstance(pool, SentinelConnectionPool) and self._follower is None:
             self._follower = asyncio.create_task(follow_primary(pool), name="sessionhub-follow-sentinel-primary")
@@ -156,23 +200,74 @@ class RedisBackend(SessionBackend):
         self, name: str, keys: Keys, args: Args, rest: Sequence[Any] = (), *, writes: bool = True, client: Any = None
     ) -> Any:
         """Run lua/<name>.lua with its keys and arguments named as it declares them. One that `writes` first drops
-        the cached copies of the keys it names (read your writes). With a pipeline as `client`, queue it."""
+        the cached copies of the keys it names (read your writes). With `client` (a pipeline, or the cluster client
+        inside a `_call`), send it there and leave the failures to the caller."""
         declared, registered = self._scripts[name]
+        if declared.once:
+            keys = {"op": self._operation_key(keys), **keys}
         key_list, arg_list = declared.call(keys, args, rest)
         if writes:
             self._forget(key_list)
         if client is not None:
             return await registered(keys=key_list, args=arg_list, client=client)
+        return await self._call(lambda: registered(keys=key_list, args=arg_list))
+
+    def _operation_key(self, keys: Keys) -> str:
+        """A key for a `ONCE` script's reply, unique to the call, in the slot of its other keys (their tag)."""
+        first = next(key for key in keys.values() if key)
+        return self.keys.operation(first, f"{self._operation_prefix}{next(self._operation_serials):x}")
+
+    async def _call(self, send: Callable[[], Awaitable[T]]) -> T:
+        """Every command of this backend goes through here: it waits for one of the `max_connections`, sends the
+        command again if the connection broke before the reply (every script is safe to resend, scripts.py), and
+        turns every failure of the client into BackendUnavailable (or SessionLimitExceeded)."""
+        await self._take_connection()
         try:
-            return await registered(keys=key_list, args=arg_list)
+            for _ in range(self._resends):
+                try:
+                    return await send()
+                except _BROKEN_CONNECTION as exc:
+                    _log_unexpected(exc)
+                    self._counts["resent_calls"] += 1
+            return await send()
+        except (UnicodeError, DataError) as exc:
+            # Refused by the client before anything was sent (text no Redis string holds, a value of no Redis type).
+            raise SessionDataError(f"redis cannot store the value: {type(exc).__name__}") from None
         except ResponseError as exc:
             if str(exc).startswith(LIMIT_REFUSED):
                 raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
-            # A script refused by the server (READONLY replica after a failover, OOM, NOREPLICAS): the store cannot
+            # A command refused by the server (READONLY replica after a failover, OOM, NOREPLICAS): the store cannot
             # serve.
             raise unavailable(exc) from exc
         except FAILURES as exc:
             raise unavailable(exc) from exc
+        except (BackendUnavailable, SessionLimitExceeded, SessionDataError):
+            raise
+        except Exception as exc:
+            # Not a Redis error, but raised by the client mid-call: redis-py's cluster client closes the connections
+            # of calls in flight when it re-reads the topology ('NoneType' object has no attribute 'writelines').
+            _log_unexpected(exc)
+            raise BackendUnavailable(f"the redis client failed: {type(exc).__name__}") from exc
+        finally:
+            self._connections.release()
+
+    async def _take_connection(self) -> None:
+        if not self._connections.locked():
+            await self._connections.acquire()  # free: returns at once
+            return
+        started = time.perf_counter()
+        self._counts["connection_waits"] += 1
+        try:
+            async with asyncio.timeout(self.connection_wait):
+                await self._connections.acquire()
+        except TimeoutError:
+            self._counts["connection_waits_given_up"] += 1
+            raise BackendUnavailable(
+                f"no redis connection came free within {self.connection_wait:g} s (max_connections="
+                f"{self.max_connections})"
+            ) from None
+        finally:
+            self._connection_wait_seconds += time.perf_counter() - started
 
     def _forget(self, keys: Iterable[str]) -> None:
         if self.cache is not None:
@@ -355,12 +450,10 @@ class RedisBackend(SessionBackend):
         return bool(await self._run("flag_risk", {"session": self.keys.session(session_id)}, args))
 
     async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
-        try:
-            entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.client.xrevrange(  # type: ignore[assignment]
-                self.keys.events(user_id), count=limit
-            )
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+        key = self.keys.events(user_id)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await self._call(
+            lambda: self.client.xrevrange(key, count=limit)  # type: ignore[arg-type, return-value]
+        )
         found = (event_of(fields) for _, fields in entries)
         cutoff = utc(since)
         return [event for event in found if event.at >= cutoff]
@@ -393,23 +486,21 @@ class RedisBackend(SessionBackend):
     async def count(self, now: int) -> int:
         """Prune and count every bucket index in one pipelined round trip (on a cluster, one per primary, sent at
         once): O(buckets), never a keyspace scan."""
-        try:
+
+        async def prune_and_count() -> list[Any]:
             async with self.client.pipeline(transaction=False) as pipe:
                 for bucket in all_buckets():
                     index = self.keys.index(bucket)
                     pipe.zremrangebyscore(index, "-inf", now)
                     pipe.zcard(index)
-                replies = await pipe.execute()
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+                return await pipe.execute()
+
+        replies = await self._call(prune_and_count)
         return sum(replies[1::2])
 
     async def instance(self) -> str:
         """The server's run_id, which is new after every restart."""
-        try:
-            info = await self.client.info("server")
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+        info = await self._call(lambda: self.client.info("server"))
         return str(info["run_id"])
 
     async def restore(
@@ -431,27 +522,27 @@ class RedisBackend(SessionBackend):
         return bool(await self._run("restore", keys, args, record_fields(record)))
 
     def stats(self) -> dict[str, Any]:
+        connections = {**self._counts, "connection_wait_seconds": round(self._connection_wait_seconds, 6)}
         if self.cache is None:
-            return {}
-        return {f"client_cache_{name}": value for name, value in self.cache.stats().items()}
+            return connections
+        return connections | {f"client_cache_{name}": value for name, value in self.cache.stats().items()}
 
     async def health(self) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            await self.client.ping()
-        except FAILURES as exc:
-            return {"status": "down", "backend": self.name, "error": type(exc).__name__}
+            await self._call(self.client.ping)
+        except BackendUnavailable as exc:
+            cause = exc.__cause__ or exc
+            return {"status": "down", "backend": self.name, "error": type(cause).__name__}
         return {"status": "ok", "backend": self.name, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
     # -- admin reads and legacy sessions ------------------------------------------------------------------------
 
     async def peek(self, session_id: str, now: int) -> SessionRecord | None:
         """A plain HGETALL: reading needs no script, and nothing is written (an expired session is left to its TTL)."""
-        try:
-            # decode_responses is off (checked in __init__), so replies are bytes.
-            fields = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.session(session_id)))
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+        key = self.keys.session(session_id)
+        # decode_responses is off (checked in __init__), so replies are bytes.
+        fields = cast(dict[bytes, bytes], await self._call(lambda: self.client.hgetall(key)))
         if b"e" not in fields:
             return None
         record = record_of(session_id, [item for pair in fields.items() for item in pair])
@@ -476,18 +567,19 @@ class RedisBackend(SessionBackend):
             calls.append((keys, args, record_fields(record), alias, record.id, record.expires_at - now))
         self._forget_sessions(item.record.id for item in imports)
         client = self.client
-        try:
-            if isinstance(client, RedisCluster):
-                # redis-py's cluster pipeline refuses scripts: each import runs on its own, all of them at once.
-                stored = await asyncio.gather(*(self._import_one(client, *call) for call in calls))
-            else:
+        if isinstance(client, RedisCluster):
+            # redis-py's cluster pipeline refuses scripts: each import runs on its own, all of them at once.
+            stored = await asyncio.gather(*(self._call(functools.partial(self._import_one, client, *c)) for c in calls))
+        else:
+
+            async def pipelined() -> list[Any]:
                 async with client.pipeline(transaction=False) as pipe:
                     for keys, args, fields, alias, session_id, ttl in calls:
                         await self._run("import", keys, args, fields, writes=False, client=pipe)
                         pipe.set(alias, session_id, px=ttl)
-                    stored = (await pipe.execute())[0::2]
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+                    return list((await pipe.execute())[0::2])
+
+            stored = await self._call(pipelined)
         return [bool(one) for one in stored]
 
     async def _import_one(
@@ -498,14 +590,15 @@ class RedisBackend(SessionBackend):
         return stored
 
     async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
-        try:
+
+        async def markers_and_deadlines() -> list[Any]:
             async with self.client.pipeline(transaction=False) as pipe:
                 for session_id in session_ids:
                     pipe.get(self.keys.import_marker(session_id))
                     pipe.hmget(self.keys.session(session_id), ["e", "x"])
-                replies = await pipe.execute()
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+                return await pipe.execute()
+
+        replies = await self._call(markers_and_deadlines)
         statuses: list[ImportStatus | None] = []
         for marker, (idle_deadline, absolute_deadline) in zip(replies[0::2], replies[1::2], strict=True):
             if marker is None:
@@ -519,10 +612,8 @@ class RedisBackend(SessionBackend):
         return statuses
 
     async def resolve_alias(self, alias_id: str, now: int) -> str | None:
-        try:
-            session_id = cast(bytes | None, await self.client.get(self.keys.legacy_alias(alias_id)))
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+        key = self.keys.legacy_alias(alias_id)
+        session_id = cast(bytes | None, await self._call(lambda: self.client.get(key)))
         return session_id.decode() if session_id is not None else None
 
     async def adopt(self, alias_id: str, session_id: str, new_session_id: str, now: int) -> SessionRecord | None:
@@ -538,17 +629,19 @@ class RedisBackend(SessionBackend):
         }  # fmt: skip
         alias = self.keys.legacy_alias(alias_id)
         client = self.client
-        try:
-            if isinstance(client, RedisCluster):  # its pipeline refuses scripts: two round trips there
-                fields = await self._run("adopt", keys, args, client=client)
-                await client.delete(alias)
-            else:
+        if isinstance(client, RedisCluster):  # its pipeline refuses scripts: two round trips there
+            fields = await self._run("adopt", keys, args)
+            await self._call(lambda: client.delete(alias))
+        else:
+
+            async def pipelined() -> Any:
                 async with client.pipeline(transaction=False) as pipe:
                     await self._run("adopt", keys, args, client=pipe)
                     pipe.delete(alias)
-                    fields, _deleted = await pipe.execute()
-        except FAILURES as exc:
-            raise unavailable(exc) from exc
+                    adopted, _deleted = await pipe.execute()
+                    return adopted
+
+            fields = await self._call(pipelined)
         return record_of(new_session_id, fields) if fields is not None else None
 
     # -- key names ----------------------------------------------------------------------------------------------
@@ -561,3 +654,13 @@ class RedisBackend(SessionBackend):
 
     def _user_key(self, user_id: str | None) -> str | None:
         return self.keys.user(user_id) if user_id is not None else None
+
+
+_BROKEN_CONNECTION = (RedisConnectionError, OSError, AttributeError)
+"""A call that failed so may not have reached Redis, or reached it and lost its reply: worth one more send."""
+
+
+def _log_unexpected(exc: BaseException) -> None:
+    """A redis-py failure that is not a RedisError is a client bug worth seeing; its message names no key."""
+    if not isinstance(exc, FAILURES):
+        logger.warning("sessionhub: the redis client raised %s mid-call", type(exc).__name__, exc_info=exc)

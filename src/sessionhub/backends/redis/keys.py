@@ -11,6 +11,7 @@ bucket the Redis Cluster hash tag, so that every key of a session, and of a user
     <tag>rf:<digest>  string: "<new id>:<time>", left by a rotation, to recognise a rotated-away token.
     <tag>m:<digest>   string: import marker of a migrated legacy session (sessionhub.legacy).
     <tag>l:<digest>   string: legacy alias, the id of the session a legacy cookie reaches, in the alias's bucket.
+    <tag>op:<op id>   string: the reply of a write that must happen once, for a resend to find (scripts.py, ONCE).
 
 `<digest>` is a session id less its two-character bucket. The scripts name the keys they find on the way (a
 user's sessions, the session a rotation marker points at) with the same rules, in lua/helpers.lua;
@@ -62,3 +63,7 @@ class KeyLayout:
 
     def legacy_alias(self, alias_id: str) -> str:
         return f"{self.tag(bucket_of(alias_id))}l:{alias_id[2:]}"
+
+    def operation(self, key: str, operation_id: str) -> str:
+        """Where a `ONCE` script called with `key` leaves its reply: in that key's slot (its tag)."""
+        return f"{key[: key.index('}:') + 2]}op:{operation_id}"

@@ -11,6 +11,18 @@ positions. `name?` is an optional trailing key (nil in Lua when not given); `:in
 `:audit` takes the six values of `codec.audit_args` and becomes a table (`audit_at` in helpers.lua); `...name`
 collects the remaining arguments into a Lua list. The helpers a script uses, from helpers.lua (the session rules in
 Lua), are put in front of it.
+
+Two more header lines are optional:
+
+    -- FLAGS: allow-oom
+    -- ONCE
+
+`FLAGS` are Redis script flags for the shebang: the reads (load, list_user, ...) declare `allow-oom`, so that a
+Redis at maxmemory under `noeviction` still serves them, and the small writes of a touch with them. `ONCE` marks a
+script whose effect must not happen twice (an append, a rotation, an eviction): it takes a leading `op` key, unique
+to the call, under which the first run leaves its reply for OPERATION_REPLY_TTL ms; a run that finds the key
+returns that reply and writes nothing. So a caller that lost the connection before the reply can send the call again
+(`RedisBackend` does, once) and get what the first run did. A script without `ONCE` must be safe to run twice.
 """
 
 from __future__ import annotations
@@ -25,7 +37,15 @@ from typing import Any
 AUDIT_WIDTH = 6
 """Values an `:audit` argument takes (codec.audit_args)."""
 
+OPERATION_REPLY_TTL = 10_000
+"""Milliseconds a `ONCE` script's reply stays for a resend to find: far longer than the resend takes (it follows
+the failed call at once, on a new connection), short enough to cost little memory (one small key per write)."""
+
+REDIS_FLAGS = frozenset({"allow-oom", "no-writes"})
+
 _HEADER = re.compile(r"^-- (KEYS|ARGV): (.*(?:\n--   .*)*)", re.MULTILINE)
+_FLAGS = re.compile(r"^-- FLAGS: (.*)$", re.MULTILINE)
+_ONCE = re.compile(r"^-- ONCE$", re.MULTILINE)
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _TYPES = ("str", "int", "audit")
 
@@ -52,6 +72,8 @@ class LuaScript:
     source: str
     key_names: frozenset[str]
     arg_names: frozenset[str]
+    once: bool
+    """Takes the `op` key and replays its first reply to a resend (the `ONCE` header)."""
 
     def call(
         self, keys: Mapping[str, str | None], args: Mapping[str, Any], rest: Sequence[Any] = ()
@@ -156,15 +178,41 @@ def _helpers_for(code: str) -> str:
     return "\n\n".join(block for name, block in blocks.items() if name in needed)
 
 
+def _shebang(name: str, text: str) -> str:
+    flags = [flag for line in _FLAGS.findall(text) for flag in line.replace(",", " ").split()]
+    unknown = sorted(set(flags) - REDIS_FLAGS)
+    if unknown:
+        raise ValueError(f"{name}.lua: unknown script flags {unknown}")
+    return f"#!lua flags={','.join(flags)}" if flags else "#!lua"
+
+
+def _once(body: str) -> str:
+    """`body` run at most once per `op` key: its reply is kept there (MessagePack keeps bytes and nesting intact)
+    and returned to a resend. An error raised by the body stores nothing: it wrote nothing either."""
+    return "\n".join([
+        "local replied = redis.call('GET', op_key)",
+        "if replied then return cmsgpack.unpack(replied) end",
+        "local reply = (function()",
+        body,
+        "end)()",
+        f"redis.call('SET', op_key, cmsgpack.pack(reply), 'PX', {OPERATION_REPLY_TTL})",
+        "return reply",
+    ])  # fmt: skip
+
+
 @cache
 def script(name: str) -> LuaScript:
     """The script lua/<name>.lua, ready to register with redis-py (`client.register_script(script.source)`)."""
     text = _read(f"{name}.lua")
     keys, args, rest = _parse_header(name, text)
+    once = bool(_ONCE.search(text))
+    if once:
+        keys = ["op", *keys]
     # The shebang must be the first line: it makes Redis refuse any key outside the slot of the declared ones.
     prologue = _prologue(keys, args, rest)
-    source = "\n".join(["#!lua", _helpers_for(prologue + text), prologue, text])
+    body = _once(text) if once else text
+    source = "\n".join([_shebang(name, text), _helpers_for(prologue + text), prologue, body])
     names = tuple(key.rstrip("?") for key in keys)
     optional = frozenset(key.rstrip("?") for key in keys if key.endswith("?"))
     arg_names = frozenset(argument.name for argument in args)
-    return LuaScript(name, names, optional, tuple(args), rest, source, frozenset(names), arg_names)
+    return LuaScript(name, names, optional, tuple(args), rest, source, frozenset(names), arg_names, once)

@@ -39,7 +39,7 @@ from sessionhub.backends.base import (
     UserLimit,
 )
 from sessionhub.backends.memory import MemoryBackend
-from sessionhub.backends.resilient.breaker import CircuitBreaker
+from sessionhub.backends.resilient.breaker import FAILURES, CircuitBreaker
 from sessionhub.backends.resilient.near_cache import NearCache
 from sessionhub.backends.resilient.outage import Outage
 from sessionhub.backends.resilient.recovery import Replay
@@ -50,9 +50,6 @@ from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
 logger = logging.getLogger("sessionhub")
 
 T = TypeVar("T")
-
-FAILURES = (BackendUnavailable, TimeoutError, OSError)
-"""What counts as the primary failing. Anything else (a refused limit, a bug) reaches the caller as it is."""
 
 LEGACY = "what migrated legacy sessions need"
 """Migrated legacy sessions live in the primary only: while it is out their calls raise BackendUnavailable, which
@@ -71,14 +68,19 @@ class ResilientBackend(SessionBackend):
         fallback: SessionBackend | None = None,
         *,
         call_timeout: float = 0.25,
+        connection_wait: float = 0.0,
         breaker: CircuitBreaker | None = None,
         near_cache_size: int = 10_000,
     ) -> None:
-        if call_timeout <= 0:
-            raise ValueError("call_timeout must be positive")
+        """`call_timeout`: how long the primary may take to answer before the call counts as failed. On top of it a
+        call may wait `connection_wait` seconds for one of the primary's connections (its own bound): a burst of
+        callers queueing in this process is no sign that the primary is down."""
+        if call_timeout <= 0 or connection_wait < 0:
+            raise ValueError("call_timeout must be positive and connection_wait 0 or more")
         self.primary = primary
         self.fallback = fallback if fallback is not None else MemoryBackend()
         self.call_timeout = call_timeout
+        self._call_budget = call_timeout + connection_wait
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         self.near_cache = NearCache(near_cache_size)
         self.last_error: str | None = None
@@ -479,6 +481,7 @@ class ResilientBackend(SessionBackend):
             "journal_length": len(self.outage.journal),
             "journal_replayed": self._counts["journal_replayed"],
             "sessions_written_back": self._counts["sessions_written_back"],
+            "journal_quarantined": self._counts["journal_quarantined"],
             **self.primary.stats(),
         }
 
@@ -502,7 +505,7 @@ class ResilientBackend(SessionBackend):
         tried = self._poll()
         if tried:
             try:
-                async with asyncio.timeout(self.call_timeout):
+                async with asyncio.timeout(self._call_budget):
                     result = await primary()
             except FAILURES as exc:
                 self._note_error(exc)
@@ -544,7 +547,7 @@ class ResilientBackend(SessionBackend):
 
     async def _primary_health(self) -> dict[str, Any]:
         try:
-            async with asyncio.timeout(self.call_timeout):
+            async with asyncio.timeout(self._call_budget):
                 return await self.primary.health()
         except TimeoutError:
             return {"status": "down", "backend": self.primary.name, "error": "TimeoutError"}
@@ -600,5 +603,5 @@ class ResilientBackend(SessionBackend):
         self._gate = asyncio.Event()  # opened by `_recover` once the breaker is closed (or the replay failed)
 
     async def _timed(self, call: Awaitable[T]) -> T:
-        async with asyncio.timeout(self.call_timeout):
+        async with asyncio.timeout(self._call_budget):
             return await call

@@ -5,7 +5,10 @@ open       no call goes to the store; once the probe delay has passed, one probe
 half_open  a probe (and then the catch-up work that must precede closing) is running; calls stay away.
 
 The delay between probes starts short, so that a blip costs little, and doubles after every failed probe up to a
-cap, so that a long outage costs one timeout per cap interval. Time comes from an injectable monotonic timer.
+cap: `failover_backoff` (half a second) for the first `failover_window` seconds of an outage, when a failover (a
+restart, Sentinel or Cluster promoting a replica) is likely to end it and every second of waiting is a second of
+service lost, then `max_backoff`, so that a long outage costs one timeout per cap interval. Time comes from an
+injectable monotonic timer.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from enum import StrEnum
+
+from sessionhub.errors import BackendUnavailable
+
+FAILURES = (BackendUnavailable, TimeoutError, OSError)
+"""What a failed call of the store raises: the breaker counts these, and anything else is the call's own answer."""
 
 
 class BreakerState(StrEnum):
@@ -28,13 +36,19 @@ class CircuitBreaker:
         threshold: int = 3,
         first_backoff: float = 0.1,
         max_backoff: float = 4.0,
+        failover_backoff: float = 0.5,
+        failover_window: float = 60.0,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         if threshold < 1 or first_backoff <= 0 or max_backoff < first_backoff:
             raise ValueError("need threshold >= 1 and 0 < first_backoff <= max_backoff")
+        if failover_backoff <= 0 or failover_window < 0:
+            raise ValueError("need failover_backoff > 0 and failover_window >= 0")
         self.threshold = threshold
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
+        self.failover_backoff = failover_backoff
+        self.failover_window = failover_window
         self._timer = timer
         self.state = BreakerState.CLOSED
         self.failures = 0
@@ -87,9 +101,12 @@ class CircuitBreaker:
         self.probes += 1
 
     def probe_failed(self) -> None:
-        """Back to open; the next probe waits twice as long as the last one did, up to the cap."""
+        """Back to open; the next probe waits twice as long as the last one did, up to the cap of the moment."""
         self.state = BreakerState.OPEN
-        self.backoff = min(self.backoff * 2, self.max_backoff)
+        in_failover = self.seconds_open() < self.failover_window
+        failover_cap = max(self.first_backoff, min(self.failover_backoff, self.max_backoff))
+        cap = failover_cap if in_failover else self.max_backoff
+        self.backoff = min(self.backoff * 2, cap)
         self._next_probe_at = self._timer() + self.backoff
 
     def close(self) -> None:

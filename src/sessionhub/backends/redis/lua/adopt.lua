@@ -1,6 +1,7 @@
 -- Adopt an imported session through its legacy alias, once: the marker must still name the alias, and then says
 -- "adopted" for the rest of its life. The session moves to the new id as in a rotation.
 --
+-- ONCE
 -- KEYS: session new_session index marker
 -- ARGV: now:int id new_id tag alias_id adopted
 -- `adopted` is what the marker holds from now on (sessionhub.backends.base.ADOPTED).

@@ -1,6 +1,7 @@
 -- Append a message to a live session and keep the newest `cap`; the list shares the session's deadline, which
 -- slides.
 --
+-- ONCE
 -- KEYS: session index messages
 -- ARGV: now:int id tag message cap:int replay
 -- `replay` '1': not appended if the list holds it already, and the session's deadline stays (a hand-over from

@@ -1,6 +1,7 @@
 -- The first step of a login across two slots (Redis Cluster): what the previous session carries over, read
 -- without touching it, so that a refused login leaves it as it was.
 --
+-- FLAGS: allow-oom
 -- KEYS: previous previous_index
 -- ARGV: now:int previous_id previous_tag user ...removed
 -- `removed` are the data fields the caller removed.

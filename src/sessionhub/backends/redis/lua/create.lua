@@ -1,5 +1,6 @@
 -- Store a new session, making room under the user's limit first. A refusal writes only its `limit_reached` event.
 --
+-- ONCE
 -- KEYS: session index user?
 -- ARGV: now:int id tag limit:int evict idle_deadline:int absolute_deadline:int user audit:audit ...fields
 -- `limit` 0 means none; `evict` is '1' (evict the least recently active) or '0' (refuse); `user` is '' for an

@@ -1,5 +1,7 @@
 -- Delete one session and its messages.
 --
+-- FLAGS: allow-oom
+-- ONCE
 -- KEYS: session index
 -- ARGV: now:int id tag audit:audit
 -- Returns 1 when a live session was removed (then logged as revoked), else 0.

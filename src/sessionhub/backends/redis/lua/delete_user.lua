@@ -1,5 +1,7 @@
 -- Delete the user's live sessions but one, logging each as revoked.
 --
+-- FLAGS: allow-oom
+-- ONCE
 -- KEYS: user index
 -- ARGV: now:int tag keep user audit:audit
 -- `keep` is the id to keep, or ''.

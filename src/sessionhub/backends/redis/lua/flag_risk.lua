@@ -1,5 +1,6 @@
 -- Remember the client flagged as risky on a live session and log risk_flagged, once per new client.
 --
+-- ONCE
 -- KEYS: session
 -- ARGV: now:int id tag signature risk audit:audit
 -- Returns 1 when recorded, else 0.

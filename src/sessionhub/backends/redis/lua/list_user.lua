@@ -1,5 +1,6 @@
 -- The user's live sessions, dropping what expired.
 --
+-- FLAGS: allow-oom
 -- KEYS: user index
 -- ARGV: now:int tag
 -- Returns id, fields, id, fields, ...

@@ -3,6 +3,7 @@
 -- rotated away (its marker is in this bucket, so this slot), which is all a plain miss needs to know; only then
 -- does the caller run report_reuse.
 --
+-- FLAGS: allow-oom
 -- KEYS: session index rotated_from
 -- ARGV: now:int id tag touch_interval:int
 -- Returns {fields as stored after the read, 1 if it slid the deadline else 0}; with no live session, 1 when the id

@@ -1,5 +1,6 @@
 -- A read like load.lua, and the session's newest messages.
 --
+-- FLAGS: allow-oom
 -- KEYS: session index messages
 -- ARGV: now:int id tag touch_interval:int last:int
 -- `last`: how many of the newest messages (-1: all).

@@ -2,6 +2,7 @@
 -- when it is anonymous or the same user's, and so do its messages. The previous session is deleted unless the
 -- limit refuses the login.
 --
+-- ONCE
 -- KEYS: session index user previous? previous_index?
 -- All in one slot, or on a single server. Across two slots of a Redis Cluster, RedisBackend.login passes no
 -- previous keys and puts what carry.lua read into the new session's fields.

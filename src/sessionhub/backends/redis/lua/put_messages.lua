@@ -1,5 +1,6 @@
 -- The second of those steps: write the conversation next to the new session, with the session's TTL.
 --
+-- ONCE
 -- KEYS: messages
 -- ARGV: ttl:int ...messages
 -- Returns 1.

@@ -2,6 +2,7 @@
 -- Follows the markers to the session the token became (rotation stays in the bucket, so every key is in this
 -- slot), logs token_reused for its user and, when asked, ends it.
 --
+-- ONCE
 -- KEYS: rotated_from index
 -- ARGV: now:int id tag grace:int revoke max_hops:int audit:audit
 -- `revoke` is '1' or '0'; `max_hops` bounds the chain followed (MAX_ROTATION_HOPS).
