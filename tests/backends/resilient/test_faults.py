@@ -7,11 +7,14 @@ paid for by at most one failed call per concurrent request when the breaker open
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.resilient.breaker import CircuitBreaker
+from sessionhub.model import DataChanges
 from tests.support.redis_servers import RedisServer
 from tests.support.workload import Outage, run_outage
 
@@ -54,3 +57,43 @@ async def test_an_outage_under_load_costs_the_users_nothing(fault: str, key_pref
     assert stats["served_by_fallback"] >= counts.during_outage - CLIENTS
     assert stats["journal_length"] == 0
     assert (stats["sessions_written_back"] > 0) is (fault == "restart-empty")
+
+
+async def test_a_journal_entry_the_primary_refuses_is_quarantined_and_the_rest_replays(
+    key_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A change made during the outage that Redis cannot hold (here text with a lone surrogate, slipped past the
+    manager's checks by calling the backend directly) used to fail every replay: the breaker never closed and
+    `close()` dropped the whole journal. It is set aside, logged with its session id and counted; the rest lands."""
+    settings = Settings(key_prefix=key_prefix, session_ttl=600)
+    with RedisServer.start() as server:
+        primary = RedisBackend.from_url(
+            server.url, key_prefix=key_prefix, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT
+        )
+        breaker = CircuitBreaker(threshold=1, first_backoff=0.05, max_backoff=0.1)
+        backend = ResilientBackend(primary, call_timeout=CALL_TIMEOUT, breaker=breaker)
+        async with SessionManager(backend, settings) as manager:
+            kept = [await manager.create(data={"n": 0}) for _ in range(3)]
+            poisoned = await manager.create(data={"n": 0})
+            server.pause()
+            try:
+                for session in kept:
+                    session.data["n"] = 1
+                    assert await manager.save(session)
+                now = int(time.time() * 1000)
+                assert await backend.update(poisoned.id, DataChanges(updated={"\ud800": b"1"}), now)
+                assert backend.stats()["journal_length"] == len(kept) + 1
+            finally:
+                server.resume()
+            assert await backend.recover()
+            stats = backend.stats()
+        assert stats["journal_quarantined"] == 1
+        assert stats["journal_length"] == 0
+        assert stats["breaker"] == "closed"
+        assert any(poisoned.id in record.getMessage() for record in caplog.records if record.levelname == "ERROR")
+        async with SessionManager(RedisBackend.from_url(server.url, key_prefix=key_prefix), settings) as truth:
+            for session in kept:
+                stored = await truth.get(session.token)
+                assert stored is not None
+                assert stored.data["n"] == 1
+            assert await truth.get(poisoned.token) is not None  # as it was before the outage

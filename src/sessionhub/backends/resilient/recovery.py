@@ -4,21 +4,29 @@ Every step is idempotent (`restore`, a tombstone's delete, a replayed message), 
 failure simply runs again at the next probe. Replay never brings back a session ended during the outage: ends are
 tombstones, and a session that existed before the outage is written back only if the primary still holds it
 (unless the primary lost everything), so a logout on another node meanwhile wins too.
+
+An entry the primary refuses for what it holds rather than for being down (data it cannot store) would fail every
+replay and keep the breaker open for good: it is quarantined instead, logged with its session id and counted
+(`journal_quarantined`), and the replay goes on with the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from sessionhub.backends.base import SessionBackend
+from sessionhub.backends.resilient.breaker import FAILURES
 from sessionhub.backends.resilient.journal import Entry, Restore, Tombstone
 from sessionhub.backends.resilient.near_cache import NearCache
 from sessionhub.backends.resilient.outage import Outage
 
 T = TypeVar("T")
+
+logger = logging.getLogger("sessionhub")
 
 REPLAY_BATCH = 64
 """Journal entries replayed concurrently (they are about different sessions, and each is idempotent)."""
@@ -59,6 +67,10 @@ class Replay:
                 for record in batch
             )
             results = await asyncio.gather(*(self._timed(call) for call in restores), return_exceptions=True)
+            for record, result in zip(batch, results, strict=True):
+                if _refused(result):
+                    self._quarantine(record.id, "write-back", result)
+                    self.near_cache.discard(record.id)
             _raise_first(results)
             self.counts["sessions_written_back"] += sum(result is True for result in results)
 
@@ -89,7 +101,9 @@ class Replay:
                     self.outage.born.discard(entry.record.id)
             results = await asyncio.gather(*(self._apply(entry, lost) for _, entry in batch), return_exceptions=True)
             for (key, entry), result in zip(batch, results, strict=True):
-                if result is None:
+                if _refused(result):
+                    self._quarantine(key, type(entry).__name__, result)
+                if result is None or _refused(result):
                     journal.done(key, entry)
             replayed += len(batch)
             self.counts["journal_replayed"] += len(batch)
@@ -125,6 +139,15 @@ class Replay:
                 if record.created_at <= entry.at and record.id not in self.outage.held:
                     await self._timed(self.primary.delete(record.id, now))
 
+    def _quarantine(self, key: str | int, what: str, error: BaseException) -> None:
+        """Drop an entry the primary refuses for good. A user's sign-out everywhere has a serial, not a session id."""
+        self.counts["journal_quarantined"] += 1
+        about = f"session {key}" if isinstance(key, str) else "a sign-out everywhere"
+        logger.error(
+            "sessionhub: quarantined the journal's %s for %s: the primary refused it (%s); the rest replays",
+            what, about, type(error).__name__,
+        )  # fmt: skip
+
     async def _flush_outbox(self, session_id: str, now: int) -> None:
         """Append what the outage added to a session's conversation, oldest first. Each message leaves the outbox
         once the primary has it, so a replay cut short by another failure resumes where it stopped; `replay` keeps a
@@ -140,8 +163,14 @@ class Replay:
         outbox.pop(session_id, None)
 
 
+def _refused(result: object) -> TypeGuard[Exception]:
+    """An entry's replay failed for the entry itself, not because the primary is unavailable: it would fail again."""
+    return isinstance(result, Exception) and not isinstance(result, FAILURES)
+
+
 def _raise_first(results: list[Any]) -> None:
-    """Re-raise the first failure of a batch run with `gather(return_exceptions=True)`, once all of it finished."""
+    """Re-raise the first failure of a batch run with `gather(return_exceptions=True)`, once all of it finished;
+    quarantined entries (`_refused`) are not failures of the replay."""
     for result in results:
-        if isinstance(result, BaseException):
+        if isinstance(result, BaseException) and not _refused(result):
             raise result
