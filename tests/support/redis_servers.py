@@ -671,6 +671,42 @@ class RedisCluster(_StopsOnExit):
         for node in self.nodes:
             node.stop()
 
+    def masters(self) -> list[RedisServer]:
+        """The nodes serving slots now, as the cluster reports them."""
+        with self._running_node().client() as client:
+            ranges = client.execute_command("CLUSTER", "SLOTS")
+        return [self._node_at(port) for port in sorted({int(master[1]) for _, _, master, *_ in ranges})]
+
+    def reshard(self, source: RedisServer, target: RedisServer, slots: int) -> None:
+        """Move `slots` slots and their keys from `source` to `target` with `redis-cli --cluster reshard`, as an
+        operator would: slot by slot, keys by MIGRATE, clients redirected by ASK and then MOVED."""
+        with source.client() as client:
+            source_id = client.execute_command("CLUSTER", "MYID").decode()
+        with target.client() as client:
+            target_id = client.execute_command("CLUSTER", "MYID").decode()
+        command = [
+            _binary("redis-cli", "redis-tools"), "--cluster", "reshard", f"{source.host}:{source.port}",
+            "--cluster-from", source_id, "--cluster-to", target_id, "--cluster-slots", str(slots),
+            "--cluster-yes", "--cluster-pipeline", "100",
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise RedisHarnessError("redis-cli --cluster reshard hung for 60 s") from exc
+        if result.returncode != 0:
+            raise RedisHarnessError(f"redis-cli --cluster reshard failed:\n{result.stdout[-2000:]}{result.stderr}")
+        _wait_until(self._nodes_agree, timeout=CLUSTER_TIMEOUT, what="every node agreeing on the slots after a reshard")
+
+    def _nodes_agree(self) -> bool:
+        """Every running node maps the slots to the same masters (the new owner's epoch spreads by gossip)."""
+        views = set()
+        for node in self.nodes:
+            if node.is_running() and not node.is_paused():
+                with _probe_client(node.port) as probe:
+                    slots = probe.execute_command("CLUSTER", "SLOTS")
+                views.add(tuple(sorted((int(start), int(end), int(master[1])) for start, end, master, *_ in slots)))
+        return len(views) == 1
+
     def _create(self, replicas: int) -> None:
         command = [
             _binary("redis-cli", "redis-tools"),

@@ -15,7 +15,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +194,85 @@ class Outage:
             await asyncio.to_thread(self.server.restart)
 
 
+Until = Callable[[Callable[[], bool], str], Awaitable[None]]
+
+
+async def _drive(
+    manager: SessionManager,
+    scenario: Callable[[Counts, Until], Awaitable[None]],
+    in_fault: Callable[[], bool],
+    *,
+    clients: int,
+    seed: int,
+    time_limit: float,
+    truth: Callable[[], SessionManager],
+) -> Counts:
+    """Run the clients while `scenario` plays out (it waits with `until`, bounded by `time_limit`), counting the
+    operations that started `in_fault()`; then verify every client against `truth()` (a manager on Redis alone)."""
+    counts = Counts()
+    population = [Client(index, seed * 1000 + index) for index in range(clients)]
+    stop = asyncio.Event()
+    deadline = time.monotonic() + time_limit
+
+    async def run(client: Client) -> None:
+        while not stop.is_set():
+            faulty = in_fault()
+            started = time.perf_counter()
+            await client.step(manager, counts)
+            if faulty:
+                counts.during_outage += 1
+                counts.slowest_during_outage = max(counts.slowest_during_outage, time.perf_counter() - started)
+            await asyncio.sleep(0)
+
+    async def until(condition: Callable[[], bool], what: str) -> None:
+        await wait_until(condition, f"workload: {what} (within {time_limit:g} s)", deadline=deadline)
+
+    tasks = [asyncio.create_task(run(client)) for client in population]
+    try:
+        await asyncio.wait_for(scenario(counts, until), timeout=time_limit)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    async with truth() as store:
+        for client in population:
+            await client.verify(store, counts)
+    return counts
+
+
+async def run_through(
+    manager: SessionManager,
+    fault: Callable[[], Awaitable[None]],
+    *,
+    clients: int,
+    operations_before: int,
+    operations_after: int,
+    seed: int = 1,
+    time_limit: float = 60.0,
+    truth: Callable[[], SessionManager],
+) -> Counts:
+    """Run the workload while `fault()` runs (a reshard, a failover: whatever it does, it returns when done), then
+    `operations_after` more. Any backend: the fallback may or may not take over."""
+    faulting = False
+
+    async def scenario(counts: Counts, until: Until) -> None:
+        nonlocal faulting
+        await until(lambda: counts.operations >= operations_before, "operations before the fault")
+        faulting = True
+        try:
+            await fault()
+        finally:
+            faulting = False
+        after = counts.operations
+        await until(lambda: counts.operations >= after + operations_after, "operations after the fault")
+        backend = manager.backend
+        if isinstance(backend, ResilientBackend):
+            await until(lambda: backend.breaker.is_closed, "recovery")
+
+    return await _drive(
+        manager, scenario, lambda: faulting, clients=clients, seed=seed, time_limit=time_limit, truth=truth
+    )
+
+
 async def run_outage(
     manager: SessionManager,
     outage: Outage,
@@ -206,29 +285,11 @@ async def run_outage(
     time_limit: float = 60.0,
     truth: Callable[[], SessionManager],
 ) -> Counts:
-    """Run the workload through one outage and recovery; verify against `truth()` (a manager on Redis alone)."""
+    """Run the workload through one outage and recovery, counting as "during" what the fallback served."""
     backend = manager.backend
     assert isinstance(backend, ResilientBackend)
-    counts = Counts()
-    population = [Client(index, seed * 1000 + index) for index in range(clients)]
-    stop = asyncio.Event()
-    deadline = time.monotonic() + time_limit
 
-    async def run(client: Client) -> None:
-        while not stop.is_set():
-            outage_now = not backend.breaker.is_closed
-            started = time.perf_counter()
-            await client.step(manager, counts)
-            if outage_now:
-                counts.during_outage += 1
-                counts.slowest_during_outage = max(counts.slowest_during_outage, time.perf_counter() - started)
-            await asyncio.sleep(0)
-
-    async def until(condition: Callable[[], bool], what: str) -> None:
-        await wait_until(condition, f"workload: {what} (within {time_limit:g} s)", deadline=deadline)
-
-    tasks = [asyncio.create_task(run(client)) for client in population]
-    try:
+    async def scenario(counts: Counts, until: Until) -> None:
         await until(lambda: counts.operations >= operations_before, "operations before the outage")
         await outage.begin()
         await until(lambda: not backend.breaker.is_closed, "the breaker opening")
@@ -238,10 +299,13 @@ async def run_outage(
         await until(lambda: backend.breaker.is_closed, "recovery")
         after = counts.operations
         await until(lambda: counts.operations >= after + operations_after, "operations after recovery")
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-    async with truth() as store:
-        for client in population:
-            await client.verify(store, counts)
-    return counts
+
+    return await _drive(
+        manager,
+        scenario,
+        lambda: not backend.breaker.is_closed,
+        clients=clients,
+        seed=seed,
+        time_limit=time_limit,
+        truth=truth,
+    )
