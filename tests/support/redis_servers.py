@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import random
 import shutil
 import signal
 import socket
@@ -553,6 +554,30 @@ class RedisServer(_ServerProcess):
     def _replica_link_up(self) -> bool:
         with _probe_client(self.port) as probe:
             return bool(probe.info("replication").get("master_link_status") == "up")
+
+
+class ConnectionKiller:
+    """Kills every normal client connection of `server` every 5-30 ms, from a thread, until stopped."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.killed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="connection-killer", daemon=True)
+
+    def __enter__(self) -> ConnectionKiller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        rng = random.Random(19)
+        with self.server.client() as admin:
+            while not self._stop.wait(rng.uniform(0.005, 0.03)):
+                self.killed += int(admin.client_kill_filter(_type="normal", skipme=True))
 
 
 class RedisSentinel(_ServerProcess):

@@ -4,8 +4,6 @@ a Redis at maxmemory (reads and revocations still served), and more callers than
 from __future__ import annotations
 
 import asyncio
-import random
-import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -17,36 +15,12 @@ from sessionhub import BackendUnavailable, SessionManager, SessionNotFound, Sett
 from sessionhub.backends import RedisBackend
 from sessionhub.backends.resilient import ResilientBackend
 from tests.support.clock import FakeClock
-from tests.support.redis_servers import RedisServer
+from tests.support.redis_servers import ConnectionKiller, RedisServer
 
 T = TypeVar("T")
 
 SESSIONS = 40
 ROUNDS = 12
-
-
-class ConnectionKiller:
-    """Kills every normal client connection of `server` every 5-30 ms, from a thread, until stopped."""
-
-    def __init__(self, server: RedisServer) -> None:
-        self.server = server
-        self.killed = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="connection-killer", daemon=True)
-
-    def __enter__(self) -> ConnectionKiller:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        rng = random.Random(19)
-        with self.server.client() as admin:
-            while not self._stop.wait(rng.uniform(0.005, 0.03)):
-                self.killed += int(admin.client_kill_filter(_type="normal", skipme=True))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ paid for by at most one failed call per concurrent request when the breaker open
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -15,8 +16,8 @@ from sessionhub import SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.resilient.breaker import CircuitBreaker
 from sessionhub.model import DataChanges
-from tests.support.redis_servers import RedisServer
-from tests.support.workload import Outage, run_outage
+from tests.support.redis_servers import ConnectionKiller, RedisServer
+from tests.support.workload import Outage, run_outage, run_through
 
 CLIENTS = 8
 CALL_TIMEOUT = 0.2
@@ -97,3 +98,28 @@ async def test_a_journal_entry_the_primary_refuses_is_quarantined_and_the_rest_r
                 assert stored is not None
                 assert stored.data["n"] == 1
             assert await truth.get(poisoned.token) is not None  # as it was before the outage
+
+
+async def test_connections_killed_every_few_milliseconds_cost_the_users_nothing(key_prefix: str) -> None:
+    """Every connection killed every 5-30 ms for three seconds under the workload, through the default stack:
+    resends carry most calls (each write at most once); the rest the fallback serves and replays."""
+    with RedisServer.start() as server:
+        settings = Settings(redis_url=server.url, key_prefix=key_prefix, session_ttl=600, absolute_ttl=3600)
+
+        async def kill_connections() -> None:
+            with ConnectionKiller(server) as killer:
+                await asyncio.sleep(3)
+            assert killer.killed > 100
+
+        async with SessionManager.from_settings(settings) as manager:
+            counts = await run_through(
+                manager, kill_connections, clients=CLIENTS * 2, operations_before=300, operations_after=300,
+                time_limit=60,
+                truth=lambda: SessionManager(RedisBackend.from_url(server.url, key_prefix=key_prefix), settings),
+            )  # fmt: skip
+            stats = await manager.stats()
+    assert counts.errors == 0, counts.error_kinds
+    assert counts.lost_writes == 0
+    assert counts.resurrected == 0
+    assert stats["resent_calls"] > 0
+    assert stats["journal_length"] == 0
