@@ -10,7 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from sessionhub import ClientInfo, SessionManager
-from sessionhub.metrics import SessionMetrics
+from sessionhub.metrics import STORE_COUNTERS, SessionMetrics
 from tests.support.managers import MakeManager
 
 
@@ -56,6 +56,10 @@ async def test_counters_histograms_and_gauges(make_manager: MakeManager) -> None
     assert samples[("sessionhub_active_sessions", ())] == 1
     assert samples[("sessionhub_store_up", ())] == 1
     assert samples[("sessionhub_fallback_active", ())] == 0
+    stats = await manager.stats()
+    for stat, (name, _) in STORE_COUNTERS.items():  # the store's own counters, where it keeps them
+        assert samples.get((f"sessionhub_{name}_total", ())) == (float(stats[stat]) if stat in stats else None)
+    assert ("resent_calls" in stats) is (backend != "memory")
 
 
 async def test_no_token_session_id_or_user_id_is_exported(make_manager: MakeManager) -> None:

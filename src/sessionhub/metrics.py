@@ -18,12 +18,27 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from sessionhub import observers
 from sessionhub.errors import SessionHubError
 from sessionhub.manager import SessionManager
+
+STORE_COUNTERS = {
+    "connection_waits": ("redis_connection_waits", "Redis calls that had to wait for a free connection."),
+    "connection_wait_seconds": ("redis_connection_wait_seconds", "Time Redis calls spent waiting for a connection."),
+    "connection_waits_given_up": (
+        "redis_connection_waits_given_up",
+        "Redis calls that found no free connection in time (BackendUnavailable).",
+    ),
+    "resent_calls": ("redis_resent_calls", "Redis calls sent again after their connection broke."),
+    "journal_quarantined": (
+        "journal_quarantined",
+        "Outage journal entries the store refused on replay, set aside (logged with their session id).",
+    ),
+}
+"""Counters of the store's own (`stats()`), exported as `<namespace>_<name>_total` when the store has them."""
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """Seconds: a Redis round trip on loopback is ~0.1 ms, a store in trouble takes up to the socket timeout."""
@@ -105,9 +120,12 @@ class SessionMetrics:
         self._state.up = 1.0 if health.get("status") == "ok" else 0.0
         self._state.fallback_active = 1.0 if health.get("fallback_active") else 0.0
         try:
-            self._state.active_sessions = float((await self.manager.stats())["active_sessions"])
+            stats = await self.manager.stats()
         except SessionHubError:
             self._state.up = 0.0  # keep the last count: a gap in the graph says less than a false zero
+            return
+        self._state.active_sessions = float(stats["active_sessions"])
+        self._state.store_counters = {name: float(stats[name]) for name in STORE_COUNTERS if name in stats}
 
     async def render(self) -> bytes:
         await self.refresh()
@@ -125,8 +143,9 @@ class _StoreState(Collector):
         self.active_sessions: float | None = None
         self.up = 0.0
         self.fallback_active = 0.0
+        self.store_counters: dict[str, float] = {}
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             f"{self.namespace}_store_up", "1 when the session store answered the last health check.", value=self.up
         )
@@ -139,6 +158,9 @@ class _StoreState(Collector):
             yield GaugeMetricFamily(
                 f"{self.namespace}_active_sessions", "Live sessions in the store.", value=self.active_sessions
             )
+        for stat, value in self.store_counters.items():
+            name, documentation = STORE_COUNTERS[stat]
+            yield CounterMetricFamily(f"{self.namespace}_{name}", documentation, value=value)
 
 
 # The ASGI interface, spelled as Starlette does (metrics do not need Starlette installed).
