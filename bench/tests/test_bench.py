@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 from starsessions import InMemoryStore
 
+from bench import revocation_delay
 from bench.__main__ import main
 from bench.asgi import Browser, BrowserError, Contender, ScenarioLoop
 from bench.context import BenchContext
@@ -153,3 +154,10 @@ def test_quick_run_writes_results_and_chart(tmp_path: Path) -> None:
         assert heading in results
     assert "| starsessions + RedisStore | 2.00 | get 1, set 1 | 2.00 | get 1, set 1 |" in results
     assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_revocation_delay_runs_and_reports_the_window(capsys: pytest.CaptureFixture[str]) -> None:
+    revocation_delay.main(["--trials", "5"])
+    report = capsys.readouterr().out
+    assert "5 revocations" in report
+    assert "worst" in report
