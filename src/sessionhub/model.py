@@ -34,6 +34,15 @@ def is_storable_text(text: str) -> bool:
     return True
 
 
+def check_storable(user_id: str | None, data_keys: Iterable[str] = ()) -> None:
+    """SessionDataError unless every store can keep this user id and these data keys. The stores' own check, so
+    that memory refuses what Redis would (the manager checks the same earlier, naming the argument)."""
+    if user_id is not None and not is_storable_text(user_id):
+        raise SessionDataError("a user id is not valid Unicode text (a lone surrogate)")
+    if not all(is_storable_text(key) for key in data_keys):
+        raise SessionDataError("a session data key is not valid Unicode text (a lone surrogate)")
+
+
 def encode_value(key: str, value: Any, *, stored: bytes | None = None) -> bytes:
     """The stored form of one top-level value, or SessionDataError when it would not come back unchanged.
 

@@ -15,6 +15,11 @@ from sessionhub.backends.base import SessionBackend
 from sessionhub.backends.memory import MemoryBackend
 from sessionhub.settings import Settings
 
+QUEUE_WAIT = 2.0
+"""Seconds a Redis call may wait in line for a connection, on top of redis_call_timeout, before memory serves it: a
+burst of callers on one process takes its time. A stuck Redis is given up on sooner: a caller waits only while
+Redis keeps answering (`RedisBackend.connection_wait`, redis_call_timeout here)."""
+
 
 def build_backend(settings: Settings, *, outage_fallback: bool | None = None) -> SessionBackend:
     """The store stack for `settings`, not yet opened. `outage_fallback` (default: `settings.redis_fallback`) puts
@@ -54,7 +59,7 @@ def build_backend(settings: Settings, *, outage_fallback: bool | None = None) ->
     return ResilientBackend(
         redis,
         call_timeout=settings.redis_call_timeout,
-        connection_wait=redis.connection_wait,
+        connection_wait=QUEUE_WAIT,
         breaker=breaker,
         near_cache_size=settings.near_cache_size,
     )

@@ -18,6 +18,8 @@ from sessionhub import (
     SessionNotFound,
 )
 from sessionhub.backends.base import ROTATED_AWAY
+from sessionhub.model import DataChanges, SessionRecord
+from sessionhub.tokens import bucket_for_user, new_token, session_id_for
 from tests.support.clock import FakeClock
 from tests.support.managers import MakeManager
 
@@ -537,4 +539,31 @@ async def test_text_no_store_can_keep_is_refused_before_anything_is_written(mana
     assert again is not None
     assert again.data == {"kept": 1}
     assert [listed.id for listed in await manager.list_user_sessions("ada")] == [session.id]
+    assert (await manager.stats())["active_sessions"] == 1
+
+
+async def test_the_store_itself_refuses_text_it_cannot_keep(manager: SessionManager, clock: FakeClock) -> None:
+    """The same check below the manager: a store called directly (as ResilientBackend calls its memory fallback)
+    refuses what Redis cannot keep, so no outage journal ever holds it."""
+    backend = manager.backend
+    session = await manager.create(user_id="ada", data={"kept": 1})
+    now = int(clock() * 1000)
+    session_id = session_id_for(new_token(bucket_for_user("ada")))
+    assert session_id is not None
+    unstorable = SessionRecord.new(
+        session_id, user_id=LONE_SURROGATE, kind="user", client=ClientInfo(), now=now, idle_ttl=60_000,
+        absolute_ttl=60_000,
+    )  # fmt: skip
+    refused: list[Callable[[], Awaitable[object]]] = [
+        lambda: backend.create(unstorable, None, now),
+        lambda: backend.update(session.id, DataChanges(updated={"\udc00": b"1"}), now),
+        lambda: backend.list_user(LONE_SURROGATE, now),
+        lambda: backend.delete_user(LONE_SURROGATE, now),
+    ]
+    for call in refused:
+        with pytest.raises(SessionDataError):
+            await call()
+    stored = await manager.get(session.token)
+    assert stored is not None
+    assert stored.data == {"kept": 1}
     assert (await manager.stats())["active_sessions"] == 1

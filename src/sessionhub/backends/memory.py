@@ -14,6 +14,7 @@ markers are a dict capped at MAX_ROTATION_MARKERS entries, oldest dropped first.
 from __future__ import annotations
 
 import heapq
+import itertools
 import threading
 import uuid
 from collections import OrderedDict, deque
@@ -36,7 +37,15 @@ from sessionhub.backends.base import (
 )
 from sessionhub.errors import SessionLimitExceeded
 from sessionhub.events import SecurityEvent
-from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, carries_over, eviction_order, utc
+from sessionhub.model import (
+    ConversationRecord,
+    DataChanges,
+    SessionRecord,
+    carries_over,
+    check_storable,
+    eviction_order,
+    utc,
+)
 
 SWEEP_BATCH = 64
 """Most deadlines examined by the sweep that runs on each write, bounding its cost."""
@@ -90,6 +99,7 @@ class MemoryBackend(SessionBackend):
     async def create(
         self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
     ) -> list[str]:
+        check_storable(record.user_id, record.data)
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             evicted = self._make_room(record, limit, now, audit)
@@ -98,6 +108,7 @@ class MemoryBackend(SessionBackend):
             return evicted
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
+        check_storable(None, changes.updated)
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             record = self._live(session_id, now)
@@ -131,6 +142,7 @@ class MemoryBackend(SessionBackend):
         changes: DataChanges | None = None,
         audit: Audit = NO_AUDIT,
     ) -> tuple[SessionRecord, list[str]]:
+        check_storable(record.user_id, itertools.chain(record.data, changes.updated if changes else ()))
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             previous = self._live(previous_id, now) if previous_id else None
@@ -163,12 +175,14 @@ class MemoryBackend(SessionBackend):
             return True
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
+        check_storable(user_id)
         with self._lock:
             return [record.copy() for record in self._live_user_sessions(user_id, now)]
 
     async def delete_user(
         self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
     ) -> list[str]:
+        check_storable(user_id)
         with self._lock:
             removed = [r.id for r in self._live_user_sessions(user_id, now) if r.id != except_id]
             for session_id in removed:
@@ -260,6 +274,7 @@ class MemoryBackend(SessionBackend):
     async def restore(
         self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
     ) -> bool:
+        check_storable(record.user_id, record.data)
         with self._lock:
             if not record.is_live(now):
                 return False
@@ -293,6 +308,8 @@ class MemoryBackend(SessionBackend):
             return record.copy() if record is not None else None
 
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+        for item in imports:
+            check_storable(item.record.user_id, item.record.data)
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
             stored = []

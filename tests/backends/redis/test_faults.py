@@ -161,8 +161,10 @@ async def test_a_thousand_concurrent_callers_wait_for_a_connection_and_none_fall
     own_server: RedisServer, key_prefix: str
 ) -> None:
     """Through the default stack: 1,000 callers at once on 100 connections wait for one (the wait is counted), none
-    fails and none is served from memory (the breaker stays closed)."""
-    settings = Settings(redis_url=own_server.url, key_prefix=key_prefix)
+    fails and none is served from memory (the breaker stays closed). The burst's own Python work keeps the event
+    loop busy for ~0.2 s on the 2-core test machine, and that counts against the calls in flight as much as Redis'
+    time: a second of call timeout keeps this about the pool, not the machine's speed (docs/operations.md)."""
+    settings = Settings(redis_url=own_server.url, key_prefix=key_prefix, redis_call_timeout=1.0)
     async with SessionManager.from_settings(settings) as manager:
         assert isinstance(manager.backend, ResilientBackend)
         created = await asyncio.gather(*(manager.create(data={"n": n}) for n in range(1000)))
@@ -189,5 +191,5 @@ async def test_a_caller_that_cannot_get_a_connection_in_time_is_told_the_store_i
         results = await asyncio.gather(manager.get(session.token), manager.get(session.token), return_exceptions=True)
     assert sum(isinstance(result, BackendUnavailable) for result in results) == 1
     unavailable = next(result for result in results if isinstance(result, BackendUnavailable))
-    assert "no redis connection came free within 0.05 s" in str(unavailable)
+    assert "redis answered no call for 0.05 s while callers waited for one of its 1 connections" in str(unavailable)
     assert backend.stats()["connection_waits_given_up"] == 1

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
-from sessionhub import SessionManager, Settings
+from sessionhub import SessionDataError, SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.resilient.breaker import CircuitBreaker
+from sessionhub.backends.resilient.journal import Restore
 from sessionhub.model import DataChanges
 from tests.support.redis_servers import ConnectionKiller, RedisServer
 from tests.support.workload import Outage, run_outage, run_through
@@ -63,9 +65,9 @@ async def test_an_outage_under_load_costs_the_users_nothing(fault: str, key_pref
 async def test_a_journal_entry_the_primary_refuses_is_quarantined_and_the_rest_replays(
     key_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A change made during the outage that Redis cannot hold (here text with a lone surrogate, slipped past the
-    manager's checks by calling the backend directly) used to fail every replay: the breaker never closed and
-    `close()` dropped the whole journal. It is set aside, logged with its session id and counted; the rest lands."""
+    """An entry Redis refuses on replay (here data with a lone surrogate: the stores all refuse it up front, so the
+    test puts it in the journal itself) used to fail every replay: the breaker never closed and `close()` dropped
+    the whole journal. It is set aside, logged with its session id and counted; the rest lands."""
     settings = Settings(key_prefix=key_prefix, session_ttl=600)
     with RedisServer.start() as server:
         primary = RedisBackend.from_url(
@@ -82,7 +84,12 @@ async def test_a_journal_entry_the_primary_refuses_is_quarantined_and_the_rest_r
                     session.data["n"] = 1
                     assert await manager.save(session)
                 now = int(time.time() * 1000)
-                assert await backend.update(poisoned.id, DataChanges(updated={"\ud800": b"1"}), now)
+                with pytest.raises(SessionDataError):  # the fallback refuses it, as Redis would
+                    await backend.update(poisoned.id, DataChanges(updated={"\ud800": b"1"}), now)
+                record = backend.near_cache.get(poisoned.id)
+                assert record is not None
+                unstorable = replace(record, data={**record.data, "\ud800": b"1"}, last_active_at=now)
+                backend.outage.journal.record(poisoned.id, Restore(unstorable, data_changed=True, origin=poisoned.id))
                 assert backend.stats()["journal_length"] == len(kept) + 1
             finally:
                 server.resume()

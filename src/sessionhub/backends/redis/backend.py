@@ -48,7 +48,7 @@ from sessionhub.backends.redis.scripts import LuaScript, script
 from sessionhub.backends.redis.sentinel import follow_primary
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionDataError, SessionLimitExceeded
 from sessionhub.events import SecurityEvent
-from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, is_live_at, utc
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, check_storable, is_live_at, utc
 from sessionhub.settings import DEFAULT_CLIENT_CACHE, DEFAULT_MAX_CONNECTIONS
 from sessionhub.tokens import all_buckets, bucket_for_user, bucket_of
 
@@ -95,10 +95,11 @@ class RedisBackend(SessionBackend):
         (client_cache.py); 0 turns the cache off. It applies to a single server; on a cluster or behind Sentinel
         every read goes to Redis.
 
-        `max_connections`: calls in flight at once; the others wait for one to finish, up to `connection_wait`
-        seconds, then fail with BackendUnavailable. Size the client's pool to it (`from_url` does), so that the pool
-        never refuses a connection. `resend`: a call whose connection broke before its reply is sent again on a new
-        one (up to RESENDS times); the scripts make that safe (scripts.py, `ONCE`)."""
+        `max_connections`: calls in flight at once; the others wait in line for one to finish, for as long as Redis
+        keeps answering: a caller gives up (BackendUnavailable) when no call has been answered for `connection_wait`
+        seconds, since Redis is then stuck rather than busy. Size the client's pool to it (`from_url` does), so that
+        the pool never refuses a connection. `resend`: a call whose connection broke before its reply is sent again on
+        a new one (up to RESENDS times); the scripts make that safe (scripts.py, `ONCE`)."""
         if client.get_encoder().decode_responses:
             raise ConfigurationError("RedisBackend needs a client with decode_responses=False (data is bytes)")
         if client_cache < 0:
@@ -120,6 +121,8 @@ class RedisBackend(SessionBackend):
         self._connections = asyncio.Semaphore(max_connections)
         self._counts = {"connection_waits": 0, "connection_waits_given_up": 0, "resent_calls": 0}
         self._connection_wait_seconds = 0.0
+        self._last_answer = 0.0
+        """When Redis last answered a call (time.monotonic)."""
         # Operation ids only need to differ between the calls of one deployment within OPERATION_REPLY_TTL.
         self._operation_prefix = secrets.token_hex(6)
         self._operation_serials = itertools.count()
@@ -225,15 +228,20 @@ class RedisBackend(SessionBackend):
         try:
             for _ in range(self._resends):
                 try:
-                    return await send()
+                    reply = await send()
+                    break
                 except _BROKEN_CONNECTION as exc:
                     _log_unexpected(exc)
                     self._counts["resent_calls"] += 1
-            return await send()
+            else:
+                reply = await send()
+            self._last_answer = time.monotonic()
+            return reply
         except (UnicodeError, DataError) as exc:
             # Refused by the client before anything was sent (text no Redis string holds, a value of no Redis type).
             raise SessionDataError(f"redis cannot store the value: {type(exc).__name__}") from None
         except ResponseError as exc:
+            self._last_answer = time.monotonic()
             if str(exc).startswith(LIMIT_REFUSED):
                 raise SessionLimitExceeded("the user is at the session limit and the policy is reject") from None
             # A command refused by the server (READONLY replica after a failover, OOM, NOREPLICAS): the store cannot
@@ -252,22 +260,31 @@ class RedisBackend(SessionBackend):
             self._connections.release()
 
     async def _take_connection(self) -> None:
-        if not self._connections.locked():
-            await self._connections.acquire()  # free: returns at once
+        """One of the `max_connections`: at once when one is free, else in line (first come, first served) until
+        one is, or until Redis has answered nothing for `connection_wait` seconds."""
+        connections = self._connections
+        if not connections.locked():
+            await connections.acquire()  # free: returns at once
             return
-        started = time.perf_counter()
+        started = time.monotonic()
         self._counts["connection_waits"] += 1
+        acquiring = asyncio.ensure_future(connections.acquire())  # keeps its place in line while we look at the time
         try:
-            async with asyncio.timeout(self.connection_wait):
-                await self._connections.acquire()
-        except TimeoutError:
-            self._counts["connection_waits_given_up"] += 1
-            raise BackendUnavailable(
-                f"no redis connection came free within {self.connection_wait:g} s (max_connections="
-                f"{self.max_connections})"
-            ) from None
+            while not acquiring.done():
+                silent_for = time.monotonic() - max(self._last_answer, started)
+                if silent_for >= self.connection_wait:
+                    self._counts["connection_waits_given_up"] += 1
+                    raise BackendUnavailable(
+                        f"redis answered no call for {self.connection_wait:g} s while callers waited for one of its "
+                        f"{self.max_connections} connections"
+                    )
+                await asyncio.wait((acquiring,), timeout=self.connection_wait - silent_for)
+        except BaseException:
+            if not acquiring.cancel() and not acquiring.cancelled() and acquiring.exception() is None:
+                connections.release()  # it came free just as we gave up
+            raise
         finally:
-            self._connection_wait_seconds += time.perf_counter() - started
+            self._connection_wait_seconds += time.monotonic() - started
 
     def _forget(self, keys: Iterable[str]) -> None:
         if self.cache is not None:
@@ -316,6 +333,7 @@ class RedisBackend(SessionBackend):
     async def create(
         self, record: SessionRecord, limit: UserLimit | None, now: int, *, audit: Audit = NO_AUDIT
     ) -> list[str]:
+        check_storable(record.user_id, record.data)
         keys = {**self._session_keys(record.id), "user": self._user_key(record.user_id)}
         args = {
             "now": now, "id": record.id, "tag": self.keys.tag(bucket_of(record.id)), **limit_args(limit),
@@ -327,6 +345,7 @@ class RedisBackend(SessionBackend):
         return evicted
 
     async def update(self, session_id: str, changes: DataChanges, now: int) -> bool:
+        check_storable(None, changes.updated)
         changed, removed = data_fields(changes)
         args = {"now": now, "id": session_id, "tag": self._tag(session_id), "changed_count": len(changes.updated)}
         return bool(await self._run("update", self._session_keys(session_id), args, [*changed, *removed]))
@@ -359,6 +378,7 @@ class RedisBackend(SessionBackend):
         or failed sign-in leaves the previous session as it was; a failed delete leaves it to its idle timeout,
         holding no sign-in of this user. A save to it between the steps does not carry over."""
         assert record.user_id is not None
+        check_storable(record.user_id, itertools.chain(record.data, changes.updated if changes else ()))
         keys: dict[str, str | None] = {**self._session_keys(record.id), "user": self.keys.user(record.user_id)}
         new_fields = record_fields(record)
         changed, removed = data_fields(changes or DataChanges())
@@ -411,6 +431,7 @@ class RedisBackend(SessionBackend):
         return {"now": now, "id": session_id, "tag": self._tag(session_id), "audit": audit_args(audit)}
 
     async def list_user(self, user_id: str, now: int) -> list[SessionRecord]:
+        check_storable(user_id)
         bucket = bucket_for_user(user_id)
         keys = {"user": self.keys.user(user_id), "index": self.keys.index(bucket)}
         reply = await self._run("list_user", keys, {"now": now, "tag": self.keys.tag(bucket)})
@@ -420,6 +441,7 @@ class RedisBackend(SessionBackend):
     async def delete_user(
         self, user_id: str, now: int, *, except_id: str | None = None, audit: Audit = NO_AUDIT
     ) -> list[str]:
+        check_storable(user_id)
         bucket = bucket_for_user(user_id)
         keys = {"user": self.keys.user(user_id), "index": self.keys.index(bucket)}
         args = {"now": now, "tag": self.keys.tag(bucket), "keep": except_id or "", "user": user_id}
@@ -506,6 +528,7 @@ class RedisBackend(SessionBackend):
     async def restore(
         self, record: SessionRecord, now: int, *, data_changed: bool, replaces: str | None, if_replaced_exists: bool
     ) -> bool:
+        check_storable(record.user_id, record.data)
         replaced = replaces if replaces is not None else record.id
         if bucket_of(replaced) != bucket_of(record.id):
             raise ValueError("a restored session replaces only an earlier id in its own bucket")
@@ -553,6 +576,8 @@ class RedisBackend(SessionBackend):
         written after the session, in its own bucket (on Redis Cluster another slot): re-running an import that
         stopped in between writes the same alias again."""
         calls: list[tuple[Keys, Args, list[Any], str, str, int]] = []
+        for item in imports:
+            check_storable(item.record.user_id, item.record.data)
         for item in imports:
             record = item.record
             keys: Keys = {

@@ -39,7 +39,8 @@ AUDIT_WIDTH = 6
 
 OPERATION_REPLY_TTL = 10_000
 """Milliseconds a `ONCE` script's reply stays for a resend to find: far longer than the resend takes (it follows
-the failed call at once, on a new connection), short enough to cost little memory (one small key per write)."""
+the failed call at once, on a new connection), short enough to cost little memory: one key per write, holding the
+reply (a few bytes; for a rotation or a login, a copy of the session)."""
 
 REDIS_FLAGS = frozenset({"allow-oom", "no-writes"})
 
