@@ -19,8 +19,8 @@ from tests.support.redis_servers import ConnectionKiller, RedisServer
 
 T = TypeVar("T")
 
-SESSIONS = 40
-ROUNDS = 12
+SESSIONS = 8
+ROUNDS = 30
 
 
 @pytest.fixture
@@ -41,7 +41,8 @@ async def test_killed_connections_never_apply_a_write_twice_nor_lose_its_reply(
     tokens = [(await manager.create()).token for _ in range(SESSIONS)]
     appended: dict[int, list[str]] = {index: [] for index in range(SESSIONS)}
     outcomes: Counter[str] = Counter()
-    lost_track: set[int] = set()
+    uncertain: set[int] = set()
+    """Browsers whose last rotation failed as unavailable: it may have happened, and then their token is stale."""
 
     async def user(index: int) -> None:
         for round_ in range(ROUNDS):
@@ -49,36 +50,40 @@ async def test_killed_connections_never_apply_a_write_twice_nor_lose_its_reply(
             try:
                 await manager.add_message(tokens[index], "user", text)
                 appended[index].append(text)
+            except BackendUnavailable:
+                outcomes["unavailable"] += 1
+                continue
+            except SessionNotFound:
+                assert index in uncertain, "a rotation that returned left a token that does not work"
+                return
+            try:
                 tokens[index] = (await manager.rotate(tokens[index])).token
+                uncertain.discard(index)
                 outcomes["ok"] += 1
             except BackendUnavailable:
                 outcomes["unavailable"] += 1
-            except SessionNotFound:
-                # Only after a rotation that failed twice over and so may have happened: this browser lost its token.
-                assert outcomes["unavailable"], "a rotation that returned left a token that does not work"
-                lost_track.add(index)
-                return
+                uncertain.add(index)
 
     with ConnectionKiller(own_server) as killer:
         await asyncio.gather(*(user(index) for index in range(SESSIONS)))
         deleted = await asyncio.gather(
             *(manager.delete(token) for token in tokens[: SESSIONS // 2]), return_exceptions=True
         )
-    assert killer.killed > 50
-    assert manager.backend.stats()["resent_calls"] > 0
-    assert outcomes["ok"] >= SESSIONS  # most rounds get through (how many depends on the machine's speed)
-    assert len(lost_track) < SESSIONS // 4
-    for index in set(range(SESSIONS // 2, SESSIONS)) - lost_track:
+    for index in set(range(SESSIONS // 2, SESSIONS)) - uncertain:
         texts = [message.content for message in await manager.get_messages(tokens[index])]
         assert len(texts) == len(set(texts)), "a message was appended twice"
         assert set(appended[index]) <= set(texts), "an append that returned is missing"
     assert all(
-        result is True or isinstance(result, BackendUnavailable) or index in lost_track
+        result is True or isinstance(result, BackendUnavailable) or index in uncertain
         for index, result in enumerate(deleted)
     )
     for index, (token, result) in enumerate(zip(tokens, deleted, strict=False)):
-        if index not in lost_track and result is True:
+        if index not in uncertain and result is True:
             assert await manager.get(token) is None
+    assert killer.killed > 50
+    assert manager.backend.stats()["resent_calls"] > 0
+    assert outcomes["ok"] >= SESSIONS  # rounds get through (how many depends on the machine's speed)
+    assert len(uncertain) <= SESSIONS // 2
 
 
 async def test_a_rotation_whose_reply_was_lost_returns_the_token_it_made(
