@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -11,7 +13,10 @@ from redis.asyncio import ConnectionPool, Redis
 
 from sessionhub import BackendUnavailable, ClientInfo, ConfigurationError, SessionManager, SessionNotFound, Settings
 from sessionhub.backends import RedisBackend
+from sessionhub.backends.base import ImportedSession
 from sessionhub.backends.redis.scripts import OPERATION_REPLY_TTL
+from sessionhub.legacy import legacy_alias_id, migrated_session_id
+from sessionhub.model import DataChanges
 from sessionhub.tokens import bucket_for_user
 from tests.support.clock import FakeClock
 from tests.support.counting import CountingConnection
@@ -339,3 +344,53 @@ async def test_a_miss_probes_the_rotation_marker_inside_the_load(counted: Sessio
     assert session.token is not None
     unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]
     assert await commands_run(redis_client, counted.get(unknown)) == {"evalsha": 1, "hgetall": 1, "exists": 1}
+
+
+async def _snapshot(client: Redis, prefix: str) -> dict[str, object]:
+    """Every key under `prefix` (named without it) with its content, but the replies kept for a resend."""
+    found: dict[str, object] = {}
+    async for raw in client.scan_iter(match=f"{prefix}:*"):
+        key = raw.decode()
+        if ":op:" in key:
+            continue
+        kind = cast(bytes, await client.type(key)).decode()
+        content: object
+        if kind == "hash":
+            content = await client.hgetall(key)
+        elif kind == "zset":
+            content = await client.zrange(key, 0, -1, withscores=True)
+        elif kind == "list":
+            content = await client.lrange(key, 0, -1)
+        elif kind == "stream":
+            content = [fields for _, fields in await client.xrange(key)]
+        else:
+            content = await client.get(key)
+        found[key.removeprefix(prefix)] = content
+    return found
+
+
+async def test_every_script_without_once_may_run_twice(redis_server: RedisServer, redis_client: Redis) -> None:
+    """What a resend relies on for the writes not marked ONCE (update, restore, import): run twice, they leave
+    Redis exactly as run once."""
+    source, once, twice = (
+        RedisBackend.from_url(redis_server.url, key_prefix=f"idem{n}", client_cache=0) for n in range(3)
+    )
+    async with SessionManager(source, Settings(key_prefix="idem0")) as manager:
+        template = await manager.create(user_id="ada", data={"a": 1})
+        now = int(time.time() * 1000)
+        record = await source.peek(template.id, now)
+    assert record is not None
+    alias_id = legacy_alias_id("legacy-session-token-0123456789")
+    assert alias_id is not None
+    legacy = ImportedSession(replace(record, id=migrated_session_id(alias_id, "ada")), alias_id=alias_id)
+    calls: list[Callable[[RedisBackend], Awaitable[object]]] = [
+        lambda backend: backend.restore(record, now, data_changed=True, replaces=None, if_replaced_exists=False),
+        lambda backend: backend.update(record.id, DataChanges(updated={"b": b"2"}, removed=("a",)), now + 1),
+        lambda backend: backend.import_sessions([legacy], now + 2),
+    ]
+    async with once, twice:
+        for call in calls:
+            await call(once)
+            await call(twice)
+            await call(twice)
+        assert await _snapshot(redis_client, "idem1") == await _snapshot(redis_client, "idem2")
