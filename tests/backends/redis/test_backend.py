@@ -362,7 +362,8 @@ async def _snapshot(client: Redis, prefix: str) -> dict[str, object]:
         elif kind == "list":
             content = await client.lrange(key, 0, -1)
         elif kind == "stream":
-            content = [fields for _, fields in await client.xrange(key)]
+            entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(key))
+            content = [fields for _, fields in entries]
         else:
             content = await client.get(key)
         found[key.removeprefix(prefix)] = content
