@@ -46,6 +46,20 @@ def test_seed_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.max_sessions_per_user, settings.limit_policy) == (4, "reject")
 
 
+def test_only_documented_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each field's bare name in the environment (KEY_PREFIX=...) is ignored, unless the seeds documented it;
+    the field name still works in code."""
+    defaults = Settings()
+    for name, field in Settings.model_fields.items():
+        if name.upper() in SEED_VARIABLES:
+            continue
+        value = "1" if field.annotation in (bool, int, float, "bool", "int", "float") else "stray"
+        monkeypatch.setenv(name.upper(), value)
+        monkeypatch.setenv(name, value)
+    assert Settings() == defaults
+    assert Settings(key_prefix="in-code").key_prefix == "in-code"
+
+
 def test_touch_interval_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSIONHUB_TOUCH_INTERVAL", "0")
     assert Settings().touch_interval == 0

@@ -70,6 +70,13 @@ def _check_user_id(user_id: object) -> str:
     return user_id
 
 
+def _fresh_data(data: Mapping[str, Any]) -> SessionData:
+    """Data for a session that has none stored yet: every key is a change."""
+    fresh = SessionData()
+    fresh.update(data)
+    return fresh
+
+
 def _check_kind(kind: object) -> str:
     if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
         raise SessionDataError("kind must be 1-32 characters: a lowercase letter, then letters, digits, _ or -")
@@ -150,9 +157,7 @@ class SessionManager(Conversations):
         cannot be stored and SessionLimitExceeded under the `reject` policy, in both cases storing nothing."""
         if user_id is not None:
             user_id = _check_user_id(user_id)
-        session_data = SessionData()
-        session_data.update(data or {})
-        changes = session_data.pending_changes(self.settings.max_data_bytes)
+        changes = _fresh_data(data or {}).pending_changes(self.settings.max_data_bytes)
         token = new_token(bucket_for_user(user_id) if user_id is not None else random_bucket())
         record = self._new_record(token, user_id, _check_kind(kind), client, self._now())
         record.data = changes.updated
@@ -241,7 +246,7 @@ class SessionManager(Conversations):
         user_id: str,
         *,
         client: ClientInfo | None = None,
-        data: SessionData | None = None,
+        data: SessionData | Mapping[str, Any] | None = None,
     ) -> Session:
         """Sign `user_id` in with a brand-new token (never the one the client had: session fixation protection).
 
@@ -250,9 +255,12 @@ class SessionManager(Conversations):
 
         `data` is the data the application holds for the previous session (`session.data`), or a fresh `SessionData`
         when there is none: its unsaved changes are written in the same atomic step, wherever the previous data
-        goes (into the new session, or nowhere when that session belongs to someone else or ended meanwhile).
+        goes (into the new session, or nowhere when that session belongs to someone else or ended meanwhile). A
+        plain mapping, as `create` takes, sets its keys the same way and removes none.
         """
         user_id = _check_user_id(user_id)
+        if data is not None and not isinstance(data, SessionData):
+            data = _fresh_data(data)
         changes = data.pending_changes(self.settings.max_data_bytes) if data is not None else None
         previous_id = session_id_for(token) if token is not None else None
         new = new_token(bucket_for_user(user_id))

@@ -28,8 +28,10 @@ _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
 def _env(field: str, *legacy: str) -> AliasChoices:
-    """Accept the field's own name in code, then SESSIONHUB_<FIELD>, then the seeds' legacy names."""
-    return AliasChoices(field, f"SESSIONHUB_{field.upper()}", *legacy)
+    """The environment variables of a field: SESSIONHUB_<FIELD>, then the seeds' documented legacy names. Never the
+    bare field name (a stray KEY_PREFIX in the environment must not sign everyone out); code passes the field name
+    (`populate_by_name`)."""
+    return AliasChoices(f"SESSIONHUB_{field.upper()}", *legacy)
 
 
 class Settings(BaseSettings):
@@ -363,7 +365,7 @@ def _variables(field: str) -> str:
     info = Settings.model_fields.get(field)
     alias = info.validation_alias if info else None
     if isinstance(alias, AliasChoices):
-        names = [str(choice) for choice in alias.choices[1:]]
+        names = [str(choice) for choice in alias.choices]
         return " or ".join(reversed(names))
     return f"SESSIONHUB_{field.upper()}"
 

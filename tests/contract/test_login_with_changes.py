@@ -93,3 +93,17 @@ async def test_unchanged_data_carries_like_a_login_without_it(manager: SessionMa
     signed_in = await manager.login(anonymous.token, "alice", data=held.data)
 
     assert signed_in.data == {"a": 1}
+
+
+async def test_a_plain_dict_sets_its_keys_as_create_does(manager: SessionManager) -> None:
+    """`login(data={...})` takes a mapping like `create(data=...)`: its keys are set on top of what carries over,
+    none removed (it used to raise AttributeError)."""
+    anonymous = await manager.create(data={"cart": ["papyrus"]})
+    signed_in = await manager.login(anonymous.token, "alice", data={"theme": "dark"})
+    assert signed_in.data == {"cart": ["papyrus"], "theme": "dark"}
+    fresh = await manager.login(None, "bob", data={"theme": "light"})
+    reloaded = await manager.get(fresh.token)
+    assert reloaded is not None
+    assert reloaded.data == {"theme": "light"}
+    with pytest.raises(SessionDataError):
+        await manager.login(None, "carol", data={"when": object()})
