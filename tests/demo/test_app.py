@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from sessionhub import SessionManager
+from sessionhub.conversation import Message
 from sessionhub.demo.app import create_app
 from tests.support.managers import MakeManager
 
@@ -250,3 +251,25 @@ async def test_operator_numbers_and_health(new_client: MakeClient) -> None:
     assert numbers["health"]["status"] == "ok"
     assert health.status_code == 200
     assert "active sessions" in (await client.get("/operator")).text
+
+
+async def test_a_logout_landing_mid_request_sends_the_browser_to_sign_in_not_a_500(
+    new_client: MakeClient, app_manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session is loaded, then ended by another tab before the page reads its messages or progress: the
+    manager's SessionNotFound becomes the same redirect as a session that had ended before the request."""
+    client = await new_client()
+    await start_demo(client, "amira")
+    read_messages = app_manager.get_messages
+
+    async def signed_out_meanwhile(token: str | None, *, limit: int | None = None) -> list[Message]:
+        await app_manager.revoke_user_sessions("amira")
+        return await read_messages(token, limit=limit)
+
+    monkeypatch.setattr(app_manager, "get_messages", signed_out_meanwhile)
+    chat = await client.get("/chat")
+
+    assert (chat.status_code, chat.headers["location"]) == (303, "/?ended=1")
+    landing = await client.get("/?ended=1")  # this request finds the session ended: its cookie goes
+    assert "it was revoked from another device" in landing.text
+    assert "session_token" not in client.cookies

@@ -397,6 +397,8 @@ def create_app(manager: SessionManager | None = None) -> FastAPI:
     app.state.started = time.monotonic()
     app.middleware("http")(security_headers)
     app.add_exception_handler(SignedOut, signed_out)
+    # A logout (or revocation) from another tab can end the session after this request loaded it.
+    app.add_exception_handler(SessionNotFound, signed_out)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(BackendUnavailable, unavailable)
     app.include_router(router)
