@@ -36,7 +36,7 @@ from sessionhub.errors import (
 )
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
-from sessionhub.model import Session, SessionData, SessionRecord, is_storable_text
+from sessionhub.model import Session, SessionData, SessionRecord, check_storable
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import NO_RISK, Risk, assess, device_family
 from sessionhub.settings import KIND_PATTERN, Settings
@@ -65,8 +65,7 @@ MIN_IMPORT_REMAINING_MS = 1000
 def _check_user_id(user_id: object) -> str:
     if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LENGTH:
         raise SessionDataError(f"user_id must be a non-empty str of at most {MAX_USER_ID_LENGTH} characters")
-    if not is_storable_text(user_id):
-        raise SessionDataError("user_id is not valid Unicode text (a lone surrogate)")
+    check_storable(user_id)
     return user_id
 
 

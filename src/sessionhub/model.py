@@ -35,8 +35,8 @@ def is_storable_text(text: str) -> bool:
 
 
 def check_storable(user_id: str | None, data_keys: Iterable[str] = ()) -> None:
-    """SessionDataError unless every store can keep this user id and these data keys. The stores' own check, so
-    that memory refuses what Redis would (the manager checks the same earlier, naming the argument)."""
+    """SessionDataError unless every store can keep this user id and these data keys: the one check, made by the
+    manager before anything is sent and by each store again, so that memory refuses what Redis would."""
     if user_id is not None and not is_storable_text(user_id):
         raise SessionDataError("a user id is not valid Unicode text (a lone surrogate)")
     if not all(is_storable_text(key) for key in data_keys):
@@ -120,8 +120,8 @@ class SessionData(dict[str, Any]):
         for key, value in self.items():
             if not isinstance(key, str):
                 raise SessionDataError(f"session data keys must be str, not {type(key).__name__}")
-            if key not in self._stored and not is_storable_text(key):
-                raise SessionDataError("a session data key is not valid Unicode text (a lone surrogate)")
+            if key not in self._stored:
+                check_storable(None, (key,))
             raw = encode_value(key, value, stored=self._stored.get(key))
             encoded[key] = raw
             size += len(key) + len(raw)

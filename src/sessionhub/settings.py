@@ -235,7 +235,8 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias=_env("redis_max_connections"),
         description="Connections each process opens to each Redis server (on a cluster: to each node). Calls beyond "
-        "them wait for one to come free, up to redis_call_timeout, rather than fail.",
+        "them wait in line for one rather than fail, for as long as Redis keeps answering (up to 2 s behind the "
+        "outage fallback); a caller gives up when Redis has answered nothing for redis_call_timeout.",
     )
     # ------------------------------------------------------------------------------------------------------------
 

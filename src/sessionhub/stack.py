@@ -53,7 +53,6 @@ def build_backend(settings: Settings, *, outage_fallback: bool | None = None) ->
         threshold=settings.breaker_threshold,
         first_backoff=min(0.1, settings.breaker_max_backoff),
         max_backoff=settings.breaker_max_backoff,
-        failover_backoff=min(0.5, settings.breaker_max_backoff),
         failover_window=settings.breaker_failover_window,
     )
     return ResilientBackend(

@@ -249,8 +249,6 @@ class RedisBackend(SessionBackend):
             raise unavailable(exc) from exc
         except FAILURES as exc:
             raise unavailable(exc) from exc
-        except (BackendUnavailable, SessionLimitExceeded, SessionDataError):
-            raise
         except Exception as exc:
             # Not a Redis error, but raised by the client mid-call: redis-py's cluster client closes the connections
             # of calls in flight when it re-reads the topology ('NoneType' object has no attribute 'writelines').
@@ -577,9 +575,8 @@ class RedisBackend(SessionBackend):
         stopped in between writes the same alias again."""
         calls: list[tuple[Keys, Args, list[Any], str, str, int]] = []
         for item in imports:
-            check_storable(item.record.user_id, item.record.data)
-        for item in imports:
             record = item.record
+            check_storable(record.user_id, record.data)  # before anything is sent
             keys: Keys = {
                 **self._session_keys(record.id), "marker": self.keys.import_marker(record.id),
                 "user": self._user_key(record.user_id),

@@ -22,7 +22,8 @@ Redis at maxmemory under `noeviction` still serves them, and the small writes of
 script whose effect must not happen twice (an append, a rotation, an eviction): it takes a leading `op` key, unique
 to the call, under which the first run leaves its reply for OPERATION_REPLY_TTL ms; a run that finds the key
 returns that reply and writes nothing. So a caller that lost the connection before the reply can send the call again
-(`RedisBackend` does, once) and get what the first run did. A script without `ONCE` must be safe to run twice.
+(`RedisBackend` does, up to three times) and get what the first run did. A script without `ONCE` must be safe to
+run twice.
 """
 
 from __future__ import annotations
