@@ -135,7 +135,8 @@ class Settings(BaseSettings):
         default=3,
         gt=0,
         validation_alias=_env("breaker_threshold"),
-        description="Consecutive failed Redis reads that switch to memory (a failed write switches at once).",
+        description="Consecutive failed Redis reads that switch to memory (a failed write switches at once); until "
+        "then a read that fails is refused (503), never answered from the near cache.",
     )
     breaker_max_backoff: float = Field(
         default=4.0,
@@ -178,11 +179,21 @@ class Settings(BaseSettings):
         validation_alias=_env("session_cookie_path"),
         description="Path attribute of the cookie.",
     )
-    session_cookie_host_prefix: bool = Field(
-        default=False,
+    session_cookie_host_prefix: bool | None = Field(
+        default=None,
         validation_alias=_env("session_cookie_host_prefix"),
-        description="Name the cookie __Host-<name>: the browser then requires Secure, Path=/ and no Domain, which "
-        "keeps sibling subdomains from planting or overwriting it. Turns Secure on.",
+        description="The cookie name's prefix. Unset (the default): a Secure cookie is named __Host-<name> with "
+        "Path=/ and no Domain, __Secure-<name> otherwise, and a cookie without Secure has no prefix. True: always "
+        "__Host-<name> (turns Secure on; needs Path=/ and no Domain). False: never a prefix. A browser keeps a "
+        "prefixed cookie only as the prefix says, which keeps sibling subdomains and plain-HTTP pages from planting "
+        "or overwriting it.",
+    )
+    session_cookie_read_unprefixed: bool = Field(
+        default=True,
+        validation_alias=_env("session_cookie_read_unprefixed"),
+        description="When the prefix comes from the default, also accept the cookie under its bare name, once: the "
+        "session moves to a new token under the prefixed name (deployments from before the prefix keep their users "
+        "signed in). Turn off once absolute_ttl has passed since the upgrade.",
     )
 
     @model_validator(mode="after")

@@ -33,8 +33,31 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
     assert (
         policy.set_cookie("t", 5)
-        == "sid=t; Path=/app; Max-Age=5; Domain=example.com; Secure; HttpOnly; SameSite=Strict"
+        == "__Secure-sid=t; Path=/app; Max-Age=5; Domain=example.com; Secure; HttpOnly; SameSite=Strict"
     )
+
+
+@pytest.mark.parametrize(
+    ("settings", "name", "unprefixed"),
+    [
+        ({}, "session_token", None),  # no Secure: no prefix (http://localhost)
+        ({"session_cookie_secure": True}, "__Host-session_token", "session_token"),
+        ({"session_cookie_secure": True, "session_cookie_domain": "a.b"}, "__Secure-session_token", "session_token"),
+        ({"session_cookie_secure": True, "session_cookie_path": "/app"}, "__Secure-session_token", "session_token"),
+        ({"session_cookie_secure": True, "session_cookie_read_unprefixed": False}, "__Host-session_token", None),
+        ({"session_cookie_secure": True, "session_cookie_host_prefix": False}, "session_token", None),
+        ({"session_cookie_host_prefix": True}, "__Host-session_token", None),  # chosen: nothing to move
+        ({"session_cookie_secure": True, "session_cookie_name": "__Host-sid"}, "__Host-sid", None),
+        ({"session_cookie_name": "__Secure-sid"}, "__Secure-sid", None),
+    ],
+)
+def test_secure_cookies_get_the_strongest_prefix_their_attributes_allow(
+    settings: dict[str, Any], name: str, unprefixed: str | None
+) -> None:
+    policy = CookiePolicy.from_settings(Settings(**settings))
+    assert (policy.name, policy.unprefixed_name) == (name, unprefixed)
+    # Browsers drop a prefixed cookie without Secure.
+    assert policy.secure == (name.startswith("__") or settings.get("session_cookie_secure", False))
 
 
 def test_the_host_prefix_forces_secure_and_renames_the_cookie() -> None:
@@ -124,3 +147,40 @@ async def test_the_cookie_lives_until_the_absolute_deadline(
     cookie = session_cookie(await client.get("/login/amira"))
     assert cookie is not None
     assert cookie["max-age"] == "7200"
+
+
+async def test_a_deployment_turning_secure_on_moves_its_users_to_the_prefixed_cookie(
+    make_counted_manager: MakeCountedManager, make_client: MakeClient
+) -> None:
+    manager = await make_counted_manager(session_cookie_secure=True)
+    client = await make_client(build_app(manager))
+    # Signed in before the upgrade: the browser holds the cookie under its bare name.
+    before = await manager.create(user_id="amira", data={"cart": ["tea"]})
+    bare = {"cookie": f"session_token={before.token}"}
+
+    moved = await client.get("/", headers=bare)
+
+    assert moved.json()["data"] == {"cart": ["tea"]}
+    cookie = session_cookie(moved, name="__Host-session_token")
+    assert cookie is not None
+    assert cookie["__Host-session_token"] != before.token  # a new token: the bare one may have been planted
+    assert {"secure", "httponly"} <= cookie.keys()
+    assert (cookie["path"], cookie.get("domain")) == ("/", None)
+    cleared = session_cookie(moved, name="session_token")
+    assert cleared is not None
+    assert cleared["max-age"] == "0"
+    assert (await client.get("/", headers=bare)).json()["user"] is None  # moved once: the bare token is dead
+    prefixed = {"cookie": f"__Host-session_token={cookie['__Host-session_token']}"}
+    assert (await client.get("/", headers=prefixed)).json()["user"] == "amira"
+
+
+async def test_a_bare_cookie_that_is_not_ours_is_left_alone(
+    make_counted_manager: MakeCountedManager, make_client: MakeClient
+) -> None:
+    manager = await make_counted_manager(session_cookie_secure=True)
+    client = await make_client(build_app(manager))
+
+    response = await client.get("/", headers={"cookie": "session_token=another-apps-value"})
+
+    assert response.status_code == 200
+    assert response.headers.get_list("set-cookie") == []

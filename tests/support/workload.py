@@ -19,11 +19,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessionhub import SessionManager
+from sessionhub import BackendUnavailable, Session, SessionManager
 from sessionhub.backends import ResilientBackend
 from sessionhub.tokens import session_id_for
 from tests.support.redis_servers import RedisServer
 from tests.support.waiting import wait_until
+
+RETRY_AFTER = 0.05
+"""Seconds a client waits before asking again for a session that could not be confirmed (scaled down)."""
 
 MAX_LIVE = 4
 """Sessions one client holds at most (a browser with a few tabs and devices)."""
@@ -42,6 +45,8 @@ class Counts:
     operations: int = 0
     during_outage: int = 0
     errors: int = 0
+    unconfirmed: int = 0
+    """Reads refused while the breaker was still closed (503 with Retry-After; the client asked again)."""
     lost_writes: int = 0
     resurrected: int = 0
     by_operation: Counter[str] = field(default_factory=Counter)
@@ -91,6 +96,16 @@ class Client:
         del self.live[token]
         self.ended.append(token)
 
+    async def _get(self, manager: SessionManager, token: str, counts: Counts) -> Session | None:
+        """A read as a browser makes it: a session that cannot be confirmed (the middleware's 503 with Retry-After,
+        while the breaker is still closed) is asked for again, once."""
+        try:
+            return await manager.get(token)
+        except BackendUnavailable:
+            counts.unconfirmed += 1
+            await asyncio.sleep(RETRY_AFTER)
+            return await manager.get(token)
+
     async def create(self, manager: SessionManager, counts: Counts) -> None:
         session = await manager.create(data={"n": 0})
         assert session.token is not None
@@ -98,7 +113,7 @@ class Client:
 
     async def read(self, manager: SessionManager, counts: Counts) -> None:
         token = self._pick()
-        session = await manager.get(token)
+        session = await self._get(manager, token, counts)
         if session is None:
             counts.error("read: signed out")
         elif dict(session.data) != self.live[token].data:
@@ -106,7 +121,7 @@ class Client:
 
     async def save(self, manager: SessionManager, counts: Counts) -> None:
         token = self._pick()
-        session = await manager.get(token)
+        session = await self._get(manager, token, counts)
         if session is None:
             counts.error("save: signed out")
             return

@@ -17,6 +17,11 @@ MAX_COOKIE_BYTES = 4096
 """Name and value of one cookie together must stay under this: the smallest size browsers guarantee to keep."""
 
 
+HOST_PREFIX = "__Host-"
+SECURE_PREFIX = "__Secure-"
+PREFIXES = (HOST_PREFIX, SECURE_PREFIX)
+
+
 @dataclass(frozen=True, slots=True)
 class CookiePolicy:
     name: str
@@ -24,6 +29,8 @@ class CookiePolicy:
     domain: str | None
     secure: bool
     samesite: str
+    unprefixed_name: str | None = None
+    """The name the cookie had before the default prefix applied, read once and moved; None when not read."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> CookiePolicy:
@@ -35,13 +42,17 @@ class CookiePolicy:
         if overrides:
             changed = {f"session_cookie_{key}": value for key, value in overrides.items()}
             settings = Settings(**{**settings.model_dump(), **changed})
-        host_prefix = settings.session_cookie_host_prefix
+        name, domain, path = settings.session_cookie_name, settings.session_cookie_domain, settings.session_cookie_path
+        prefix = _prefix(settings.session_cookie_host_prefix, settings.session_cookie_secure, domain, path)
+        full_name = name if name.startswith(PREFIXES) else prefix + name  # a name carrying its prefix keeps it
+        moved = settings.session_cookie_host_prefix is None and full_name != name
         return cls(
-            name=("__Host-" if host_prefix else "") + settings.session_cookie_name,
-            path=settings.session_cookie_path,
-            domain=settings.session_cookie_domain,
-            secure=settings.session_cookie_secure or host_prefix,
+            name=full_name,
+            path=path,
+            domain=domain,
+            secure=settings.session_cookie_secure or full_name.startswith(PREFIXES),  # browsers require it
             samesite=settings.session_cookie_samesite.capitalize(),
+            unprefixed_name=name if moved and settings.session_cookie_read_unprefixed else None,
         )
 
     def token_in(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -83,3 +94,13 @@ def cookies_in(headers: Iterable[tuple[bytes, bytes]], names: Container[str]) ->
             if sep and key in names and key not in found:
                 found[key] = cookie_value.strip()
     return found
+
+
+def _prefix(host_prefix: bool | None, secure: bool, domain: str | None, path: str) -> str:
+    """The name prefix RFC 6265bis defines for these attributes: `__Host-` needs Secure, Path=/ and no Domain;
+    `__Secure-` needs Secure alone. `host_prefix` None picks the strongest one the attributes allow."""
+    if host_prefix is not None:
+        return HOST_PREFIX if host_prefix else ""
+    if not secure:
+        return ""
+    return HOST_PREFIX if domain is None and path == "/" else SECURE_PREFIX

@@ -13,7 +13,7 @@ from sessionhub.asgi.cookies import CookiePolicy, cookies_in
 from sessionhub.asgi.paths import PathPrefixes
 from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession, logger
 from sessionhub.client import ClientInfo
-from sessionhub.errors import SessionHubError, TokenThrottled
+from sessionhub.errors import BackendUnavailable, SessionHubError, TokenThrottled
 from sessionhub.manager import SessionManager
 
 _VARY_COOKIE = (b"vary", b"Cookie")
@@ -72,7 +72,8 @@ class SessionMiddleware:
         self._legacy_names = manager.settings.legacy_cookie_names
         self._clear_site_data = manager.settings.clear_site_data_on_logout
         # Read in one pass over the Cookie headers; a websocket never adopts a legacy session (see __call__).
-        self._http_cookie_names = frozenset((self.cookie.name, *self._legacy_names))
+        unprefixed = (self.cookie.unprefixed_name,) if self.cookie.unprefixed_name is not None else ()
+        self._http_cookie_names = frozenset((self.cookie.name, *self._legacy_names, *unprefixed))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or (self._excludes_paths and scope["path"] in self.exclude_paths):
@@ -81,6 +82,11 @@ class SessionMiddleware:
 
         cookies = cookies_in(scope["headers"], self._http_cookie_names)
         sent_token = cookies.get(self.cookie.name)
+        # The cookie under its name from before the default prefix: moved to the prefixed name by an HTTP response,
+        # only read on a websocket.
+        unprefixed_token = cookies.get(self.cookie.unprefixed_name) if self.cookie.unprefixed_name else None
+        if sent_token is None and scope["type"] == "websocket":
+            sent_token, unprefixed_token = unprefixed_token, None
         # Adopting rotates to a token only a response can deliver: never on a websocket.
         legacy_cookies = (
             {name: cookies[name] for name in self._legacy_names if name in cookies}
@@ -88,11 +94,19 @@ class SessionMiddleware:
             else None
         )
         client = client_info(scope, self.trusted_proxy_hops)
-        request_session = RequestSession(self.manager, self.cookie, sent_token, client, legacy_cookies)
+        request_session = RequestSession(
+            self.manager, self.cookie, sent_token, client, legacy_cookies, unprefixed_token=unprefixed_token
+        )
         try:
             await request_session.load()
         except TokenThrottled as exc:
-            await _refuse(scope, send, exc)
+            await _refuse(scope, send, 429, exc.retry_after, b"Too many unknown session cookies from this address.\n")
+            return
+        except BackendUnavailable as exc:
+            # The session cannot be confirmed (the store failed, and nothing may answer for it): no 500, and no
+            # request served as if it had no session, which would clear its cookie.
+            logger.warning("session store unavailable for this request: %s", exc)
+            await _refuse(scope, send, 503, 1, b"The session store is unavailable; retry shortly.\n")
             return
         session = request_session.session
         scope[SCOPE_KEY] = request_session
@@ -152,18 +166,18 @@ def _varies_on_cookie(headers: list[tuple[bytes, bytes]]) -> bool:
     return bool(varies & {b"cookie", b"*"})
 
 
-async def _refuse(scope: Scope, send: Send, throttled: TokenThrottled) -> None:
-    """Answer a throttled client without calling the application (and without a store call)."""
+async def _refuse(scope: Scope, send: Send, status: int, retry_after: float, body: bytes) -> None:
+    """Answer without calling the application: a throttled client (429), or no way to confirm the session (503)."""
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
-        (b"retry-after", str(max(1, math.ceil(throttled.retry_after))).encode()),
+        (b"retry-after", str(max(1, math.ceil(retry_after))).encode()),
         (b"cache-control", b"no-store"),
     ]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": b"Too many unknown session cookies from this address.\n"})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def client_info(scope: Scope, trusted_proxy_hops: int) -> ClientInfo:

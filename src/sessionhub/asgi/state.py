@@ -31,7 +31,7 @@ RISK_KEY = "session_risk"
 class RequestSession:
     __slots__ = (
         *("client", "cookie", "data", "legacy_cookies", "legacy_to_clear", "logged_out", "manager", "sent_token"),
-        "session",
+        *("session", "unprefixed_token"),
     )
 
     def __init__(
@@ -41,6 +41,8 @@ class RequestSession:
         sent_token: str | None,
         client: ClientInfo,
         legacy_cookies: dict[str, str] | None = None,
+        *,
+        unprefixed_token: str | None = None,
     ) -> None:
         self.manager = manager
         self.cookie = cookie
@@ -48,6 +50,8 @@ class RequestSession:
         self.client = client
         self.legacy_cookies = legacy_cookies
         """Cookies of migrated session managers (`legacy_cookie_names`) this request carries, if any."""
+        self.unprefixed_token = unprefixed_token
+        """The cookie under its name from before the default prefix (`CookiePolicy.unprefixed_name`), if sent."""
         self.legacy_to_clear: Sequence[str] = ()
         self.session: Session | None = None
         """The stored session this request uses; None until something is written when there is none."""
@@ -63,13 +67,22 @@ class RequestSession:
         TokenThrottled for an address over the unknown-token threshold when throttling is on.
 
         With no live session but a legacy cookie, its migrated session is adopted under a new token (two more
-        calls, once per browser); every legacy cookie sent is then cleared, adopted or not, as none works twice.
+        calls, once per browser); every legacy cookie sent is then cleared, adopted or not, as none works twice. A
+        cookie under the bare name the default prefix replaced is moved the same way (`_move_unprefixed`).
         """
         token = self.sent_token
-        self._become(await self.manager.get(token, client=self.client) if token is not None else None)
+        if token is not None:
+            self._become(await self.manager.get(token, client=self.client))
+        elif self.unprefixed_token is not None:
+            self._become(await self._move_unprefixed(self.unprefixed_token))
+        else:
+            self._become(None)
+        bare_name = self.cookie.unprefixed_name
+        if bare_name is not None and session_id_for(self.unprefixed_token) is not None:
+            self.legacy_to_clear = (bare_name,)  # moved or dead: it cannot work again
         if self.session is None and self.legacy_cookies:
             try:
-                adopted, self.legacy_to_clear = await adopt_legacy_cookie(
+                adopted, present = await adopt_legacy_cookie(
                     self.manager, self.legacy_cookies, list(self.legacy_cookies)
                 )
             except BackendUnavailable as exc:
@@ -77,7 +90,19 @@ class RequestSession:
                 # the legacy cookie, so that the browser's session is adopted once the store is back.
                 logger.warning("sessionhub: legacy session adoption postponed: %s", exc)
                 return
+            self.legacy_to_clear = (*self.legacy_to_clear, *present)
             self._become(adopted)
+
+    async def _move_unprefixed(self, token: str) -> Session | None:
+        """The session the cookie's bare name reaches, on a new token: the response sets it under the prefixed name.
+        A new token, because the bare cookie was open to planting and overwriting by the pages the prefix now
+        keeps out; a value that is not a sessionhub token is someone else's cookie, left alone."""
+        if await self.manager.get(token, client=self.client) is None:
+            return None
+        try:
+            return await self.manager.rotate(token, client=self.client, reason="cookie_prefixed")
+        except SessionNotFound:
+            return None
 
     async def login(self, user_id: str) -> Session:
         token = self.session.token if self.session is not None else None

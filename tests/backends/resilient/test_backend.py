@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from sessionhub import BackendUnavailable, ClientInfo, Session, SessionManager, Settings
 from sessionhub.backends import RedisBackend, ResilientBackend
 from sessionhub.backends.resilient.breaker import CircuitBreaker
 from sessionhub.metrics import SessionMetrics
+from tests.asgi.app import build_app
+from tests.asgi.conftest import uvicorn_server
 from tests.support.clock import FakeClock
 from tests.support.redis_servers import RedisServer, free_port
 
@@ -122,7 +125,9 @@ async def test_a_hung_redis_keeps_users_signed_in_and_loses_nothing(
 
     server.pause()
     clock.advance(10)
-    loaded = await signed_in(node, alice.token)  # pays the one timeout, then the breaker opens
+    with pytest.raises(BackendUnavailable):  # a timeout below the threshold: the near cache does not answer
+        await node.get(alice.token)
+    loaded = await signed_in(node, alice.token)  # the second timeout opens the breaker: memory answers
     loaded.data["cart"].append("cake")
     assert await node.save(loaded)
     rotated = await node.rotate(to_rotate.token)
@@ -164,7 +169,8 @@ async def test_a_restart_that_lost_everything_gets_the_near_cache_back(
             clock.advance(1)
 
             server.kill()
-            await signed_in(node, kept[0].token)  # fails over (a write-free read: served from the near cache)
+            with pytest.raises(BackendUnavailable):  # a read below the threshold: the near cache does not answer
+                await node.get(kept[0].token)
             assert await node.delete(ended.token)  # a write: the breaker opens at once
             server.restart()  # empty
             assert await resilient(node).recover()
@@ -184,7 +190,9 @@ async def test_a_restart_with_persistence_keeps_redis_as_it_was(
     other = await other_node.create(data={"not": "cached here"})
 
     server.kill()
-    loaded = await signed_in(node, session.token)
+    with pytest.raises(BackendUnavailable):  # below the threshold
+        await node.get(session.token)
+    loaded = await signed_in(node, session.token)  # the breaker opens: memory serves from the near cache
     loaded.data["n"] = 2
     await node.save(loaded)
     server.restart()  # same data (append-only file), new run_id: nothing to write back
@@ -274,11 +282,13 @@ async def test_an_outage_costs_one_timeout_then_one_call_per_probe(
     server.pause()
     before = primary_calls(node)
 
-    for session in sessions:  # a read fails below the threshold, and is answered from the near cache alone
+    with pytest.raises(BackendUnavailable, match="cannot be confirmed"):  # below the threshold: no near cache
+        await node.get(sessions[0].token)
+    for session in sessions:  # the second failed read opens the breaker: from then on the near cache answers
         loaded = await signed_in(node, session.token)
         loaded.data["i"] = -1
         await node.save(loaded)
-    assert primary_calls(node) - before == 2  # the first read and the first write; the breaker is open since
+    assert primary_calls(node) - before == 2  # the two reads; the breaker is open since
     assert resilient(node).breaker.probes == 0
 
     for _ in range(3):  # each backoff that passes lets exactly one probe through, whatever the traffic
@@ -343,7 +353,9 @@ async def test_logs_say_what_happened_and_never_a_token(
     assert session.token not in caplog.text
 
 
-async def test_concurrent_requests_while_hung_all_succeed(node: SessionManager, server: RedisServer) -> None:
+async def test_concurrent_requests_while_hung_all_succeed_once_the_breaker_opens(
+    node: SessionManager, server: RedisServer
+) -> None:
     sessions = [await node.create(data={"n": 0}) for _ in range(30)]
     for session in sessions:
         await signed_in(node, session.token)
@@ -354,11 +366,15 @@ async def test_concurrent_requests_while_hung_all_succeed(node: SessionManager, 
         loaded.data["n"] = 1
         await node.save(loaded)
 
-    await asyncio.gather(*(request(session) for session in sessions))
+    results = await asyncio.gather(*(request(session) for session in sessions), return_exceptions=True)
+    # The reads time out together: those failing below the threshold cannot be confirmed, the rest are served.
+    refused = [session for session, result in zip(sessions, results, strict=True) if result is not None]
+    assert all(isinstance(result, BackendUnavailable) for result in results if result is not None)
+    assert len(refused) == THRESHOLD - 1
     server.resume()
     assert await resilient(node).recover()
     for session in sessions:
-        assert (await signed_in(node, session.token)).data == {"n": 1}
+        assert (await signed_in(node, session.token)).data == {"n": 0 if session in refused else 1}
 
 
 async def test_the_old_id_of_a_session_rotated_during_the_outage_cannot_end_its_successor(
@@ -391,8 +407,8 @@ async def test_reads_during_an_outage_follow_the_touch_interval_and_only_slides_
     session = await node.create(user_id="alice")
     server.pause()
     clock.advance(30)
-    read = await signed_in(node, session.token)  # fails below the threshold: the near cache answers, not due
-    assert read.last_active_at == session.last_active_at
+    with pytest.raises(BackendUnavailable):  # fails below the threshold: the near cache does not answer
+        await node.get(session.token)
     server.resume()
     resilient(node).breaker.trip()
 
@@ -565,3 +581,26 @@ async def test_metrics_show_the_fallback_while_it_serves(node: SessionManager) -
     assert b"sessionhub_store_up 0.0" in text
     assert await resilient(node).recover()
     assert b"sessionhub_fallback_active 0.0" in await metrics.render()
+
+
+async def test_a_session_revoked_elsewhere_is_never_served_from_the_near_cache_while_redis_is_reachable(
+    node: SessionManager, other_node: SessionManager, server: RedisServer
+) -> None:
+    session = await node.create(user_id="alice")
+    await signed_in(node, session.token)  # in this node's near cache now
+    assert await other_node.revoke(session.id)  # another node signs it out in Redis
+
+    async with uvicorn_server(build_app(node)) as base_url, httpx.AsyncClient(base_url=base_url) as browser:
+        cookie = {"cookie": f"session_token={session.token}"}
+        server.pause()  # one slow read, the breaker still closed: the near cache must not answer for Redis
+        try:
+            blip = await browser.get("/", headers=cookie)
+        finally:
+            server.resume()
+        assert blip.status_code == 503
+        assert blip.headers["retry-after"] == "1"
+        assert blip.headers.get_list("set-cookie") == []  # the cookie is not cleared on a guess either
+        assert resilient(node).breaker.is_closed
+
+        after = await browser.get("/", headers=cookie)
+        assert (after.status_code, after.json()["user"]) == (200, None)

@@ -1,8 +1,10 @@
 """ResilientBackend: Redis (or any primary store) first, memory while it is down, and nothing lost in between.
 
 While the circuit breaker is closed every call goes to the primary under a short timeout, and the sessions it
-returns are kept in a bounded near cache. When the primary fails (a write at once, reads after `threshold` failures
-in a row) the breaker opens, and calls are served by the fallback store (a `MemoryBackend`), with no call to the
+returns are kept in a bounded near cache, which answers nothing while the breaker is closed (a read that fails
+then raises BackendUnavailable: the near cache never hears of a session another process ended, and Redis is likely
+still serving them). When the primary fails (a write at once, reads after `threshold` failures in a row) the
+breaker opens, and calls are served by the fallback store (a `MemoryBackend`), with no call to the
 primary at all: a session the fallback does not hold yet is adopted from the near cache on first use, so its user
 stays signed in. Everything the fallback does is journalled (outage.py, journal.py).
 
@@ -15,7 +17,8 @@ holds it (unless the primary lost everything), so a logout on another node meanw
 
 Limits, by design: during an outage each process sees only the sessions it knew, so counts and user listings are
 those of this process; and the near cache of one process does not hear of a session ended by another process,
-which it may then serve during an outage (or write back after an empty restart) until that session's own timeout.
+which it may then serve during an outage (or write back after an empty restart) until the outage ends or that
+session's own timeout, whichever comes first.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from sessionhub.backends.resilient.outage import Outage
 from sessionhub.backends.resilient.recovery import Replay
 from sessionhub.errors import BackendUnavailable
 from sessionhub.events import SecurityEvent
-from sessionhub.model import ConversationRecord, DataChanges, SessionRecord
+from sessionhub.model import ConversationRecord, DataChanges, SessionRecord, carries_over
+from sessionhub.tokens import bucket_of
 
 logger = logging.getLogger("sessionhub")
 
@@ -94,6 +98,8 @@ class ResilientBackend(SessionBackend):
         """The latest time a caller passed in: replays judge liveness by it."""
         self._recovery: asyncio.Task[bool] | None = None
         self._gate: asyncio.Event | None = None
+        self._timed_out = False
+        """Whether the last failed call timed out (rather than failing at once)."""
         """Set while the end of a replay holds new calls back; they go on when it opens."""
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -147,8 +153,8 @@ class ResilientBackend(SessionBackend):
             return found
 
         async def fallback(uncertain: bool) -> SessionRecord | RotatedAway | None:
-            if self.breaker.is_closed:  # a read failed below the threshold: answer from the near cache alone
-                return self.near_cache.read(session_id, now, touch_interval)
+            if self.breaker.is_closed:
+                return await self._read_again(primary)
             await self.outage.adopt(session_id, now)
             found = await self.fallback.load(session_id, now, touch_interval=touch_interval)
             if isinstance(found, SessionRecord):
@@ -237,14 +243,25 @@ class ResilientBackend(SessionBackend):
         async def fallback(uncertain: bool) -> tuple[SessionRecord, list[str]]:
             await self.outage.adopt(previous_id, now)
             await self.outage.adopt_user(record.user_id, now)
+            previous = await self.fallback.peek(previous_id, now) if previous_id is not None else None
             stored, evicted = await self.fallback.login(previous_id, record, limit, now, changes=changes, audit=audit)
-            if previous_id in self.outage.outbox:
-                carried = await self.fallback.load_conversation(stored.id, now, 0)
-                if carried is not None and carried.count:  # the data, and so the conversation, carried over
-                    self.outage.move_outbox(previous_id, stored.id)
-            self.outage.created(stored.id, uncertain)
-            if previous_id is not None:
-                self.outage.ended(previous_id)
+            if (
+                previous is not None
+                and stored.user_id is not None
+                and carries_over(previous.user_id, stored.user_id)
+                and bucket_of(previous.id) == bucket_of(stored.id)
+            ):
+                # The session carried on under a new id, as in a rotation: its replay moves the conversation the
+                # primary holds for the old id (`restore(replaces=...)`), which must follow in one step.
+                self.outage.rotated(previous.id, stored, uncertain)
+            else:
+                if previous_id in self.outage.outbox:
+                    carried = await self.fallback.load_conversation(stored.id, now, 0)
+                    if carried is not None and carried.count:  # the data, and so the conversation, carried over
+                        self.outage.move_outbox(previous_id, stored.id)
+                self.outage.created(stored.id, uncertain)
+                if previous_id is not None:
+                    self.outage.ended(previous_id)
             self.outage.ended(*evicted)
             self.outage.wrote(stored, data_changed=True)
             return stored, evicted
@@ -367,9 +384,8 @@ class ResilientBackend(SessionBackend):
             return conversation
 
         async def fallback(uncertain: bool) -> ConversationRecord | None:
-            if self.breaker.is_closed:  # a read failed below the threshold: the near cache knows no messages
-                record = self.near_cache.read(session_id, now, touch_interval)
-                return ConversationRecord(record, [], 0) if record is not None else None
+            if self.breaker.is_closed:
+                return await self._read_again(primary)
             await self.outage.adopt(session_id, now)
             conversation = await self.fallback.load_conversation(session_id, now, last, touch_interval=touch_interval)
             if conversation is not None:
@@ -509,6 +525,7 @@ class ResilientBackend(SessionBackend):
                     result = await primary()
             except FAILURES as exc:
                 self._note_error(exc)
+                self._timed_out = isinstance(exc, TimeoutError)
                 self._counts["failed_calls"] += 1
                 opened = self.breaker.record_failure()
                 if write and self.breaker.is_closed:
@@ -531,6 +548,22 @@ class ResilientBackend(SessionBackend):
             self.breaker.start_probe()
             self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="sessionhub-recovery")
         return False
+
+    async def _read_again(self, primary: Callable[[], Awaitable[T]]) -> T:
+        """A session read failed while the breaker is still closed. Redis is likely reachable (by the other processes
+        at least), and the near cache never hears of sessions they end, so it must not answer (it serves only once
+        the breaker is open: docs/outages.md states the bound). A broken connection is tried once more (a timeout
+        has spent the caller's time already); otherwise, or if that fails too, BackendUnavailable."""
+        if not self._timed_out:
+            try:
+                async with asyncio.timeout(self._call_budget):
+                    result = await primary()
+            except FAILURES as exc:
+                self._note_error(exc)
+            else:
+                self.breaker.record_success()
+                return result
+        raise BackendUnavailable(f"{self.last_error}; the session cannot be confirmed, retry shortly")
 
     def _forget_cached(self, session_ids: list[str]) -> None:
         for session_id in session_ids:

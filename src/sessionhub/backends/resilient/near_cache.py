@@ -44,14 +44,6 @@ class NearCache:
         record = self.get(session_id)
         return record if record is not None and record.is_live(now) else None
 
-    def read(self, session_id: str, now: int, touch_interval: int) -> SessionRecord | None:
-        """What a read served from the cache alone returns: a copy of the live session, touched when due (the copy
-        only: the cache keeps what the store last said)."""
-        record = self.live(session_id, now)
-        if record is not None and record.touch_due(now, touch_interval):
-            record.touched(now)
-        return record
-
     def remember(self, session_id: str, record: SessionRecord | None) -> None:
         """Keep what the primary answered for `session_id`: the record, or that there is none."""
         if record is None:
