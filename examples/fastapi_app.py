@@ -1,4 +1,5 @@
-"""A small FastAPI app on sessionhub: a counter, sign-in and sign-out, "my sessions" with revoke, a security log.
+"""A small FastAPI app on sessionhub: a counter, sign-in and sign-out, "my sessions" with revoke, a security log, and
+an action that needs a recent sign-in (step-up: confirm the password again after five minutes).
 
     uvicorn examples.fastapi_app:app          # in-memory sessions
     REDIS_URL=redis://localhost:6379/0 uvicorn examples.fastapi_app:app
@@ -25,8 +26,11 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sessionhub import Session, SessionManager
-from sessionhub.asgi import SessionMiddleware, login, logout
-from sessionhub.fastapi import current_session, current_user, optional_user
+from sessionhub.asgi import SessionMiddleware, login, logout, reauthenticated
+from sessionhub.fastapi import current_session, current_user, optional_user, require_recent_authentication
+
+STEP_UP_MAX_AGE = 300
+"""Seconds a sign-in stays recent enough for the sensitive action (changing the password)."""
 
 
 def _hash(password: str, salt: bytes) -> bytes:
@@ -115,6 +119,23 @@ def create_app(manager: SessionManager) -> FastAPI:
             return page("Sign-in failed", "<p>Wrong user or password.</p>" + SIGN_IN_FORM, status_code=401)
         await login(request, username)
         return see_other("/")
+
+    @app.post("/reauthenticate", response_model=None)
+    async def confirm_password(
+        request: Request, user: Annotated[str, Depends(current_user)]
+    ) -> RedirectResponse | HTMLResponse:
+        """The re-login a step-up refusal asks for: the password again, then a new token and sign-in time."""
+        if not check_password(user, (await form(request)).get("password", "")):
+            return page("Confirmation failed", "<p>Wrong password.</p>", status_code=401)
+        await reauthenticated(request)
+        return see_other("/")
+
+    @app.post("/password")
+    async def change_password(
+        user: Annotated[str, Depends(require_recent_authentication(STEP_UP_MAX_AGE))],
+    ) -> dict[str, str]:
+        # A real application stores the new password here; a 401 above asks the browser to confirm the old one.
+        return {"changed": user}
 
     @app.post("/logout")
     async def sign_out(request: Request) -> RedirectResponse:

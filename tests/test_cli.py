@@ -107,6 +107,7 @@ def test_list_and_show_sessions(cli: Any, redis_server: RedisServer, key_prefix:
     assert listed.exit_code == 0
     assert {entry["id"] for entry in json.loads(listed.stdout)} == {first, second}
     assert json.loads(shown.stdout)["data_keys"] == ["cart"]
+    assert json.loads(shown.stdout)["authenticated_at"] == json.loads(shown.stdout)["created_at"]  # signed in then
     assert "data" not in json.loads(shown.stdout), "values only with --data: they may be personal"
     assert json.loads(with_data.stdout)["data"] == {"cart": ["ink"]}
     assert "sessions of bea (2)" in table.stdout

@@ -154,6 +154,7 @@ class Conversations:
             data: Mapping[str, Any] | None = None,
             kind: str = "user",
             client: ClientInfo | None = None,
+            replaces: Session | None = None,
         ) -> Session: ...
 
         async def get(self, token: str | None, *, client: ClientInfo | None = None) -> Session | None: ...
@@ -172,11 +173,17 @@ class Conversations:
         raise self._missing("conversations")
 
     async def create_demo_session(
-        self, *, industry: str, user_id: str | None = None, client: ClientInfo | None = None
+        self,
+        *,
+        industry: str,
+        user_id: str | None = None,
+        client: ClientInfo | None = None,
+        replaces: Session | None = None,
     ) -> Session:
         """A new demo session (kind `demo`, idle timeout `Settings.idle_ttl_for("demo")`) for `industry`, its progress
-        at step 0."""
-        return await self.create(user_id=user_id, data=new_demo_data(industry), kind=DEMO_KIND, client=client)
+        at step 0. `replaces`: the session it takes over from, whose sign-in it carries (`SessionManager.create`)."""
+        data = new_demo_data(industry)
+        return await self.create(user_id=user_id, data=data, kind=DEMO_KIND, client=client, replaces=replaces)
 
     async def add_message(self, token: str | None, role: str, content: str) -> int:
         """Append a message to the session's conversation in one atomic step, keeping the newest `max_messages`,

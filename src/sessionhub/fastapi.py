@@ -9,11 +9,14 @@ async def me(user_id: Annotated[str, Depends(current_user)]) -> dict[str, str]:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import HTTPException, WebSocketException
 from starlette.requests import HTTPConnection
 
 from sessionhub.asgi.auth import POLICY_VIOLATION
 from sessionhub.asgi.helpers import get_session
+from sessionhub.asgi.step_up import step_up_refusal
 from sessionhub.model import Session
 
 
@@ -36,3 +39,28 @@ def current_user(connection: HTTPConnection) -> str:
             raise WebSocketException(code=POLICY_VIOLATION, reason="Not authenticated")
         raise HTTPException(status_code=401, detail="Not authenticated")
     return user_id
+
+
+def require_recent_authentication(max_age: float) -> Callable[[HTTPConnection], str]:
+    """A dependency for actions that need a recent sign-in (sessionhub.asgi.step_up): the user's id when they signed
+    in or re-authenticated at most `max_age` seconds ago; else 401 with `{"error": ..., "max_age": ...}` as detail.
+
+    ```python
+    @app.post("/password")
+    async def change_password(user_id: Annotated[str, Depends(require_recent_authentication(300))]) -> None: ...
+    ```
+    """
+    if max_age < 0:
+        raise ValueError("max_age must be 0 or more seconds")
+
+    def recently_authenticated_user(connection: HTTPConnection) -> str:
+        refusal = step_up_refusal(connection, max_age)
+        if refusal is not None:
+            if connection.scope["type"] == "websocket":
+                raise WebSocketException(code=POLICY_VIOLATION, reason=refusal.body["detail"])
+            raise HTTPException(status_code=401, detail=refusal.body, headers=refusal.headers)
+        user_id = optional_user(connection)
+        assert user_id is not None
+        return user_id
+
+    return recently_authenticated_user

@@ -21,6 +21,7 @@ from sessionhub.backends.base import (
     LegacyStore,
     SecurityLog,
     SessionStore,
+    SharedAbuseCounter,
     UserLimit,
 )
 from sessionhub.backends.memory import MemoryBackend
@@ -151,14 +152,24 @@ class SessionManager(Conversations):
         data: Mapping[str, Any] | None = None,
         kind: str = "user",
         client: ClientInfo | None = None,
+        replaces: Session | None = None,
     ) -> Session:
         """A new session (signed in when `user_id` is given), stored at once. Raises SessionDataError for data that
-        cannot be stored and SessionLimitExceeded under the `reject` policy, in both cases storing nothing."""
+        cannot be stored and SessionLimitExceeded under the `reject` policy, in both cases storing nothing.
+
+        A session made with a `user_id` counts as a sign-in of that user now, unless it `replaces` a session of the
+        same user (the one the browser had, which the caller then ends, say with `sessionhub.asgi.switch_to`): it
+        then carries that session's `authenticated_at`, and so its absolute deadline. Replacing a signed-in
+        session must never extend the sign-in: only `login` and `reauthenticated` do that.
+        """
         if user_id is not None:
             user_id = _check_user_id(user_id)
         changes = _fresh_data(data or {}).pending_changes(self.settings.max_data_bytes)
         token = new_token(bucket_for_user(user_id) if user_id is not None else random_bucket())
-        record = self._new_record(token, user_id, _check_kind(kind), client, self._now())
+        authenticated_at = None
+        if replaces is not None and user_id is not None and replaces.user_id == user_id:
+            authenticated_at = replaces._authenticated_at  # milliseconds, exactly as stored
+        record = self._new_record(token, user_id, _check_kind(kind), client, self._now(), authenticated_at)
         record.data = changes.updated
         audit = self._audit(events.USER, "", record.client)
         limit = self._limit_for(user_id)
@@ -190,7 +201,7 @@ class SessionManager(Conversations):
         now = self._now()
         record = await self._timed("get", self.backend.load(session_id, now, touch_interval=self._touch_interval()))
         if record is None:
-            self._reject_unknown_token(client)
+            await self._reject_unknown_token(client)
             return None
         if record is ROTATED_AWAY:
             await self._report_rotated_away(session_id, client, now)
@@ -250,27 +261,66 @@ class SessionManager(Conversations):
         """Sign `user_id` in with a brand-new token (never the one the client had: session fixation protection).
 
         The previous session, if any, is ended; its data carries over when it was anonymous or already this
-        user's. The absolute timeout starts again, and the user's session limit applies.
+        user's. It is an authentication: `authenticated_at` is now and the absolute timeout starts again. The
+        user's session limit applies.
 
         `data` is the data the application holds for the previous session (`session.data`), or a fresh `SessionData`
         when there is none: its unsaved changes are written in the same atomic step, wherever the previous data
         goes (into the new session, or nowhere when that session belongs to someone else or ended meanwhile). A
         plain mapping, as `create` takes, sets its keys the same way and removes none.
         """
-        user_id = _check_user_id(user_id)
+        return await self._login(token, _check_user_id(user_id), client, data, reason="")
+
+    async def _login(
+        self,
+        token: str | None,
+        user_id: str,
+        client: ClientInfo | None,
+        data: SessionData | Mapping[str, Any] | None,
+        *,
+        reason: str,
+    ) -> Session:
         if data is not None and not isinstance(data, SessionData):
             data = _fresh_data(data)
         changes = data.pending_changes(self.settings.max_data_bytes) if data is not None else None
         previous_id = session_id_for(token) if token is not None else None
         new = new_token(bucket_for_user(user_id))
         record = self._new_record(new, user_id, "user", client, self._now())
-        audit = self._audit(events.USER, "", record.client)
+        audit = self._audit(events.USER, reason, record.client)
         limit = self._limit_for(user_id)
         call = self.backend.login(previous_id, record, limit, record.created_at, changes=changes, audit=audit)
         stored, evicted = await self._limited("login", call)
         self._notify(observers.CREATED, stored.kind)
         self._notify(observers.EVICTED, "limit", len(evicted))
         return Session(stored, new)
+
+    async def reauthenticated(
+        self,
+        token: str | None,
+        *,
+        client: ClientInfo | None = None,
+        data: SessionData | Mapping[str, Any] | None = None,
+    ) -> Session:
+        """The user of this session proved who they are again (password, second factor): the session moves to a new
+        token, as on login, with `authenticated_at` now and a new absolute lifetime, keeping its data, kind and
+        messages (`data`'s unsaved changes are written in the same step, as `login` does). Call it when a step-up
+        check (`sessionhub.asgi.require_recent_authentication`) asked for one.
+
+        Raises SessionNotFound when the session ended, and SessionDataError when it is anonymous (sign in instead).
+        """
+        session_id = session_id_or_not_found(token, "reauthenticate")
+        record = await self._timed("peek", self.backend.peek(session_id, self._now()))
+        if record is None:
+            raise SessionNotFound(f"cannot re-authenticate session {session_id}: it no longer exists")
+        if record.user_id is None:
+            raise SessionDataError("an anonymous session cannot be re-authenticated: sign the user in with login")
+        return await self._login(token, record.user_id, client, data, reason="reauthenticated")
+
+    def authentication_age(self, session: Session) -> float | None:
+        """Seconds since the session's user last signed in or re-authenticated, by this manager's clock; None for an
+        anonymous session. What a step-up check compares with its limit."""
+        at = session._authenticated_at  # milliseconds, as the manager's clock counts
+        return None if at is None else max(0, self._now() - at) / 1000
 
     async def delete(self, token: str | None, *, client: ClientInfo | None = None) -> bool:
         """End the session of this token (logout). True when a live session was deleted."""
@@ -404,6 +454,8 @@ class SessionManager(Conversations):
             idle_ttl=idle,
             client=legacy.client.bounded(),
             data=changes.updated,
+            # A legacy store keeps no sign-in time: the session's creation is the latest one it can vouch for.
+            authenticated_at=created if user_id is not None else None,
         )
         return ImportedSession(record, legacy.alias_id)
 
@@ -447,14 +499,15 @@ class SessionManager(Conversations):
             self._notify(observers.REVOKED, label)
         return ended
 
-    def _reject_unknown_token(self, client: ClientInfo | None) -> None:
+    async def _reject_unknown_token(self, client: ClientInfo | None) -> None:
         """Count a well-formed token that matched no session. Only these count toward abuse: a guess has to be
         well-formed to match anything, while a malformed cookie (another application's, a legacy store's) costs no
-        store call and must not get its owner throttled."""
+        store call and must not get its owner throttled. The store counts for every process when it can
+        (`SharedAbuseCounter`, one more call on this path only); else this process counts alone."""
         self._notify(observers.TOKEN_REJECTED, "unknown")
         if client is None or not client.ip:
             return
-        if self.token_abuse.record(client.ip, self._clock()):
+        if await self._count_unknown_token(client.ip):
             self._notify(observers.TOKEN_ABUSE, "burst")
             security_logger.warning(
                 "sessionhub: %d unknown session tokens from %s within %g s (possible session-id guessing)",
@@ -463,6 +516,21 @@ class SessionManager(Conversations):
                 self.settings.token_abuse_window,
             )
 
+    async def _count_unknown_token(self, ip: str) -> bool:
+        """Count one unknown token from `ip`; True when it makes a burst (reported once)."""
+        now = self._clock()
+        if isinstance(self.backend, SharedAbuseCounter):
+            window = int(self.settings.token_abuse_window * 1000)
+            try:
+                count, remaining = await self._timed(
+                    "count_unknown_token", self.backend.count_unknown_token(ip, window=window)
+                )
+            except BackendUnavailable:
+                pass  # counted in this process, as on the memory store
+            else:
+                return self.token_abuse.shared(ip, count, remaining / 1000, now)
+        return self.token_abuse.record(ip, now)
+
     async def _report_rotated_away(self, session_id: str, client: ClientInfo | None, now: int) -> None:
         """A token whose session was rotated away: presented again after the grace period it is possible theft;
         within it, a request that was in flight during the rotation, counted like an unknown token."""
@@ -470,12 +538,12 @@ class SessionManager(Conversations):
         audit = self._audit(events.SYSTEM, "token_reused", client)
         grace = int(self.settings.rotated_token_grace * 1000)
         if not isinstance(self.backend, SecurityLog):  # a store without one does not say which token was rotated
-            self._reject_unknown_token(client)
+            await self._reject_unknown_token(client)
             return
         call = self.backend.report_reuse(session_id, now, grace=grace, revoke=revoke, audit=audit)
         rotated_into = await self._timed("report_reuse", call)
         if rotated_into is None:
-            self._reject_unknown_token(client)
+            await self._reject_unknown_token(client)
             return
         self._notify(observers.TOKEN_REUSED, self.settings.rotated_token_policy)
         if revoke:
@@ -556,12 +624,19 @@ class SessionManager(Conversations):
         raise self._missing("migrated legacy sessions")
 
     def _new_record(
-        self, token: str, user_id: str | None, kind: str, client: ClientInfo | None, now: int
+        self,
+        token: str,
+        user_id: str | None,
+        kind: str,
+        client: ClientInfo | None,
+        now: int,
+        authenticated_at: int | None = None,
     ) -> SessionRecord:
         session_id = session_id_for(token)
         assert session_id is not None
         idle, absolute = self._timeouts(kind)
         client = (client or ClientInfo()).bounded()
         return SessionRecord.new(
-            session_id, user_id=user_id, kind=kind, client=client, now=now, idle_ttl=idle, absolute_ttl=absolute
-        )
+            session_id, user_id=user_id, kind=kind, client=client, now=now, idle_ttl=idle, absolute_ttl=absolute,
+            authenticated_at=authenticated_at,
+        )  # fmt: skip

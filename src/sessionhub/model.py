@@ -164,6 +164,9 @@ class SessionRecord:
     data: dict[str, bytes]
     flagged_client: str | None = None
     """Signature of the last client flagged as risky on this session (sessionhub.risk), so it is recorded once."""
+    authenticated_at: int | None = None
+    """When the user last proved who they are (a login or a re-authentication); None for an anonymous session.
+    A signed-in session's absolute deadline counts from it, so only an authentication starts a new lifetime."""
 
     @classmethod
     def new(
@@ -176,13 +179,20 @@ class SessionRecord:
         now: int,
         idle_ttl: int,
         absolute_ttl: int,
+        authenticated_at: int | None = None,
     ) -> SessionRecord:
         """A session starting at `now`, with no data: idle timeout `idle_ttl` ms, absolute timeout `absolute_ttl` ms
-        (the idle deadline never past the absolute one)."""
+        from `authenticated_at` for a signed-in session (now when not given: a sign-in), from now for an anonymous
+        one; the idle deadline never past the absolute one."""
+        if user_id is None:
+            authenticated_at = None
+        elif authenticated_at is None:
+            authenticated_at = now
+        absolute = (authenticated_at if authenticated_at is not None else now) + absolute_ttl
         return cls(
             id=session_id, user_id=user_id, kind=kind, created_at=now, last_active_at=now,
-            expires_at=now + min(idle_ttl, absolute_ttl), absolute_expires_at=now + absolute_ttl, idle_ttl=idle_ttl,
-            client=client, data={},
+            expires_at=min(now + idle_ttl, absolute), absolute_expires_at=absolute, idle_ttl=idle_ttl,
+            client=client, data={}, authenticated_at=authenticated_at,
         )  # fmt: skip
 
     def is_live(self, now: int) -> bool:
@@ -236,7 +246,10 @@ class Session:
     returned by create, get, rotate and login, never on listed ones. Change `data` like a dict, then `save`.
     """
 
-    __slots__ = ("_times", "client", "data", "id", "kind", "reauthenticate", "risk", "token", "user_id")
+    __slots__ = (
+        *("_authenticated_at", "_times", "client", "data", "id", "kind", "reauthenticate", "risk", "token"),
+        "user_id",
+    )
 
     def __init__(self, record: SessionRecord, token: str | None) -> None:
         self.id = record.id
@@ -247,6 +260,7 @@ class Session:
         self.client = record.client
         # Milliseconds, turned into datetimes only when asked for: most requests never look at them.
         self._times = (record.created_at, record.last_active_at, record.expires_at, record.absolute_expires_at)
+        self._authenticated_at = record.authenticated_at
         self.risk: Risk | None = None
         """How the request's client compares with the session's; None when the read was not told the client."""
         self.reauthenticate = False
@@ -268,6 +282,13 @@ class Session:
     @property
     def absolute_expires_at(self) -> datetime:
         return utc(self._times[3])
+
+    @property
+    def authenticated_at(self) -> datetime | None:
+        """When the user last signed in or re-authenticated on this session; None when anonymous. The absolute
+        deadline counts from it (`SessionManager.authentication_age` tells how long ago it was, for step-up)."""
+        at = self._authenticated_at
+        return utc(at) if at is not None else None
 
     @property
     def is_authenticated(self) -> bool:

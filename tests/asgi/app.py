@@ -82,10 +82,21 @@ async def start_demo(request: Request) -> Response:
     manager: SessionManager = request.app.state.manager
     current = get_session(request)
     demo = await manager.create_demo_session(
-        industry=request.path_params["industry"], user_id=current.user_id if current else None
+        industry=request.path_params["industry"], user_id=current.user_id if current else None, replaces=current
     )
     await switch_to(request, demo)
     return describe(request, kind=demo.kind)
+
+
+async def start_demo_forgetting_replaces(request: Request) -> Response:
+    """A handler that makes the same user a new session without `replaces=`: switch_to refuses it."""
+    manager: SessionManager = request.app.state.manager
+    current = get_session(request)
+    demo = await manager.create_demo_session(
+        industry=request.path_params["industry"], user_id=current.user_id if current else None
+    )
+    await switch_to(request, demo)
+    return describe(request)
 
 
 async def fail(request: Request) -> Response:
@@ -178,6 +189,7 @@ ROUTES = [
     Route("/logout", sign_out),
     Route("/rotate", rotate_token),
     Route("/demo/{industry}", start_demo),
+    Route("/demo-forgetting-replaces/{industry}", start_demo_forgetting_replaces),
     Route("/fail", fail),
     Route("/crash", crash),
     Route("/stream", stream),

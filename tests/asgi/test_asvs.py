@@ -10,7 +10,8 @@ from types import ModuleType
 import httpx
 import pytest
 
-from tests.asgi.conftest import ABSOLUTE, IDLE, MakeCountedManager, uvicorn_server
+from tests.asgi.app import build_app
+from tests.asgi.conftest import ABSOLUTE, IDLE, MakeClient, MakeCountedManager, uvicorn_server
 from tests.asgi.test_fastapi import example  # noqa: F401 (the fixture loading examples/fastapi_app.py)
 from tests.support.clock import FakeClock
 
@@ -20,7 +21,7 @@ TOKEN_SHAPE = re.compile(r"[0-9a-f]{2}[A-Za-z0-9_-]{43}")  # 2 + 43 base64url ch
 
 @pytest.fixture
 async def http(make_counted_manager: MakeCountedManager, example: ModuleType) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811
-    manager = await make_counted_manager(session_cookie_host_prefix=True)
+    manager = await make_counted_manager(session_cookie_secure=True)  # __Host- follows by default
     async with uvicorn_server(example.create_app(manager)) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         yield client
 
@@ -152,3 +153,50 @@ async def test_the_absolute_timeout_holds_despite_activity_v7_3_2(http: httpx.As
         assert await user_of(http, token) == "amira"
     clock.advance(IDLE // 2)
     assert await user_of(http, token) is None
+
+
+async def test_a_sensitive_action_needs_a_recent_sign_in_v3_7_1_v7_5_1(
+    http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    token = await sign_in(http, None)
+    assert (await http.post("/password", headers=sent(token))).json() == {"changed": "amira"}
+    clock.advance(301)  # the sign-in is older than the action's five minutes; the session itself lives on
+
+    refused = await http.post("/password", headers=sent(token))
+
+    assert refused.status_code == 401
+    body = refused.json()["detail"]
+    assert (body["error"], body["max_age"]) == ("insufficient_user_authentication", 300)
+    assert body["authenticated_at"].startswith("20")
+    assert refused.headers["www-authenticate"] == 'Session error="insufficient_user_authentication", max_age=300'
+    assert await user_of(http, token) == "amira"
+    wrong = await http.post("/reauthenticate", content=b"password=scarab", headers=sent(token))
+    assert wrong.status_code == 401
+
+    confirmed = await http.post("/reauthenticate", content=b"password=papyrus", headers=sent(token))
+
+    assert confirmed.status_code == 303
+    stepped_up = set_cookie(confirmed)["value"]
+    assert stepped_up != token
+    assert await user_of(http, token) is None  # a new token, as on any authentication
+    assert (await http.post("/password", headers=sent(stepped_up))).json() == {"changed": "amira"}
+    anonymous = await http.post("/password")
+    assert (anonymous.status_code, anonymous.json()["detail"]["error"]) == (401, "not_authenticated")
+
+
+async def test_replacing_the_session_cannot_outlive_the_sign_in_v3_3_2_v7_3_2(
+    make_counted_manager: MakeCountedManager, make_client: MakeClient, clock: FakeClock
+) -> None:
+    """Starting a new demo session over and over (the demo's industry pick) carries the sign-in's absolute deadline;
+    a handler that forgets `replaces=` gets a ValueError rather than a silent new lifetime."""
+    manager = await make_counted_manager()
+    client = await make_client(build_app(manager))
+    assert (await client.get("/login/amira")).json()["user"] == "amira"
+    for _ in range(ABSOLUTE // (IDLE // 2) - 1):
+        clock.advance(IDLE // 2)
+        assert (await client.get("/demo/Bakery")).json()["user"] == "amira"
+    clock.advance(IDLE // 2)
+    assert (await client.get("/")).json()["user"] is None
+    assert (await client.get("/login/amira")).json()["user"] == "amira"
+    clock.advance(1)
+    assert (await client.get("/demo-forgetting-replaces/Bakery")).status_code == 500

@@ -16,7 +16,7 @@ from sessionhub import SessionManager, events
 from sessionhub.asgi import SessionMiddleware, login, logout, needs_reauthentication, rotate, session_risk
 from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.settings import Settings
-from tests.asgi.conftest import MakeClient, MakeCountedManager, websocket_messages
+from tests.asgi.conftest import MakeClient, MakeCountedManager, RoundTrips, websocket_messages
 from tests.asgi.test_middleware import COOKIE, session_cookie
 from tests.support.clock import FakeClock
 
@@ -140,6 +140,34 @@ async def test_an_address_sending_invalid_cookies_is_throttled(
         security_app(manager), "/", {"cookie": f"{COOKIE}={token}", "x-forwarded-for": "192.0.2.66"}
     )
     assert closed == [{"type": "websocket.close", "code": 1008}]
+
+
+async def test_workers_share_one_unknown_token_budget_on_redis(
+    make_counted_manager: MakeCountedManager, make_client: MakeClient, backend_name: str, round_trips: RoundTrips
+) -> None:
+    """Two worker processes (two managers, two servers) on one store: a guesser spreading cookies over both gets the
+    threshold once on Redis (plus the one token that tells the second worker), N times on the memory store."""
+    settings = {"token_abuse_throttle": True, "token_abuse_threshold": 4, "token_abuse_window": 60}
+    workers = [await make_counted_manager(**settings), await make_counted_manager(**settings)]
+    clients = [await make_client(security_app(worker)) for worker in workers]
+    token = await sign_in_as(clients[0], "alice", ip="192.0.2.66")
+    guesses = iter(f"00{letter * 43}" for letter in "ABCDEFGHIJKLMNOP")
+
+    answered = []
+    for turn in range(12):
+        client = clients[turn % 2]
+        answered.append((await client.get("/", headers=client_headers("192.0.2.66", token=next(guesses)))).status_code)
+
+    if backend_name == "redis":
+        assert answered == [200] * 5 + [429] * 7  # the 4th reached the threshold on worker 1, the 5th tells worker 0
+    else:
+        assert answered == [200] * 8 + [429] * 4  # each worker counts its own four
+    for client in clients:
+        assert (await client.get("/", headers=client_headers("192.0.2.66", token=token))).status_code == 429
+        before = round_trips.count
+        served = await client.get("/", headers=client_headers("192.0.2.67", token=token))
+        assert served.status_code == 200
+        assert round_trips.count - before == 1  # the valid-token path: the session's read, nothing more
 
 
 @pytest.mark.parametrize("enabled", [True, False])

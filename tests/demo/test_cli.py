@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -53,7 +54,10 @@ def test_demo_serves_on_the_given_port_from_memory() -> None:
 
 def test_demo_uses_redis_when_redis_url_is_set(redis_server: RedisServer, key_prefix: str) -> None:
     with demo_process(free_port(), REDIS_URL=redis_server.url, SESSIONHUB_KEY_PREFIX=key_prefix) as url:
-        signed_in = httpx.post(f"{url}/signin", data={"name": "amira"})
+        with httpx.Client(base_url=url) as browser:
+            csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/").text)
+            assert csrf is not None
+            signed_in = browser.post("/signin", data={"name": "amira", "csrf": csrf.group(1)})
         numbers = httpx.get(f"{url}/operator.json").json()
     assert signed_in.status_code == 303
     assert numbers["stats"]["backend"] == "resilient"  # Redis first, memory through outages: the default

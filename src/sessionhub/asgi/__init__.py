@@ -16,11 +16,13 @@ from sessionhub.asgi.helpers import (
     login,
     logout,
     needs_reauthentication,
+    reauthenticated,
     rotate,
     session_risk,
     switch_to,
 )
 from sessionhub.asgi.middleware import SessionMiddleware
+from sessionhub.asgi.step_up import require_recent_authentication, step_up_refusal
 
 __all__ = [
     "RequireAuthentication",
@@ -32,7 +34,10 @@ __all__ = [
     "login",
     "logout",
     "needs_reauthentication",
+    "reauthenticated",
+    "require_recent_authentication",
     "rotate",
     "session_risk",
+    "step_up_refusal",
     "switch_to",
 ]

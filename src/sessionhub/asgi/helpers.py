@@ -13,7 +13,7 @@ from sessionhub.risk import Risk
 def get_session(connection: HTTPConnection) -> Session | None:
     """The request's stored session (id, user, timestamps, `data` which is `request.session`), or None while there
     is none: a visitor's session is stored when something is first written into `request.session`."""
-    return _request_session(connection).session
+    return request_session(connection).session
 
 
 async def login(connection: HTTPConnection, user_id: str) -> Session:
@@ -22,9 +22,9 @@ async def login(connection: HTTPConnection, user_id: str) -> Session:
 
     Raises SessionLimitExceeded under the `reject` policy, with nothing changed.
     """
-    request_session = _request_session(connection, changing=True)
-    session = await request_session.login(user_id)
-    connection.scope["session"] = request_session.data
+    state = request_session(connection, changing=True)
+    session = await state.login(user_id)
+    connection.scope["session"] = state.data
     return session
 
 
@@ -33,24 +33,36 @@ async def switch_to(connection: HTTPConnection, session: Session) -> None:
     session: the previous one, if any, is deleted, and the cookie follows. `request.session` is the new session's
     data afterwards. Writes the handler made to the previous session's data are dropped with it.
     """
-    request_session = _request_session(connection, changing=True)
-    await request_session.switch_to(session)
-    connection.scope["session"] = request_session.data
+    state = request_session(connection, changing=True)
+    await state.switch_to(session)
+    connection.scope["session"] = state.data
+
+
+async def reauthenticated(connection: HTTPConnection) -> Session:
+    """The signed-in user proved who they are again (`SessionManager.reauthenticated`): a new token and absolute
+    lifetime, `authenticated_at` now, everything else kept, including what this request wrote. The cookie follows.
+
+    Raises SessionNotFound when the session ended, SessionDataError when nobody is signed in.
+    """
+    state = request_session(connection, changing=True)
+    session = await state.reauthenticated()
+    connection.scope["session"] = state.data
+    return session
 
 
 async def logout(connection: HTTPConnection) -> None:
     """End the session (deleted from the store, cookie cleared). Data written afterwards starts a new session."""
-    request_session = _request_session(connection, changing=True)
-    await request_session.logout()
-    connection.scope["session"] = request_session.data
+    state = request_session(connection, changing=True)
+    await state.logout()
+    connection.scope["session"] = state.data
 
 
 async def rotate(connection: HTTPConnection) -> Session | None:
     """Move the session to a new token, keeping everything else (do this when its privileges change). Returns
     None when there is no stored session, or when it ended meanwhile (then the cookie is cleared)."""
-    request_session = _request_session(connection, changing=True)
-    session = await request_session.rotate()
-    connection.scope["session"] = request_session.data
+    state = request_session(connection, changing=True)
+    session = await state.rotate()
+    connection.scope["session"] = state.data
     return session
 
 
@@ -64,14 +76,15 @@ def session_risk(connection: HTTPConnection) -> Risk | None:
 def needs_reauthentication(connection: HTTPConnection) -> bool:
     """True when `risk_policy="reauthenticate"` flagged this request: confirm the user's identity (password,
     second factor) before going on; signing in again binds the new client."""
-    session = _request_session(connection).session
+    session = request_session(connection).session
     return session is not None and session.reauthenticate
 
 
-def _request_session(connection: HTTPConnection, *, changing: bool = False) -> RequestSession:
-    request_session = connection.scope.get(SCOPE_KEY)
-    if not isinstance(request_session, RequestSession):
+def request_session(connection: HTTPConnection, *, changing: bool = False) -> RequestSession:
+    """The middleware's state for this request (`changing`: for a helper that sets the cookie, so HTTP only)."""
+    state = connection.scope.get(SCOPE_KEY)
+    if not isinstance(state, RequestSession):
         raise RuntimeError("sessionhub.asgi.SessionMiddleware is not installed, or excludes this path")
     if changing and connection.scope["type"] != "http":
         raise RuntimeError("login, logout and rotate need an HTTP request: a websocket cannot set the cookie")
-    return request_session
+    return state

@@ -110,10 +110,21 @@ class RequestSession:
         self._become(session)
         return session
 
+    async def reauthenticated(self) -> Session:
+        token = self.session.token if self.session is not None else None
+        session = await self.manager.reauthenticated(token, client=self.client, data=self.data)
+        self._become(session)
+        return session
+
     async def switch_to(self, session: Session) -> None:
         if session.token is None:
             raise ValueError("switch_to needs a session with its token, as create, get or login return it")
         previous = self.session
+        if _extends_sign_in(previous, session):
+            raise ValueError(
+                "switch_to would give this user's sign-in a new absolute lifetime: create the session with "
+                "replaces=<the request's session> (or sign in with login)"
+            )
         if previous is not None and previous.id != session.id:
             await self.manager.delete(previous.token)
         self._become(session)
@@ -177,6 +188,15 @@ class RequestSession:
     def _become(self, session: Session | None) -> None:
         self.session = session
         self.data = session.data if session is not None else SessionData()
+
+
+def _extends_sign_in(previous: Session | None, session: Session) -> bool:
+    """Whether `session` is the same user's as `previous` but signed in later: switching to it would reset the
+    absolute timeout without an authentication (a `create(user_id=...)` that forgot `replaces=`)."""
+    if previous is None or previous.user_id is None or previous.user_id != session.user_id:
+        return False
+    before, after = previous.authenticated_at, session.authenticated_at
+    return before is not None and after is not None and after > before
 
 
 async def adopt_legacy_cookie(

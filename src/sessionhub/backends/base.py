@@ -1,5 +1,6 @@
 """The contract every session store fulfils: `SessionStore`, eleven atomic session operations, and beside it the
-capabilities a store may have (`SecurityLog`, `ConversationStore`, `LegacyStore`, `Restorable`).
+capabilities a store may have (`SecurityLog`, `SharedAbuseCounter`, `ConversationStore`, `LegacyStore`,
+`Restorable`).
 
 A backend stores `SessionRecord`s keyed by session id and keeps a per-user index. The manager does everything that
 does not need the store (tokens, validation, encoding, timeouts) and calls one method per operation; each method is
@@ -206,6 +207,17 @@ class SecurityLog(abc.ABC):
     @abc.abstractmethod
     async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
         """The user's newest events at or after `since` (ms), newest first, at most `limit`."""
+
+
+class SharedAbuseCounter(abc.ABC):
+    """Unknown-token counts that every process using the store shares (sessionhub.abuse). A store without it (the
+    memory store) leaves the counting to each process."""
+
+    @abc.abstractmethod
+    async def count_unknown_token(self, address: str, *, window: int) -> tuple[int, int]:
+        """Count one unknown token from a client `address`: return how many the address presented in the window
+        (`window` ms from the first of them) and the milliseconds until that window ends. Raises
+        BackendUnavailable when the store cannot count; the caller then counts in its own process."""
 
 
 class ConversationStore(abc.ABC):

@@ -106,6 +106,7 @@ def session_summary(session: Session) -> dict[str, Any]:
         "user_id": session.user_id,
         "kind": session.kind,
         "created_at": when(session.created_at),
+        "authenticated_at": when(session.authenticated_at) if session.authenticated_at is not None else None,
         "last_active_at": when(session.last_active_at),
         "expires_at": when(session.expires_at),
         "absolute_expires_at": when(session.absolute_expires_at),

@@ -77,11 +77,13 @@ async def list_sessions(
         return
     table = Table(title=f"sessions of {user} ({len(sessions)}), times in UTC")
     table.add_column("id", no_wrap=True, min_width=34)
-    for column in ("kind", "last active", "expires", "ip", "user agent"):
+    for column in ("kind", "signed in", "last active", "expires", "ip", "user agent"):
         table.add_column(column, overflow="fold")
     for session in sessions:
+        signed_in = session.authenticated_at
         table.add_row(
-            session.id, session.kind, short_when(session.last_active_at), short_when(session.expires_at),
+            session.id, session.kind, short_when(signed_in) if signed_in is not None else "-",
+            short_when(session.last_active_at), short_when(session.expires_at),
             session.client.ip or "-", session.client.user_agent or "-",
         )  # fmt: skip
     stdout.print(table)

@@ -7,8 +7,11 @@ to the session), walks through the demo's steps (`set_progress`), manages their 
 
 Forms are POSTs. The cookie is HttpOnly and SameSite=Lax, and every form that changes something also carries a
 per-session CSRF token: an HMAC of the session token under a key this process draws at start-up, so it needs no
-storage, changes whenever the token does, and cannot be derived from the public session id. A POST whose Origin
-names another site is refused as well.
+storage, changes whenever the token does, and cannot be derived from the public session id. The sign-in form comes
+before any session: its token is the HMAC of a random nonce in a short-lived cookie of its own (a double submit
+that another site can neither read nor set), so no site can sign a visitor in under a name of its choosing. A POST
+whose Origin names another site is refused as well, and a form body is read only up to MAX_FORM_BYTES, however it
+is sent. No redirect is built from the Host header (no trailing-slash redirects: the paths are exact).
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ STEPS = (
     "Finish the tour",
 )
 MAX_FORM_BYTES = 16_384
+SIGN_IN_NONCE_SECONDS = 3600
+"""How long a sign-in form stays valid (its nonce cookie's lifetime)."""
+NONCE_LENGTH = 32
 MAX_NAME_LENGTH = 64
 OPERATOR_REFRESH_SECONDS = 5
 SECURITY_HEADERS = {
@@ -74,7 +80,12 @@ class DemoSessions:
 
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
-        self.cookie_name = CookiePolicy.from_settings(manager.settings).name
+        cookie = CookiePolicy.from_settings(manager.settings)
+        self.cookie_name = cookie.name
+        # The sign-in nonce's cookie follows the session cookie's prefix and Secure flag.
+        prefix = cookie.name[: len(cookie.name) - len(manager.settings.session_cookie_name)]
+        self.nonce_cookie = f"{prefix}sessionhub_signin"
+        self.nonce_secure = cookie.secure
         self._csrf_key = secrets.token_bytes(32)
 
     def sent_a_session_cookie(self, request: Request) -> bool:
@@ -82,6 +93,35 @@ class DemoSessions:
 
     def csrf_for(self, session: Session) -> str:
         return hmac.new(self._csrf_key, token_of(session).encode(), hashlib.sha256).hexdigest()
+
+    def sign_in_nonce(self, request: Request) -> str:
+        """The browser's sign-in nonce if it sent a well-formed one (several tabs share it), else a new one."""
+        sent = request.cookies.get(self.nonce_cookie, "")
+        return sent if len(sent) == NONCE_LENGTH and sent.isalnum() else secrets.token_hex(NONCE_LENGTH // 2)
+
+    def sign_in_csrf(self, nonce: str) -> str:
+        return hmac.new(self._csrf_key, b"signin:" + nonce.encode(), hashlib.sha256).hexdigest()
+
+    def sign_in_page(self, request: Request, status_code: int = 200, **page: Any) -> HTMLResponse:
+        """The sign-in form with its CSRF token, and the nonce cookie that token is bound to."""
+        nonce = self.sign_in_nonce(request)
+        response = HTMLResponse(pages.sign_in_page(csrf=self.sign_in_csrf(nonce), **page), status_code=status_code)
+        response.set_cookie(
+            self.nonce_cookie, nonce, max_age=SIGN_IN_NONCE_SECONDS, path="/", secure=self.nonce_secure,
+            httponly=True, samesite="strict",
+        )  # fmt: skip
+        return response
+
+    def check_sign_in(self, request: Request, fields: dict[str, str]) -> None:
+        """The sign-in form's token: bound to the nonce cookie, or for a browser with a session (a form from a tab
+        opened before), that session's own CSRF token."""
+        sent = fields.get("csrf", "")
+        nonce = request.cookies.get(self.nonce_cookie, "")
+        session = get_session(request)
+        valid = [self.sign_in_csrf(nonce)] if nonce else []
+        valid += [self.csrf_for(session)] if session is not None and session.token is not None else []
+        if not any(hmac.compare_digest(sent, token) for token in valid):
+            raise Forbidden("This sign-in form has expired or did not come from this site: reload it and try again.")
 
     def current(self, request: Request) -> tuple[Session, Viewer] | None:
         """The signed-in session the middleware loaded for this request, and its viewer; None for visitors."""
@@ -132,9 +172,11 @@ async def posted_form(request: Request) -> dict[str, str]:
     declared = request.headers.get("content-length", "0")
     if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
         raise Forbidden("This form is too large.")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:  # sent chunked, with no length declared
-        raise Forbidden("This form is too large.")
+    body = bytearray()
+    async for chunk in request.stream():  # sent chunked, with no length declared: counted as it arrives
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise Forbidden("This form is too large.")
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
@@ -179,21 +221,24 @@ async def home(request: Request, sessions: Sessions) -> Response:
         if "ended" in request.query_params
         else None
     )
-    return HTMLResponse(pages.sign_in_page(message=message))
+    return sessions.sign_in_page(request, message=message)
 
 
 @router.post("/signin")
 async def sign_in(request: Request, sessions: Sessions, fields: PostedForm) -> Response:
+    sessions.check_sign_in(request, fields)
     name = " ".join(fields.get("name", "").split())
     if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
         error = f"Please enter a name of 1 to {MAX_NAME_LENGTH} printable characters."
-        return HTMLResponse(pages.sign_in_page(error=error, name=name[:MAX_NAME_LENGTH]), status_code=400)
+        return sessions.sign_in_page(request, 400, error=error, name=name[:MAX_NAME_LENGTH])
     try:
         await login(request, name)
     except SessionLimitExceeded:
         error = "You are signed in on too many devices: sign out on one of them first."
-        return HTMLResponse(pages.sign_in_page(error=error, name=name), status_code=409)
-    return redirect("/industry")
+        return sessions.sign_in_page(request, 409, error=error, name=name)
+    response = redirect("/industry")
+    response.delete_cookie(sessions.nonce_cookie, path="/", secure=sessions.nonce_secure, httponly=True)
+    return response
 
 
 @router.post("/signout")
@@ -211,12 +256,15 @@ async def industry(current: SignedIn) -> Response:
 
 @router.post("/industry")
 async def pick_industry(request: Request, sessions: Sessions, current: SignedIn, fields: CheckedForm) -> Response:
-    _, viewer = current
+    signed_in, viewer = current
     chosen = fields.get("industry", "")
     if chosen not in INDUSTRIES:
         return HTMLResponse(pages.industry_page(viewer, None, error="Please pick one of these."), status_code=400)
     client = client_info(request.scope, trusted_proxy_hops=0)
-    demo = await sessions.manager.create_demo_session(industry=chosen, user_id=viewer.user_id, client=client)
+    # It carries the sign-in of the session it replaces: picking again never extends the absolute timeout.
+    demo = await sessions.manager.create_demo_session(
+        industry=chosen, user_id=viewer.user_id, client=client, replaces=signed_in
+    )
     await sessions.manager.add_message(token_of(demo), "assistant", sessions.clip(welcome(chosen).text))
     await sessions.manager.set_progress(token_of(demo), step=1, total=len(STEPS), status="in_progress")
     # The demo session replaces the one this browser had (ended), so the device list stays one row per browser.
@@ -392,6 +440,9 @@ def create_app(manager: SessionManager | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # Starlette builds a trailing-slash redirect from the Host header (GET /chat/ with Host: evil.example would
+        # send the browser to http://evil.example/chat): the paths are exact instead.
+        redirect_slashes=False,
     )
     app.state.sessions = sessions
     app.state.started = time.monotonic()

@@ -141,7 +141,7 @@ def notice(text: str | None, *, error: bool = False) -> str:
     return f'<div class="{"error" if error else "notice"}" role="status">{escape(text)}</div>'
 
 
-def sign_in_page(*, message: str | None = None, error: str | None = None, name: str = "") -> str:
+def sign_in_page(*, csrf: str, message: str | None = None, error: str | None = None, name: str = "") -> str:
     body = f"""
 <h1>Welcome to the sessionhub demo</h1>
 <p class="lead">Sign in with any name to try an Egypt travel assistant whose conversation lives in your session.</p>
@@ -149,7 +149,7 @@ def sign_in_page(*, message: str | None = None, error: str | None = None, name: 
 <div class="card">
 <p><strong>This is a demo: there is no password.</strong> Any name signs you in; use the same name in another
 browser to see your sessions side by side, and revoke one from the other.</p>
-<form method="post" action="/signin">
+<form method="post" action="/signin"><input type="hidden" name="csrf" value="{escape(csrf)}">
 <div class="row"><div><label for="name">Your name</label>
 <input id="name" name="name" type="text" maxlength="64" required autofocus value="{escape(name)}"
  placeholder="e.g. amira"></div>

@@ -276,15 +276,17 @@ async def test_security_monitoring_adds_no_round_trip_to_a_read(counted: Session
     same_network = ClientInfo(ip="198.51.100.21", user_agent=laptop.user_agent)
     assert await round_trips(manager.get(session.token, client=same_network)) == 1  # low: below the threshold
     assert await round_trips(manager.get("malformed", client=laptop)) == 0
-    # Rare cases pay one more: a rotated-away token (the load says so) is reported, and a newly flagged client is
-    # recorded once (the same client again costs nothing). An unknown token costs the load alone.
+    # Rare cases pay one more: a rotated-away token (the load says so) is reported, a newly flagged client is
+    # recorded once (the same client again costs nothing), and an unknown token is counted for every process.
     other_device = ClientInfo(ip=laptop.ip, user_agent="Mozilla/5.0 (Windows NT 10.0) Chrome/126.0 Safari/537.36")
     assert await round_trips(manager.get(session.token, client=other_device)) == 2
     assert await round_trips(manager.get(session.token, client=other_device)) == 1
     unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]  # type: ignore[index]
-    assert await round_trips(manager.get(unknown, client=laptop)) == 1
+    assert await round_trips(manager.get(unknown, client=laptop)) == 2
+    assert await round_trips(manager.get(unknown)) == 1  # no client address: nothing to count
     rotated = await manager.rotate(session.token)
-    assert await round_trips(manager.get(session.token, client=laptop)) == 2
+    # Within the grace period a rotated-away token is a request in flight, then counted as unknown.
+    assert await round_trips(manager.get(session.token, client=laptop)) == 3
     assert await round_trips(manager.get(rotated.token, client=laptop)) == 1
     assert await round_trips(manager.security_events("alice")) == 1
 
@@ -395,3 +397,18 @@ async def test_every_script_without_once_may_run_twice(redis_server: RedisServer
             await call(twice)
             await call(twice)
         assert await _snapshot(redis_client, "idem1") == await _snapshot(redis_client, "idem2")
+
+
+async def test_a_signed_in_session_stored_before_authentication_times_reads_as_signed_in_at_creation(
+    counted: SessionManager, clock: FakeClock
+) -> None:
+    session = await counted.login(None, "amira")
+    backend = counted.backend
+    assert isinstance(backend, RedisBackend)
+    await cast(Any, backend.client).hdel(backend.keys.session(session.id), "au")  # as an earlier version wrote it
+    clock.advance(5)
+    loaded = await counted.get(session.token)
+    assert loaded is not None
+    assert loaded.authenticated_at == session.created_at
+    visitor = await counted.create()
+    assert (await counted.peek(visitor.id)).authenticated_at is None  # type: ignore[union-attr]

@@ -604,3 +604,22 @@ async def test_a_session_revoked_elsewhere_is_never_served_from_the_near_cache_w
 
         after = await browser.get("/", headers=cookie)
         assert (after.status_code, after.json()["user"]) == (200, None)
+
+
+async def test_unknown_tokens_are_counted_in_redis_for_every_node_and_here_during_an_outage(
+    node: SessionManager, other_node: SessionManager
+) -> None:
+    for manager in (node, other_node):
+        manager.token_abuse.threshold = 3
+    guesser = ClientInfo(ip="192.0.2.66")
+    guesses = iter(f"00{letter * 43}" for letter in "ABCDEFGH")
+    for manager in (node, other_node, node):  # three in all, over two nodes: one shared count
+        assert await manager.get(next(guesses), client=guesser) is None
+    assert node.token_abuse.retry_after("192.0.2.66", node._clock()) is not None
+    assert other_node.token_abuse.retry_after("192.0.2.66", other_node._clock()) is None  # told on its next one
+
+    resilient(node).breaker.trip()  # Redis out: this node counts alone
+    outsider = ClientInfo(ip="192.0.2.99")
+    for _ in range(3):
+        assert await node.get(next(guesses), client=outsider) is None
+    assert node.token_abuse.retry_after("192.0.2.99", node._clock()) is not None

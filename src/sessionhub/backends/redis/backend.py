@@ -37,6 +37,7 @@ from sessionhub.backends.base import (
     ImportStatus,
     RotatedAway,
     SessionBackend,
+    SharedAbuseCounter,
     UserLimit,
 )
 from sessionhub.backends.redis.client_cache import tracked_cache_for
@@ -67,6 +68,7 @@ CACHE_START_WAIT = 2.0
 SCRIPTS = (
     "load", "create", "update", "rotate", "login", "carry", "read_messages", "put_messages", "delete", "list_user",
     "delete_user", "report_reuse", "flag_risk", "append_message", "load_conversation", "restore", "import", "adopt",
+    "count_unknown_token",
 )  # fmt: skip
 """The scripts of lua/ this backend runs, registered once per client."""
 
@@ -74,7 +76,7 @@ Keys = Mapping[str, str | None]
 Args = Mapping[str, Any]
 
 
-class RedisBackend(SessionBackend):
+class RedisBackend(SessionBackend, SharedAbuseCounter):
     """Sessions in one Redis server, a Sentinel-managed primary (`redis.asyncio.Redis` from `Sentinel.master_for`)
     or a Redis Cluster (`redis.asyncio.cluster.RedisCluster`)."""
 
@@ -468,6 +470,11 @@ class RedisBackend(SessionBackend):
             "audit": audit_args(audit),
         }  # fmt: skip
         return bool(await self._run("flag_risk", {"session": self.keys.session(session_id)}, args))
+
+    async def count_unknown_token(self, address: str, *, window: int) -> tuple[int, int]:
+        keys = {"counter": self.keys.unknown_tokens(address)}
+        count, remaining = await self._run("count_unknown_token", keys, {"window": window}, writes=False)
+        return int(count), int(remaining)
 
     async def security_events(self, user_id: str, *, since: int, limit: int) -> list[SecurityEvent]:
         key = self.keys.events(user_id)

@@ -23,6 +23,8 @@ def record_fields(record: SessionRecord) -> list[str | bytes | int]:
     ]  # fmt: skip
     if record.user_id is not None:
         fields += ["u", record.user_id]
+    if record.authenticated_at is not None:
+        fields += ["au", record.authenticated_at]
     if record.client.ip:
         fields += ["ip", record.client.ip]
     if record.client.user_agent:
@@ -45,11 +47,13 @@ def record_of(session_id: str, fields: list[bytes]) -> SessionRecord:
     ip = meta.get(b"ip")
     user_agent = meta.get(b"ua")
     flagged = meta.get(b"rs")
+    authenticated = meta.get(b"au")
+    created_at = int(meta[b"c"])
     return SessionRecord(
         id=session_id,
         user_id=user.decode() if user is not None else None,
         kind=meta[b"k"].decode(),
-        created_at=int(meta[b"c"]),
+        created_at=created_at,
         last_active_at=int(meta[b"a"]),
         expires_at=int(meta[b"e"]),
         absolute_expires_at=int(meta[b"x"]),
@@ -60,6 +64,8 @@ def record_of(session_id: str, fields: list[bytes]) -> SessionRecord:
         ),
         data=data,
         flagged_client=flagged.decode() if flagged is not None else None,
+        # Signed-in sessions stored before authentication times were kept: they signed in when they were made.
+        authenticated_at=int(authenticated) if authenticated is not None else (created_at if user else None),
     )
 
 

@@ -12,6 +12,7 @@ bucket the Redis Cluster hash tag, so that every key of a session, and of a user
     <tag>m:<digest>   string: import marker of a migrated legacy session (sessionhub.legacy).
     <tag>l:<digest>   string: legacy alias, the id of the session a legacy cookie reaches, in the alias's bucket.
     <tag>op:<op id>   string: the reply of a write that must happen once, for a resend to find (scripts.py, ONCE).
+    <tag>ut:<address> string: unknown session tokens a client address presented in the current window (abuse.py).
 
 `<digest>` is a session id less its two-character bucket. The scripts name the keys they find on the way (a
 user's sessions, the session a rotation marker points at) with the same rules, in lua/helpers.lua;
@@ -67,3 +68,7 @@ class KeyLayout:
     def operation(self, key: str, operation_id: str) -> str:
         """Where a `ONCE` script called with `key` leaves its reply: in that key's slot (its tag)."""
         return f"{key[: key.index('}:') + 2]}op:{operation_id}"
+
+    def unknown_tokens(self, address: str) -> str:
+        """The counter of unknown tokens from a client address, in a bucket chosen by the address."""
+        return f"{self.tag(bucket_for_user(address))}ut:{address}"

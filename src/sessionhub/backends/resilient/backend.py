@@ -39,6 +39,7 @@ from sessionhub.backends.base import (
     ImportStatus,
     RotatedAway,
     SessionBackend,
+    SharedAbuseCounter,
     UserLimit,
 )
 from sessionhub.backends.memory import MemoryBackend
@@ -63,7 +64,7 @@ STARTUP_TIMEOUT = 2.0
 """Seconds `open()` waits for the primary (connecting and loading scripts) before starting in fallback."""
 
 
-class ResilientBackend(SessionBackend):
+class ResilientBackend(SessionBackend, SharedAbuseCounter):
     name = "resilient"
 
     def __init__(
@@ -345,6 +346,15 @@ class ResilientBackend(SessionBackend):
         log: events recorded meanwhile stay in the fallback and are not written back (docs/outages.md)."""
         call = functools.partial(self.primary.security_events, user_id, since=since, limit=limit)
         return await self._primary_only(self._now, call, "the security log", write=False)
+
+    async def count_unknown_token(self, address: str, *, window: int) -> tuple[int, int]:
+        """The primary's shared count; while it is out (or when it keeps none) BackendUnavailable, and the manager
+        counts in this process instead."""
+        primary = self.primary
+        if not isinstance(primary, SharedAbuseCounter):
+            raise BackendUnavailable(f"{primary.name} keeps no shared unknown-token counts")
+        call = functools.partial(primary.count_unknown_token, address, window=window)
+        return await self._primary_only(self._now, call, "the shared unknown-token count", write=False)
 
     async def append_message(
         self, session_id: str, message: bytes, cap: int, now: int, *, replay: bool = False
