@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -59,6 +61,9 @@ T = TypeVar("T")
 LEGACY = "what migrated legacy sessions need"
 """Migrated legacy sessions live in the primary only: while it is out their calls raise BackendUnavailable, which
 keeps everything as it was (a legacy cookie answered "no session" would be cleared, and its session lost)."""
+
+_FAILED_AT_ONCE: contextvars.ContextVar[bool] = contextvars.ContextVar("sessionhub_failed_at_once", default=False)
+"""Whether this task's last failed primary call failed at once rather than by timing out (each task its own)."""
 
 STARTUP_TIMEOUT = 2.0
 """Seconds `open()` waits for the primary (connecting and loading scripts) before starting in fallback."""
@@ -99,8 +104,6 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
         """The latest time a caller passed in: replays judge liveness by it."""
         self._recovery: asyncio.Task[bool] | None = None
         self._gate: asyncio.Event | None = None
-        self._timed_out = False
-        """Whether the last failed call timed out (rather than failing at once)."""
         """Set while the end of a replay holds new calls back; they go on when it opens."""
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -530,12 +533,13 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
             await self._gate.wait()
         tried = self._poll()
         if tried:
+            started = time.monotonic()
             try:
                 async with asyncio.timeout(self._call_budget):
                     result = await primary()
             except FAILURES as exc:
                 self._note_error(exc)
-                self._timed_out = isinstance(exc, TimeoutError)
+                _FAILED_AT_ONCE.set(time.monotonic() - started < self.call_timeout / 2)
                 self._counts["failed_calls"] += 1
                 opened = self.breaker.record_failure()
                 if write and self.breaker.is_closed:
@@ -562,9 +566,10 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
     async def _read_again(self, primary: Callable[[], Awaitable[T]]) -> T:
         """A session read failed while the breaker is still closed. Redis is likely reachable (by the other processes
         at least), and the near cache never hears of sessions they end, so it must not answer (it serves only once
-        the breaker is open: docs/outages.md states the bound). A broken connection is tried once more (a timeout
-        has spent the caller's time already); otherwise, or if that fails too, BackendUnavailable."""
-        if not self._timed_out:
+        the breaker is open: docs/outages.md states the bound). A call that failed at once (a broken connection) is
+        tried once more; one that timed out has spent the caller's time already. Otherwise, or if that fails too,
+        BackendUnavailable."""
+        if _FAILED_AT_ONCE.get():
             try:
                 async with asyncio.timeout(self._call_budget):
                     result = await primary()
