@@ -89,9 +89,12 @@ def _document(data: Mapping[str, Any]) -> bytes | None:
 class SessionData(dict[str, Any]):
     """The session's data: a plain dict that remembers the stored form of what it was loaded with."""
 
-    __slots__ = ("_loaded_document", "_stored")
+    __slots__ = ("_loaded_document", "_stored", "cleared")
 
     def __init__(self, stored: Mapping[str, bytes] | None = None) -> None:
+        self.cleared = False
+        """True once `clear()` was called: the middleware ends the session, as Starlette's SessionMiddleware users
+        expect (keys written afterwards start a new one)."""
         self._stored: dict[str, bytes] = dict(stored) if stored else {}
         # All of the data as one JSON document, as loaded: data that did not change encodes to these same bytes.
         self._loaded_document: bytes | None = _EMPTY_DOCUMENT
@@ -100,6 +103,10 @@ class SessionData(dict[str, Any]):
             for key, raw in stored.items():  # key by key, no temporary dict: every read of a session builds one
                 self[key] = loads(raw)
             self._loaded_document = _document(self)
+
+    def clear(self) -> None:
+        super().clear()
+        self.cleared = True
 
     def unchanged(self, max_bytes: int) -> bool:
         """True when the data encodes exactly as it was loaded, within `max_bytes`: saving would write nothing.

@@ -188,6 +188,20 @@ class Settings(BaseSettings):
         "prefixed cookie only as the prefix says, which keeps sibling subdomains and plain-HTTP pages from planting "
         "or overwriting it.",
     )
+    session_cookie_persistent: bool = Field(
+        default=True,
+        validation_alias=_env("session_cookie_persistent"),
+        description="Give the cookie a Max-Age. False: a browser-session cookie, dropped when the browser closes "
+        "(Starlette's max_age=None, Django's SESSION_EXPIRE_AT_BROWSER_CLOSE); the server enforces the timeouts "
+        "either way.",
+    )
+    session_cookie_max_age: int | None = Field(
+        default=None,
+        gt=0,
+        validation_alias=_env("session_cookie_max_age"),
+        description="Seconds the cookie may live at most; unset: until the session's absolute deadline, which it "
+        "never outlives.",
+    )
     session_cookie_read_unprefixed: bool = Field(
         default=True,
         validation_alias=_env("session_cookie_read_unprefixed"),

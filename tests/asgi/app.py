@@ -71,6 +71,13 @@ async def sign_out(request: Request) -> Response:
     return describe(request)
 
 
+async def clear(request: Request) -> Response:
+    """Starlette-style sign-out: clear the dict, then maybe write into it again."""
+    request.session.clear()
+    write_query(request)
+    return describe(request)
+
+
 async def rotate_token(request: Request) -> Response:
     write_query(request)
     rotated = await rotate(request)
@@ -187,6 +194,7 @@ ROUTES = [
     Route("/login-then-write/{user}", sign_in_then_write),
     Route("/login-then-fail/{user}", sign_in_then_fail),
     Route("/logout", sign_out),
+    Route("/clear", clear),
     Route("/rotate", rotate_token),
     Route("/demo/{industry}", start_demo),
     Route("/demo-forgetting-replaces/{industry}", start_demo_forgetting_replaces),

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from sessionhub import ConfigurationError, SessionManager, Settings
+from sessionhub.asgi import SessionMiddleware
 from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.asgi.paths import PathPrefixes
 from tests.asgi.app import build_app
@@ -184,3 +185,36 @@ async def test_a_bare_cookie_that_is_not_ours_is_left_alone(
 
     assert response.status_code == 200
     assert response.headers.get_list("set-cookie") == []
+
+
+def test_max_age_caps_the_cookie_or_makes_it_a_browser_session_cookie() -> None:
+    assert (
+        CookiePolicy.from_settings(Settings())
+        .set_cookie("t", 7200.2)
+        .startswith("session_token=t; Path=/; Max-Age=7201;")
+    )
+    capped = CookiePolicy.from_settings(Settings(session_cookie_max_age=3600))
+    assert "Max-Age=3600;" in capped.set_cookie("t", 7200)
+    assert "Max-Age=60;" in capped.set_cookie("t", 60)  # never past the session's absolute deadline
+    browser_session = CookiePolicy.from_settings(Settings(session_cookie_persistent=False))
+    assert browser_session.set_cookie("t", 7200) == "session_token=t; Path=/; HttpOnly; SameSite=Lax"
+    assert "Max-Age=0" in browser_session.clear_cookie()  # clearing still expires it
+
+
+async def test_starlettes_parameter_names_work_as_a_drop_in(
+    make_counted_manager: MakeCountedManager, make_client: MakeClient
+) -> None:
+    manager = await make_counted_manager()
+    app = build_app(manager, session_cookie="sid", same_site="strict", https_only=False, max_age=None)
+    client = await make_client(app)
+
+    cookie = session_cookie(await client.get("/write", params={"a": "1"}), name="sid")
+
+    assert cookie is not None
+    assert cookie["samesite"] == "Strict"
+    assert "max-age" not in cookie  # max_age=None: a browser-session cookie, as in Starlette
+    assert (await client.get("/")).json()["data"] == {"a": "1"}
+    capped = await make_client(build_app(manager, max_age=120))
+    assert (session_cookie(await capped.get("/write", params={"a": "1"})) or {})["max-age"] == "120"
+    with pytest.raises(TypeError, match="not both"):
+        SessionMiddleware(app, manager=manager, name="a", session_cookie="b")

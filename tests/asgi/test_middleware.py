@@ -338,3 +338,39 @@ async def test_application_and_save_errors_propagate_from_the_middleware(manager
             await client.get("/crash")
         with pytest.raises(SessionDataError):
             await client.get("/unstorable")
+
+
+async def test_clearing_the_session_signs_out_as_with_starlettes_middleware(
+    manager: SessionManager, make_client: MakeClient
+) -> None:
+    client = await make_client(build_app(manager))
+    signed_in = await client.get("/login/amira", params={"cart": "tea"})
+    token = client.cookies.get(COOKIE)
+    session_id = signed_in.json()["id"]
+
+    cleared = await client.get("/clear")
+
+    assert cleared.json()["data"] == {}
+    cookie = session_cookie(cleared)
+    assert cookie is not None
+    assert cookie["max-age"] == "0"
+    assert await manager.get(token) is None
+    assert await manager.list_user_sessions("amira") == []
+    assert (await client.get("/")).json() == {"data": {}, "user": None, "id": None}
+
+    await client.get("/login/amira")
+    restarted = await client.get("/clear", params={"theme": "dark"})  # written after the clear: a new visitor
+    assert restarted.json()["data"] == {"theme": "dark"}
+    after = (await client.get("/")).json()
+    assert (after["user"], after["data"]) == (None, {"theme": "dark"})
+    assert after["id"] not in (None, session_id)
+    assert await manager.list_user_sessions("amira") == []
+
+
+async def test_deleting_every_key_empties_the_data_and_keeps_the_user_signed_in(
+    manager: SessionManager, make_client: MakeClient
+) -> None:
+    client = await make_client(build_app(manager))
+    await client.get("/login/amira", params={"cart": "tea"})
+    await client.get("/remove", params={"key": "cart"})
+    assert (await client.get("/")).json()["user"] == "amira"

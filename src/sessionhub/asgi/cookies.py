@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sessionhub.settings import Settings
 
-COOKIE_OVERRIDES = frozenset({"name", "secure", "samesite", "domain", "path", "host_prefix"})
+COOKIE_OVERRIDES = frozenset({"name", "secure", "samesite", "domain", "path", "host_prefix", "persistent", "max_age"})
 """Keyword arguments the middleware accepts to override a `session_cookie_<name>` setting."""
 
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
@@ -31,6 +32,10 @@ class CookiePolicy:
     samesite: str
     unprefixed_name: str | None = None
     """The name the cookie had before the default prefix applied, read once and moved; None when not read."""
+    persistent: bool = True
+    """False: no Max-Age, a browser-session cookie."""
+    max_age: int | None = None
+    """Seconds the cookie lives at most; None: until the session's absolute deadline."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> CookiePolicy:
@@ -53,6 +58,8 @@ class CookiePolicy:
             secure=settings.session_cookie_secure or full_name.startswith(PREFIXES),  # browsers require it
             samesite=settings.session_cookie_samesite.capitalize(),
             unprefixed_name=name if moved and settings.session_cookie_read_unprefixed else None,
+            persistent=settings.session_cookie_persistent,
+            max_age=settings.session_cookie_max_age,
         )
 
     def token_in(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -62,18 +69,23 @@ class CookiePolicy:
         """
         return cookies_in(headers, (self.name,)).get(self.name)
 
-    def set_cookie(self, token: str, max_age: int) -> str:
-        return self._header(token, f"Max-Age={max_age}")
+    def set_cookie(self, token: str, lifetime: float) -> str:
+        """The cookie for a session with `lifetime` seconds left before its absolute deadline: Max-Age is that,
+        capped by `max_age`, or none at all for a browser-session cookie."""
+        if not self.persistent:
+            return self._header(token, None)
+        seconds = lifetime if self.max_age is None else min(lifetime, self.max_age)
+        return self._header(token, f"Max-Age={max(0, math.ceil(seconds))}")
 
     def clear_cookie(self, name: str | None = None) -> str:
         """Clear this cookie, or the cookie `name` (a legacy one) set with the same path and domain."""
         return self._header("", f"Max-Age=0; Expires={_EXPIRED}", name=name)
 
-    def _header(self, value: str, lifetime: str, *, name: str | None = None) -> str:
+    def _header(self, value: str, lifetime: str | None, *, name: str | None = None) -> str:
         name = name or self.name
         # Names are at most 71 characters and tokens 45 (Settings, tokens.py): a cookie over the limit is a bug here.
         assert len(name) + len(value) < MAX_COOKIE_BYTES, "session cookie over the browsers' size limit"
-        attributes = [f"{name}={value}", f"Path={self.path}", lifetime]
+        attributes = [f"{name}={value}", f"Path={self.path}", *([lifetime] if lifetime else [])]
         if self.domain:
             attributes.append(f"Domain={self.domain}")
         if self.secure:

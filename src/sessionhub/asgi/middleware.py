@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Iterable
-from typing import Literal
+from typing import Final, Literal, TypeVar
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,12 +20,31 @@ from sessionhub.manager import SessionManager
 _VARY_COOKIE = (b"vary", b"Cookie")
 
 
+class _Unset(enum.Enum):
+    """The type of UNSET: an option left to the settings (None means something for `max_age`)."""
+
+    UNSET = "unset"
+
+
+UNSET: Final = _Unset.UNSET
+
+T = TypeVar("T")
+
+
+def _one_of(name: str, value: T | None, starlette_name: str, starlette_value: T | None) -> T | None:
+    if value is not None and starlette_value is not None:
+        raise TypeError(f"give {name} or {starlette_name} (Starlette's spelling), not both")
+    return value if value is not None else starlette_value
+
+
 class SessionMiddleware:
     """Load the session named by the cookie before the handler; save its changes and set the cookie after.
 
     `scope["session"]` (Starlette's `request.session`) is the session's data as a dict; `sessionhub.asgi`'s
     `get_session`, `login`, `logout` and `rotate` reach the rest. Cookie attributes come from the manager's
-    settings; keyword arguments (`name`, `secure`, `samesite`, `domain`, `path`, `host_prefix`) override them.
+    settings; keyword arguments (`name`, `secure`, `samesite`, `domain`, `path`, `host_prefix`, `max_age`, or
+    Starlette's `session_cookie`, `https_only`, `same_site`) override them. `request.session.clear()` signs out,
+    as with Starlette's middleware.
 
     - `exclude_paths`: prefixes (each covering the path and everything under it) that never touch sessions, such
       as "/static" or "/health"; their requests have no `scope["session"]`.
@@ -54,15 +74,29 @@ class SessionMiddleware:
         domain: str | None = None,
         path: str | None = None,
         host_prefix: bool | None = None,
+        max_age: int | _Unset | None = UNSET,
+        session_cookie: str | None = None,
+        https_only: bool | None = None,
+        same_site: Literal["lax", "strict", "none"] | None = None,
     ) -> None:
         """The cookie options (`name`, `secure`, ...) override the `session_cookie_<option>` settings for this app
-        and are validated like them."""
+        and are validated like them. Starlette's SessionMiddleware spellings work too: `session_cookie` (name),
+        `https_only` (secure), `same_site` (samesite) and `max_age` (seconds the cookie lives at most, never past
+        the session's absolute deadline; None: a browser-session cookie)."""
         if trusted_proxy_hops < 0:
             raise ValueError("trusted_proxy_hops must be 0 or more")
         self.app = app
         self.manager = manager
-        overrides = {"name": name, "secure": secure, "samesite": samesite, "domain": domain, "path": path,
-                     "host_prefix": host_prefix}  # fmt: skip
+        overrides: dict[str, object] = {
+            "name": _one_of("name", name, "session_cookie", session_cookie),
+            "secure": _one_of("secure", secure, "https_only", https_only),
+            "samesite": _one_of("samesite", samesite, "same_site", same_site),
+            "domain": domain, "path": path, "host_prefix": host_prefix,
+        }  # fmt: skip
+        if max_age is None:
+            overrides["persistent"] = False
+        elif not isinstance(max_age, _Unset):
+            overrides |= {"persistent": True, "max_age": max_age}
         given = {option: value for option, value in overrides.items() if value is not None}
         self.cookie = CookiePolicy.from_settings(manager.settings, **given)
         self.exclude_paths = PathPrefixes(exclude_paths)

@@ -9,7 +9,6 @@ store being migrated).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 
 from sessionhub.asgi.cookies import CookiePolicy
@@ -156,6 +155,12 @@ class RequestSession:
         meanwhile: its changes are dropped, as a save must never bring a logged-out session back.
         """
         session = self.session
+        if status < 500 and self.data.cleared and session is not None:
+            # `request.session.clear()` signs out, as it does with Starlette's cookie sessions: the session ends,
+            # and whatever was written after the clear starts a new one below.
+            await self.manager.delete(session.token, client=self.client)
+            self.logged_out = True
+            self.session = session = None
         if status < 500 and session is not None:
             try:
                 await self.manager.save(session)
@@ -171,7 +176,7 @@ class RequestSession:
             # The cookie lives as long as the session can: the idle deadline slides on every request, and those
             # send no cookie, so only the absolute deadline bounds it.
             lifetime = (session.absolute_expires_at - session.last_active_at).total_seconds()
-            return self.cookie.set_cookie(session.token, max(0, math.ceil(lifetime)))
+            return self.cookie.set_cookie(session.token, lifetime)
         if session is None and session_id_for(self.sent_token) is not None:
             return self.cookie.clear_cookie()
         return None
