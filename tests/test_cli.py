@@ -80,12 +80,58 @@ def test_unreachable_redis_is_a_clear_error_not_a_traceback(cli: Any) -> None:
     assert "Traceback" not in stats.output
 
 
-def test_memory_store_when_no_redis_url_is_set(cli: Any) -> None:
-    result = cli("health", env={"REDIS_URL": "", "TESTING": "1"})
+@pytest.mark.parametrize("command", [["stats"], ["health"], ["sessions", "list", "--user", "amira"]])
+def test_without_a_store_admin_commands_refuse_unless_told_memory(cli: Any, command: list[str]) -> None:
+    """An admin command on an empty memory store used to say "ok: memory" or "revoked 0" and exit 0."""
+    refused = cli(*command, env={"REDIS_URL": ""})
+    assert refused.exit_code == 3
+    assert "no session store: set REDIS_URL" in refused.stderr
+    assert cli(*command, env={"REDIS_URL": "", "TESTING": "1"}).exit_code == 3
 
+    result = cli("--memory", *command, env={"REDIS_URL": ""})
     assert result.exit_code == 0
-    assert "ok: memory" in result.stdout
-    assert "memory store" in result.stderr
+    assert "empty memory store" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("query_or_scheme", "said"),
+    [
+        ("?socket_timeout=abc", "invalid redis URL option: Invalid value for 'socket_timeout'"),
+        ("?bogus=1", "unknown redis URL option(s) ['bogus']"),
+        ("/99", "redis has no such database"),
+        ("redis+sentinel://", "not a Sentinel"),
+        ("redis+cluster://", "not in cluster mode"),
+    ],
+)
+def test_a_bad_redis_url_gets_a_clear_error_and_no_traceback(
+    cli: Any, redis_server: RedisServer, query_or_scheme: str, said: str
+) -> None:
+    address = f"{redis_server.host}:{redis_server.port}"
+    if query_or_scheme.endswith("://"):
+        url = f"{query_or_scheme}:secret@{address}" + ("/sessions" if "sentinel" in query_or_scheme else "")
+    else:
+        url = (
+            f"redis://:secret@{address}/0{query_or_scheme}"
+            if query_or_scheme.startswith("?")
+            else (f"redis://:secret@{address}{query_or_scheme}")
+        )
+    result = cli("--redis-url", url, "stats")
+    assert result.exit_code == 2, result.output
+    assert said in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+    assert "secret" not in result.output
+
+
+def test_stats_speak_in_units_and_show_prints_data_as_json(
+    cli: Any, redis_server: RedisServer, key_prefix: str
+) -> None:
+    session_id = create(redis_server, key_prefix, "ida", cart=["ink"], seen=True)
+    stats = " ".join(cli("stats").stdout.split())
+    assert "session ttl │ 1 d" in stats
+    assert "absolute ttl │ 7 d" in stats
+    assert "86400" not in stats
+    shown = " ".join(cli("sessions", "show", session_id, "--data").stdout.split())
+    assert '{"cart":["ink"],"seen":true}' in shown
 
 
 def test_invalid_settings_exit_2_naming_the_variable(cli: Any) -> None:

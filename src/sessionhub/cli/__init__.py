@@ -26,10 +26,14 @@ def configure(
         str | None, typer.Option("--redis-url", help="sessionhub's Redis; default: REDIS_URL from the environment.")
     ] = None,
     key_prefix: Annotated[str | None, typer.Option("--key-prefix", help="Default: SESSIONHUB_KEY_PREFIX.")] = None,
+    memory: Annotated[
+        bool, typer.Option("--memory", help="Without a Redis URL, run on an empty memory store instead of refusing.")
+    ] = False,
 ) -> None:
     """Settings come from the environment (REDIS_URL, SESSIONHUB_*), as for the application."""
     CliState.redis_url = redis_url
     CliState.key_prefix = key_prefix
+    CliState.memory = memory
 
 
 app.command()(admin.stats)

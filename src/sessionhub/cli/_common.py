@@ -1,7 +1,8 @@
 """What every command shares: settings, opening the store, printing for people or for scripts, and exit codes.
 
 Exit codes: 0 success; 1 the answer is "no" (not found, unhealthy, invalid records, a failed verification);
-2 bad usage or settings; 3 a store cannot be reached; 130 interrupted.
+2 bad usage or settings (a bad Redis URL included); 3 a store cannot be reached, or none is configured; 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class CliState:
 
     redis_url: str | None = None
     key_prefix: str | None = None
+    memory: bool = False
+    """`--memory`: run on this process's empty memory store (to try the commands), instead of refusing to."""
 
 
 def settings() -> Settings:
@@ -49,9 +52,15 @@ def settings() -> Settings:
 
 def backend_for(config: Settings) -> SessionBackend:
     """The store the settings name (`sessionhub.stack`), with no outage fallback: an admin tool must not report on
-    an empty memory store because Redis was down."""
+    an empty memory store because Redis was down. Without a Redis URL (or with TESTING) there is no store to look
+    after: the command refuses (exit 3), unless `--memory` asks for this process's empty one."""
     if config.uses_memory:
-        stderr.print("[yellow]note:[/] no REDIS_URL (or TESTING is set): using this process's empty memory store")
+        if not CliState.memory:
+            fail(
+                "no session store: set REDIS_URL (or --redis-url); --memory runs on this process's empty memory store",
+                EXIT_UNAVAILABLE,
+            )
+        stderr.print("[yellow]note:[/] --memory: using this process's empty memory store")
     return build_backend(config, outage_fallback=False)
 
 
@@ -88,6 +97,17 @@ def command(function: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, Non
 def print_json(value: Any) -> None:
     # Plain print: rich would wrap long lines and highlight, and scripts need the bytes as they are.
     print(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+
+
+_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60))
+
+
+def human_seconds(seconds: float) -> str:
+    """A duration for people: the largest unit it is a whole number of ("7 d", "30 min"), else seconds ("1.5 s")."""
+    for unit, size in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g} {unit}"
+    return f"{seconds:g} s"
 
 
 def when(moment: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 import typer
 from rich.table import Table
 
@@ -14,6 +15,7 @@ from sessionhub.cli._common import (
     backend_for,
     command,
     fail,
+    human_seconds,
     manager_for,
     print_json,
     session_summary,
@@ -38,10 +40,19 @@ async def stats(as_json: JsonOption = False) -> None:
         return
     table = Table(title="sessionhub", show_header=False)
     for name, value in result.items():
-        table.add_row(
-            name.replace("_", " "), "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
-        )
+        table.add_row(name.replace("_", " "), _cell(name, value))
     stdout.print(table)
+
+
+def _cell(name: str, value: object) -> str:
+    """A stats value for people: durations in units, counts with thousands separators."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if name.endswith(("_ttl", "_seconds", "_window")):
+        return human_seconds(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.3g}"
 
 
 @command
@@ -111,7 +122,9 @@ async def show_session(
         return
     table = Table(title=f"session {session_id}", show_header=False)
     for name, value in summary.items():
-        table.add_row(name.replace("_", " "), "-" if value is None else str(value))
+        # Data as JSON (what the application stored), never a Python repr.
+        text = orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
+        table.add_row(name.replace("_", " "), "-" if value is None else text)
     stdout.print(table)
 
 

@@ -134,9 +134,10 @@ async def migrate(
     url = source_url or config.redis_url
     if url is None:
         fail("no legacy Redis: give --source-url (or REDIS_URL)", EXIT_USAGE)
-    manager = manager_for(config)
-    if not isinstance(manager.backend, RedisBackend):
+    if config.uses_memory:  # even with --memory: a migration into a process's memory would vanish with it
         fail("migrating needs sessionhub's Redis: set REDIS_URL (and not TESTING)", EXIT_USAGE)
+    manager = manager_for(config)
+    assert isinstance(manager.backend, RedisBackend)
     legacy = Redis.from_url(url, decode_responses=False, socket_connect_timeout=5.0, socket_timeout=30.0)
     result: dict[str, Any] = {}
     try:

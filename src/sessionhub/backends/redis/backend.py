@@ -25,7 +25,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, ResponseError
+from redis.exceptions import DataError, RedisClusterException, ResponseError
 
 from sessionhub.backends.base import (
     ADOPTED,
@@ -74,6 +74,17 @@ SCRIPTS = (
 
 Keys = Mapping[str, str | None]
 Args = Mapping[str, Any]
+
+
+def _connection_refused(cause: ResponseError) -> str:
+    """What a server's refusal to set up the connection (SELECT, AUTH, the Sentinel query) means for the URL; Redis's
+    messages never repeat the credentials."""
+    text = str(cause)
+    if "DB index is out of range" in text:
+        return "redis has no such database: the URL's /<db> is past the server's `databases` setting"
+    if "unknown command 'SENTINEL'" in text:
+        return "the URL names a Sentinel group, but the server it reached is not a Sentinel (use redis:// for it)"
+    return f"redis refused the connection: {text}"
 
 
 class RedisBackend(SessionBackend, SharedAbuseCounter):
@@ -166,10 +177,20 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
 
     async def open(self) -> None:
         async def load_scripts() -> None:
-            await self.client.ping()
             for _, registered in self._scripts.values():
                 await self.client.script_load(registered.script)  # on a cluster: into every primary
 
+        try:
+            await self._call(self.client.ping)
+        except BackendUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ResponseError) and not refused_now(cause):
+                raise ConfigurationError(_connection_refused(cause)) from None
+            if isinstance(cause, RedisClusterException) and "Cluster mode is not enabled" in str(cause):
+                raise ConfigurationError(
+                    "the URL names a Redis Cluster, but the server it reached is not in cluster mode (use redis://)"
+                ) from None
+            raise
         try:
             await self._call(load_scripts)
         except BackendUnavailable as exc:

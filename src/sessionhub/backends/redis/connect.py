@@ -15,13 +15,14 @@ Error messages name the scheme at most, never the URL: it may carry a password.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import parse_url
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 
 from sessionhub.errors import ConfigurationError
 
@@ -34,7 +35,34 @@ _SENTINEL_OWN_OPTIONS = ("sentinel_username", "sentinel_password")
 
 
 def connect(url: str, *, cluster: bool = False, **options: Any) -> RedisClient:
-    """A client for `url`; `options` (redis-py connection options) win over those in the URL's query."""
+    """A client for `url`; `options` (redis-py connection options) win over those in the URL's query. Raises
+    ConfigurationError for a URL or an option redis-py would refuse, before anything is connected."""
+    try:
+        client = _client(url, cluster, options)
+    except ConfigurationError:
+        raise
+    except (ValueError, TypeError) as exc:  # redis-py: "Invalid value for 'socket_timeout' in connection URL."
+        raise ConfigurationError(f"invalid redis URL option: {exc}") from None
+    if isinstance(client, Redis):
+        _check_options(client.connection_pool.connection_class, client.connection_pool.connection_kwargs)
+    return client
+
+
+def _check_options(connection_class: type, given: dict[str, Any]) -> None:
+    """Refuse options the connection class does not take: redis-py would only fail on the first connection, with a
+    TypeError from deep inside the pool."""
+    accepted = {
+        name for kind in connection_class.__mro__ if "__init__" in vars(kind)
+        for name in inspect.signature(vars(kind)["__init__"]).parameters
+    }  # fmt: skip
+    if issubclass(connection_class, SentinelManagedConnection):
+        accepted.add("connection_pool")  # its pool passes itself; the connection takes it from **kwargs
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        raise ConfigurationError(f"unknown redis URL option(s) {unknown}: see redis-py's connection options")
+
+
+def _client(url: str, cluster: bool, options: dict[str, Any]) -> RedisClient:
     scheme, separator, rest = url.partition("://")
     if not separator:
         raise ConfigurationError("the redis URL must look like redis://host:port/0 (see docs/operations.md)")
