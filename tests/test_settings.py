@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from sessionhub import ConfigurationError, SessionManager, Settings
+from sessionhub import BackendUnavailable, ConfigurationError, SessionManager, Settings
 from sessionhub.backends import MemoryBackend, RedisBackend, ResilientBackend
 from tests.support.redis_servers import RedisServer, free_port
 
@@ -136,10 +136,20 @@ def test_fallback_settings_reach_the_resilient_backend(monkeypatch: pytest.Monke
         Settings(redis_call_timeout=0)
 
 
-async def test_from_settings_serves_from_memory_when_redis_is_down_at_start(
+@pytest.mark.parametrize("fallback", [True, False])
+async def test_redis_down_at_start_fails_start_up_unless_allowed(fallback: bool) -> None:
+    """No silent start on memory: each process would keep its own sessions, and a wrong URL would go unseen."""
+    settings = Settings(redis_url=f"redis://:pw-secret@127.0.0.1:{free_port()}/0", redis_fallback=fallback)
+    manager = SessionManager.from_settings(settings)
+    with pytest.raises(BackendUnavailable, match=r"start-up|cannot be reached") as refused:
+        await manager.open()
+    assert "pw-secret" not in str(refused.value)
+
+
+async def test_from_settings_serves_from_memory_when_redis_is_down_at_start_if_allowed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = Settings(redis_url=f"redis://:pw-secret@127.0.0.1:{free_port()}/0")
+    settings = Settings(redis_url=f"redis://:pw-secret@127.0.0.1:{free_port()}/0", redis_start_in_memory=True)
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
         async with SessionManager.from_settings(settings) as manager:
             assert isinstance(manager.backend, ResilientBackend)
@@ -151,8 +161,12 @@ async def test_from_settings_serves_from_memory_when_redis_is_down_at_start(
     assert "pw-secret" not in caplog.text
 
 
-async def test_without_fallback_redis_down_at_start_means_memory_instead(caplog: pytest.LogCaptureFixture) -> None:
-    settings = Settings(redis_url=f"redis://:pw-secret@127.0.0.1:{free_port()}/0", redis_fallback=False)
+async def test_without_fallback_redis_down_at_start_means_memory_instead_if_allowed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = Settings(
+        redis_url=f"redis://:pw-secret@127.0.0.1:{free_port()}/0", redis_fallback=False, redis_start_in_memory=True
+    )
     with caplog.at_level(logging.WARNING, logger="sessionhub"):
         async with SessionManager.from_settings(settings) as manager:
             assert isinstance(manager.backend, MemoryBackend)

@@ -116,11 +116,15 @@ class SessionManager(Conversations):
     def from_settings(cls, settings: Settings | None = None) -> SessionManager:
         """The store stack the settings name (`sessionhub.stack`): memory when testing or when no redis_url is set;
         otherwise Redis, served from memory through outages and caught up on recovery (`redis_fallback`, on by
-        default). With `redis_fallback` off, Redis alone, replaced by memory (with a warning) only when it cannot be
-        reached at start-up."""
+        default). With `redis_fallback` off, Redis alone.
+
+        A Redis that cannot be reached at start-up fails `open` with BackendUnavailable, unless
+        `redis_start_in_memory` allows starting on memory (with a warning)."""
         settings = settings if settings is not None else Settings()
         manager = cls(build_backend(settings), settings)
-        manager._fall_back_to_memory_at_start = not settings.uses_memory and not settings.redis_fallback
+        manager._fall_back_to_memory_at_start = (
+            not settings.uses_memory and not settings.redis_fallback and settings.redis_start_in_memory
+        )
         return manager
 
     async def open(self) -> None:

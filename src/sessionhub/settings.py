@@ -124,6 +124,14 @@ class Settings(BaseSettings):
         validation_alias=_env("redis_fallback"),
         description="Keep serving sessions from memory while Redis is down, and write them back when it returns.",
     )
+    redis_start_in_memory: bool = Field(
+        default=False,
+        validation_alias=_env("redis_start_in_memory"),
+        description="Start even when Redis cannot be reached at start-up, on memory (with a warning): with "
+        "redis_fallback, Redis takes over once it answers; without, this process stays on memory. Off: start-up "
+        "fails with BackendUnavailable, so a wrong URL or a missing Redis shows at once instead of sessions that "
+        "each process keeps to itself.",
+    )
     redis_call_timeout: float = Field(
         default=0.25,
         gt=0,

@@ -61,4 +61,5 @@ def build_backend(settings: Settings, *, outage_fallback: bool | None = None) ->
         connection_wait=QUEUE_WAIT,
         breaker=breaker,
         near_cache_size=settings.near_cache_size,
+        start_without_primary=settings.redis_start_in_memory,
     )

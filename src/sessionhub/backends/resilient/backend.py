@@ -81,10 +81,12 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
         connection_wait: float = 0.0,
         breaker: CircuitBreaker | None = None,
         near_cache_size: int = 10_000,
+        start_without_primary: bool = True,
     ) -> None:
         """`call_timeout`: how long the primary may take to answer before the call counts as failed. On top of it a
         call may wait `connection_wait` seconds for one of the primary's connections (its own bound): a burst of
-        callers queueing in this process is no sign that the primary is down."""
+        callers queueing in this process is no sign that the primary is down. `start_without_primary`: whether
+        `open` starts on the fallback when the primary cannot be reached, or raises BackendUnavailable."""
         if call_timeout <= 0 or connection_wait < 0:
             raise ValueError("call_timeout must be positive and connection_wait 0 or more")
         self.primary = primary
@@ -93,6 +95,7 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
         self._call_budget = call_timeout + connection_wait
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         self.near_cache = NearCache(near_cache_size)
+        self.start_without_primary = start_without_primary
         self.last_error: str | None = None
         self._counts: Counter[str] = Counter()
         self.outage = Outage(self.fallback, self.near_cache, self._counts)
@@ -109,7 +112,9 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open both stores. A primary that cannot be reached is not an error: sessions start in the fallback."""
+        """Open both stores. A primary that cannot be reached raises BackendUnavailable, or with
+        `start_without_primary` is no error: sessions start in the fallback, and the primary takes over once it
+        answers."""
         await self.fallback.open()
         try:
             async with asyncio.timeout(max(self.call_timeout, STARTUP_TIMEOUT)):
@@ -117,6 +122,12 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
                 self._instance = await self.primary.instance()
         except FAILURES as exc:
             self._note_error(exc)
+            if not self.start_without_primary:
+                await self.primary.close()
+                await self.fallback.close()
+                raise BackendUnavailable(
+                    f"{self.last_error} at start-up (set redis_start_in_memory to start on memory meanwhile)"
+                ) from None
             self.breaker.trip()
             logger.warning("sessionhub: %s at start-up; serving sessions from memory", self.last_error)
 
