@@ -157,6 +157,7 @@ class SessionManager(Conversations):
         kind: str = "user",
         client: ClientInfo | None = None,
         replaces: Session | None = None,
+        remember: bool | None = None,
     ) -> Session:
         """A new session (signed in when `user_id` is given), stored at once. Raises SessionDataError for data that
         cannot be stored and SessionLimitExceeded under the `reject` policy, in both cases storing nothing.
@@ -164,7 +165,8 @@ class SessionManager(Conversations):
         A session made with a `user_id` counts as a sign-in of that user now, unless it `replaces` a session of the
         same user (the one the browser had, which the caller then ends, say with `sessionhub.asgi.switch_to`): it
         then carries that session's `authenticated_at`, and so its absolute deadline. Replacing a signed-in
-        session must never extend the sign-in: only `login` and `reauthenticated` do that.
+        session must never extend the sign-in: only `login` and `reauthenticated` do that. `remember` is the sign-in's
+        "remember me" choice, as for `login` (a replacing session carries the replaced one's).
         """
         if user_id is not None:
             user_id = _check_user_id(user_id)
@@ -173,7 +175,9 @@ class SessionManager(Conversations):
         authenticated_at = None
         if replaces is not None and user_id is not None and replaces.user_id == user_id:
             authenticated_at = replaces._authenticated_at  # milliseconds, exactly as stored
-        record = self._new_record(token, user_id, _check_kind(kind), client, self._now(), authenticated_at)
+            remember = replaces.remembered
+        remembered = remember if user_id is not None else None
+        record = self._new_record(token, user_id, _check_kind(kind), client, self._now(), authenticated_at, remembered)
         record.data = changes.updated
         audit = self._audit(events.USER, "", record.client)
         limit = self._limit_for(user_id)
@@ -261,6 +265,7 @@ class SessionManager(Conversations):
         *,
         client: ClientInfo | None = None,
         data: SessionData | Mapping[str, Any] | None = None,
+        remember: bool | None = None,
     ) -> Session:
         """Sign `user_id` in with a brand-new token (never the one the client had: session fixation protection).
 
@@ -272,8 +277,12 @@ class SessionManager(Conversations):
         when there is none: its unsaved changes are written in the same atomic step, wherever the previous data
         goes (into the new session, or nowhere when that session belongs to someone else or ended meanwhile). A
         plain mapping, as `create` takes, sets its keys the same way and removes none.
+
+        `remember` is the user's "remember me" choice: True gives the sign-in `remember_ttl` (its idle and absolute
+        timeout) and a cookie that outlives the browser; False a browser-session cookie with the usual timeouts;
+        None (not asked) leaves both to the settings.
         """
-        return await self._login(token, _check_user_id(user_id), client, data, reason="")
+        return await self._login(token, _check_user_id(user_id), client, data, remember, reason="")
 
     async def _login(
         self,
@@ -281,6 +290,7 @@ class SessionManager(Conversations):
         user_id: str,
         client: ClientInfo | None,
         data: SessionData | Mapping[str, Any] | None,
+        remember: bool | None,
         *,
         reason: str,
     ) -> Session:
@@ -289,7 +299,7 @@ class SessionManager(Conversations):
         changes = data.pending_changes(self.settings.max_data_bytes) if data is not None else None
         previous_id = session_id_for(token) if token is not None else None
         new = new_token(bucket_for_user(user_id))
-        record = self._new_record(new, user_id, "user", client, self._now())
+        record = self._new_record(new, user_id, "user", client, self._now(), remembered=remember)
         audit = self._audit(events.USER, reason, record.client)
         limit = self._limit_for(user_id)
         call = self.backend.login(previous_id, record, limit, record.created_at, changes=changes, audit=audit)
@@ -318,7 +328,7 @@ class SessionManager(Conversations):
             raise SessionNotFound(f"cannot re-authenticate session {session_id}: it no longer exists")
         if record.user_id is None:
             raise SessionDataError("an anonymous session cannot be re-authenticated: sign the user in with login")
-        return await self._login(token, record.user_id, client, data, reason="reauthenticated")
+        return await self._login(token, record.user_id, client, data, record.remembered, reason="reauthenticated")
 
     def authentication_age(self, session: Session) -> float | None:
         """Seconds since the session's user last signed in or re-authenticated, by this manager's clock; None for an
@@ -613,6 +623,9 @@ class SessionManager(Conversations):
         """Idle and absolute timeouts, in milliseconds, for a session of `kind` (Settings.idle_ttl_for)."""
         return int(self.settings.idle_ttl_for(kind) * 1000), int(self.settings.absolute_ttl * 1000)
 
+    def _remember_ttl(self) -> int:
+        return int(self.settings.remember_ttl * 1000)
+
     def _missing(self, feature: str) -> ConfigurationError:
         """The error for a feature that needs a capability the store lacks (backends/base.py)."""
         return ConfigurationError(f"the {self.backend.name} store keeps no {feature}")
@@ -635,12 +648,14 @@ class SessionManager(Conversations):
         client: ClientInfo | None,
         now: int,
         authenticated_at: int | None = None,
+        remembered: bool | None = None,
     ) -> SessionRecord:
         session_id = session_id_for(token)
         assert session_id is not None
-        idle, absolute = self._timeouts(kind)
+        # A remembered sign-in lasts remember_ttl however idle; every other session has its kind's timeouts.
+        idle, absolute = (self._remember_ttl(),) * 2 if remembered else self._timeouts(kind)
         client = (client or ClientInfo()).bounded()
         return SessionRecord.new(
             session_id, user_id=user_id, kind=kind, client=client, now=now, idle_ttl=idle, absolute_ttl=absolute,
-            authenticated_at=authenticated_at,
+            authenticated_at=authenticated_at, remembered=remembered,
         )  # fmt: skip

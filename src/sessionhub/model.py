@@ -174,6 +174,9 @@ class SessionRecord:
     authenticated_at: int | None = None
     """When the user last proved who they are (a login or a re-authentication); None for an anonymous session.
     A signed-in session's absolute deadline counts from it, so only an authentication starts a new lifetime."""
+    remembered: bool | None = None
+    """The sign-in's "remember me" choice: True (remember_ttl, a cookie that outlives the browser), False (a
+    browser-session cookie), None (not chosen: the cookie settings decide)."""
 
     @classmethod
     def new(
@@ -187,6 +190,7 @@ class SessionRecord:
         idle_ttl: int,
         absolute_ttl: int,
         authenticated_at: int | None = None,
+        remembered: bool | None = None,
     ) -> SessionRecord:
         """A session starting at `now`, with no data: idle timeout `idle_ttl` ms, absolute timeout `absolute_ttl` ms
         from `authenticated_at` for a signed-in session (now when not given: a sign-in), from now for an anonymous
@@ -199,7 +203,7 @@ class SessionRecord:
         return cls(
             id=session_id, user_id=user_id, kind=kind, created_at=now, last_active_at=now,
             expires_at=min(now + idle_ttl, absolute), absolute_expires_at=absolute, idle_ttl=idle_ttl,
-            client=client, data={}, authenticated_at=authenticated_at,
+            client=client, data={}, authenticated_at=authenticated_at, remembered=remembered,
         )  # fmt: skip
 
     def is_live(self, now: int) -> bool:
@@ -254,8 +258,8 @@ class Session:
     """
 
     __slots__ = (
-        *("_authenticated_at", "_times", "client", "data", "id", "kind", "reauthenticate", "risk", "token"),
-        "user_id",
+        *("_authenticated_at", "_times", "client", "data", "id", "kind", "reauthenticate", "remembered", "risk"),
+        *("token", "user_id"),
     )
 
     def __init__(self, record: SessionRecord, token: str | None) -> None:
@@ -268,6 +272,8 @@ class Session:
         # Milliseconds, turned into datetimes only when asked for: most requests never look at them.
         self._times = (record.created_at, record.last_active_at, record.expires_at, record.absolute_expires_at)
         self._authenticated_at = record.authenticated_at
+        self.remembered = record.remembered
+        """The sign-in's "remember me" choice (`SessionManager.login(..., remember=...)`); None when not made."""
         self.risk: Risk | None = None
         """How the request's client compares with the session's; None when the read was not told the client."""
         self.reauthenticate = False

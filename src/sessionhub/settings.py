@@ -65,6 +65,15 @@ class Settings(BaseSettings):
         validation_alias=_env("absolute_ttl"),
         description="Absolute timeout in seconds from sign-in; never extended by activity.",
     )
+    remember_ttl: float = Field(
+        default=30 * DAY,
+        gt=0,
+        le=400 * DAY,
+        validation_alias=_env("remember_ttl"),
+        description='Lifetime in seconds of a sign-in made with remember=True ("remember me"): its idle and '
+        "absolute timeout, from the sign-in, and its cookie's Max-Age. At most 400 days, the longest a browser "
+        "keeps a cookie.",
+    )
     kind_idle_ttl: dict[str, Annotated[float, Field(gt=0)]] = Field(
         default_factory=dict,
         validation_alias=_env("kind_idle_ttl"),

@@ -59,6 +59,13 @@ async def sign_in(request: Request) -> Response:
     return describe(request)
 
 
+async def sign_in_remembering(request: Request) -> Response:
+    """A sign-in form's "remember me" box: ?remember=1 or 0."""
+    remember = request.query_params["remember"] == "1"
+    await login(request, request.path_params["user"], remember=remember)
+    return describe(request)
+
+
 async def sign_in_then_write(request: Request) -> Response:
     await login(request, request.path_params["user"])
     write_query(request)
@@ -191,6 +198,7 @@ ROUTES = [
     Route("/append", append),
     Route("/remove", remove),
     Route("/login/{user}", sign_in),
+    Route("/login-remembering/{user}", sign_in_remembering),
     Route("/login-then-write/{user}", sign_in_then_write),
     Route("/login-then-fail/{user}", sign_in_then_fail),
     Route("/logout", sign_out),

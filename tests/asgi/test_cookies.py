@@ -218,3 +218,24 @@ async def test_starlettes_parameter_names_work_as_a_drop_in(
     assert (session_cookie(await capped.get("/write", params={"a": "1"})) or {})["max-age"] == "120"
     with pytest.raises(TypeError, match="not both"):
         SessionMiddleware(app, manager=manager, name="a", session_cookie="b")
+
+
+async def test_remember_me_is_a_choice_per_sign_in(
+    make_counted_manager: MakeCountedManager, make_client: MakeClient
+) -> None:
+    # The settings' default cookie: browser-session, so only "remember me" makes one that outlives the browser.
+    manager = await make_counted_manager(session_cookie_persistent=False, remember_ttl=30 * 86_400)
+    browser = await make_client(build_app(manager))
+
+    remembered = session_cookie(await browser.get("/login-remembering/amira", params={"remember": "1"}))
+    assert remembered is not None
+    assert remembered["max-age"] == str(30 * 86_400)
+    rotated = session_cookie(await browser.get("/rotate"))
+    assert rotated is not None
+    assert int(rotated["max-age"]) > 29 * 86_400  # the choice stays with the session
+
+    forgetful = await make_client(build_app(await make_counted_manager(remember_ttl=30 * 86_400)))
+    cookie = session_cookie(await forgetful.get("/login-remembering/bea", params={"remember": "0"}))
+    assert cookie is not None
+    assert "max-age" not in cookie  # a shared computer: gone when the browser closes
+    assert (await forgetful.get("/")).json()["user"] == "bea"

@@ -110,3 +110,31 @@ async def test_only_a_live_signed_in_session_can_be_reauthenticated(manager: Ses
         await manager.reauthenticated(signed_in.token)
     with pytest.raises(SessionNotFound):
         await manager.reauthenticated("not a token")
+
+
+async def test_remember_me_gives_the_sign_in_its_own_lifetime(make_manager: MakeManager, clock: FakeClock) -> None:
+    manager = await make_manager(session_ttl=IDLE, absolute_ttl=ABSOLUTE, remember_ttl=10 * ABSOLUTE)
+    remembered = await manager.login(None, "amira", remember=True)
+    assert remembered.remembered is True
+    assert remembered.absolute_expires_at == remembered.created_at + timedelta(seconds=10 * ABSOLUTE)
+    assert remembered.expires_at == remembered.absolute_expires_at  # however idle
+
+    clock.advance(2 * ABSOLUTE)  # idle past both default timeouts
+    loaded = await manager.get(remembered.token)
+    assert loaded is not None
+    assert loaded.remembered is True
+    rotated = await manager.rotate(remembered.token)
+    stepped_up = await manager.reauthenticated(rotated.token)
+    assert stepped_up.remembered is True  # the choice stays with the sign-in
+    assert stepped_up.absolute_expires_at == stepped_up.created_at + timedelta(seconds=10 * ABSOLUTE)
+    demo = await manager.create_demo_session(industry="hotel", user_id="amira", replaces=stepped_up)
+    assert (demo.remembered, demo.absolute_expires_at) == (True, stepped_up.absolute_expires_at)
+
+    not_remembered = await manager.login(None, "bea", remember=False)
+    assert not_remembered.remembered is False
+    assert not_remembered.absolute_expires_at == not_remembered.created_at + timedelta(seconds=ABSOLUTE)
+    clock.advance(IDLE + 1)
+    assert await manager.get(not_remembered.token) is None
+    unasked = await manager.login(None, "cid")
+    assert unasked.remembered is None
+    assert (await manager.create(remember=True)).remembered is None  # nobody signed in: nothing to remember

@@ -69,12 +69,13 @@ class CookiePolicy:
         """
         return cookies_in(headers, (self.name,)).get(self.name)
 
-    def set_cookie(self, token: str, lifetime: float) -> str:
+    def set_cookie(self, token: str, lifetime: float, remembered: bool | None = None) -> str:
         """The cookie for a session with `lifetime` seconds left before its absolute deadline: Max-Age is that,
-        capped by `max_age`, or none at all for a browser-session cookie."""
-        if not self.persistent:
+        capped by `max_age`, or none at all for a browser-session cookie. A sign-in's own "remember me" choice
+        (`remembered`) wins over the settings: True is the whole lifetime, False a browser-session cookie."""
+        if remembered is False or (remembered is None and not self.persistent):
             return self._header(token, None)
-        seconds = lifetime if self.max_age is None else min(lifetime, self.max_age)
+        seconds = lifetime if self.max_age is None or remembered else min(lifetime, self.max_age)
         return self._header(token, f"Max-Age={max(0, math.ceil(seconds))}")
 
     def clear_cookie(self, name: str | None = None) -> str:

@@ -16,14 +16,18 @@ def get_session(connection: HTTPConnection) -> Session | None:
     return request_session(connection).session
 
 
-async def login(connection: HTTPConnection, user_id: str) -> Session:
+async def login(connection: HTTPConnection, user_id: str, *, remember: bool | None = None) -> Session:
     """Sign `user_id` in: a new session and token (the old token stops working), keeping what the session held,
     including what this request wrote before. `request.session` is the new session's data afterwards.
+
+    `remember`: the user's "remember me" choice (`SessionManager.login`): True keeps them signed in for
+    `remember_ttl` with a cookie that outlives the browser, False gives a browser-session cookie, None leaves it to
+    the settings.
 
     Raises SessionLimitExceeded under the `reject` policy, with nothing changed.
     """
     state = request_session(connection, changing=True)
-    session = await state.login(user_id)
+    session = await state.login(user_id, remember)
     connection.scope["session"] = state.data
     return session
 

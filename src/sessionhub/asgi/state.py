@@ -103,9 +103,9 @@ class RequestSession:
         except SessionNotFound:
             return None
 
-    async def login(self, user_id: str) -> Session:
+    async def login(self, user_id: str, remember: bool | None) -> Session:
         token = self.session.token if self.session is not None else None
-        session = await self.manager.login(token, user_id, client=self.client, data=self.data)
+        session = await self.manager.login(token, user_id, client=self.client, data=self.data, remember=remember)
         self._become(session)
         return session
 
@@ -176,7 +176,7 @@ class RequestSession:
             # The cookie lives as long as the session can: the idle deadline slides on every request, and those
             # send no cookie, so only the absolute deadline bounds it.
             lifetime = (session.absolute_expires_at - session.last_active_at).total_seconds()
-            return self.cookie.set_cookie(session.token, lifetime)
+            return self.cookie.set_cookie(session.token, lifetime, session.remembered)
         if session is None and session_id_for(self.sent_token) is not None:
             return self.cookie.clear_cookie()
         return None

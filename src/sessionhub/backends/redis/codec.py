@@ -25,6 +25,8 @@ def record_fields(record: SessionRecord) -> list[str | bytes | int]:
         fields += ["u", record.user_id]
     if record.authenticated_at is not None:
         fields += ["au", record.authenticated_at]
+    if record.remembered is not None:
+        fields += ["rm", int(record.remembered)]
     if record.client.ip:
         fields += ["ip", record.client.ip]
     if record.client.user_agent:
@@ -48,6 +50,7 @@ def record_of(session_id: str, fields: list[bytes]) -> SessionRecord:
     user_agent = meta.get(b"ua")
     flagged = meta.get(b"rs")
     authenticated = meta.get(b"au")
+    remembered = meta.get(b"rm")
     created_at = int(meta[b"c"])
     return SessionRecord(
         id=session_id,
@@ -66,6 +69,7 @@ def record_of(session_id: str, fields: list[bytes]) -> SessionRecord:
         flagged_client=flagged.decode() if flagged is not None else None,
         # Signed-in sessions stored before authentication times were kept: they signed in when they were made.
         authenticated_at=int(authenticated) if authenticated is not None else (created_at if user else None),
+        remembered=remembered == b"1" if remembered is not None else None,
     )
 
 
