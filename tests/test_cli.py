@@ -151,7 +151,7 @@ def test_list_and_show_sessions(cli: Any, redis_server: RedisServer, key_prefix:
     table = cli("sessions", "list", "--user", "bea")
 
     assert listed.exit_code == 0
-    assert {entry["id"] for entry in json.loads(listed.stdout)} == {first, second}
+    assert {entry["id"] for entry in json.loads(listed.stdout)["sessions"]} == {first, second}
     assert json.loads(shown.stdout)["data_keys"] == ["cart"]
     assert json.loads(shown.stdout)["authenticated_at"] == json.loads(shown.stdout)["created_at"]  # signed in then
     assert "data" not in json.loads(shown.stdout), "values only with --data: they may be personal"
@@ -197,9 +197,9 @@ def test_revoke_one_or_all_of_a_user(cli: Any, redis_server: RedisServer, key_pr
     assert again.exit_code == 1
     assert "revoked 0 sessions" in again.stdout
     assert (everyone.exit_code, everyone.stdout.strip()) == (0, "revoked 1 session")
-    listed = json.loads(cli("sessions", "list", "--user", "eve", "--json").stdout)
+    listed = json.loads(cli("sessions", "list", "--user", "eve", "--json").stdout)["sessions"]
     assert [entry["id"] for entry in listed] == [other]
-    assert json.loads(cli("sessions", "list", "--user", "dan", "--json").stdout) == []
+    assert json.loads(cli("sessions", "list", "--user", "dan", "--json").stdout)["sessions"] == []
     assert keep != gone
 
 
@@ -344,7 +344,7 @@ def test_migrate_library_stores_through_the_command(
     assert (star.exit_code, flask.exit_code) == (0, 0)
     assert json.loads(star.stdout)["migration"]["migrated"] == 1
     assert json.loads(flask.stdout)["migration"]["migrated"] == 1
-    [gus] = json.loads(cli("sessions", "list", "--user", "gus", "--json").stdout)
+    [gus] = json.loads(cli("sessions", "list", "--user", "gus", "--json").stdout)["sessions"]
     assert gus["created_at"].startswith("2026-09-21")
     assert gus["data_keys"] == ["uid"]
 
@@ -352,3 +352,44 @@ def test_migrate_library_stores_through_the_command(
         return [getattr(await manager.adopt_legacy(cookie), "user_id", None) for cookie in (star_cookie, flask_cookie)]
 
     assert on_store(redis_server, key_prefix, adopt) == ["gus", "hal"]
+
+
+def test_every_session_a_page_at_a_time_with_filters(cli: Any, redis_server: RedisServer, key_prefix: str) -> None:
+    users = {create(redis_server, key_prefix, f"user{i}") for i in range(5)}
+    visitors = {create(redis_server, key_prefix, None) for _ in range(3)}
+
+    seen: list[str] = []
+    after: list[str] = []
+    for _ in range(10):
+        page = json.loads(cli("sessions", "list", "--limit", "3", *after, "--json").stdout)
+        seen += [entry["id"] for entry in page["sessions"]]
+        if page["next_after"] is None:
+            break
+        after = ["--after", page["next_after"]]
+    assert seen == sorted(users | visitors)  # every session once, by id, over three pages
+
+    signed_in = json.loads(cli("sessions", "list", "--kind", "user", "--json").stdout)["sessions"]
+    assert {entry["id"] for entry in signed_in} == users | visitors  # both are of kind "user"
+    assert json.loads(cli("sessions", "list", "--kind", "demo", "--json").stdout)["sessions"] == []
+    idle = json.loads(cli("sessions", "list", "--idle-over", "3600", "--json").stdout)["sessions"]
+    assert idle == []  # all just made
+    table = cli("sessions", "list", "--limit", "2")
+    assert "more: --after" in table.stdout
+    assert cli("sessions", "list", "--after", "not-an-id").exit_code == 2
+
+
+def test_revoking_every_session_needs_yes(cli: Any, redis_server: RedisServer, key_prefix: str) -> None:
+    for i in range(4):
+        create(redis_server, key_prefix, f"user{i % 2}")
+    create(redis_server, key_prefix, None)
+
+    refused = cli("sessions", "revoke", "--all")
+    assert refused.exit_code == 2
+    assert "add --yes" in refused.stderr
+    assert json.loads(cli("stats", "--json").stdout)["active_sessions"] == 5
+
+    done = cli("sessions", "revoke", "--all", "--yes", "--reason", "incident 42", "--json")
+    assert json.loads(done.stdout) == {"revoked": 5}
+    assert json.loads(cli("stats", "--json").stdout)["active_sessions"] == 0
+    [event, *_] = json.loads(cli("sessions", "events", "--user", "user0", "--json").stdout)
+    assert (event["type"], event["actor"], event["reason"]) == ("revoked", "admin", "incident 42")

@@ -20,6 +20,7 @@ from sessionhub.backends.base import (
     ImportStatus,
     LegacyStore,
     SecurityLog,
+    SessionBrowser,
     SessionStore,
     SharedAbuseCounter,
     UserLimit,
@@ -357,6 +358,49 @@ class SessionManager(Conversations):
         records.sort(key=lambda record: record.last_active_at, reverse=True)
         return [Session(record, None) for record in records]
 
+    async def browse_sessions(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        kind: str | None = None,
+        user_id: str | None = None,
+        idle_for: float | None = None,
+    ) -> tuple[list[Session], str | None]:
+        """Live sessions a page at a time, by id, without tokens (for operators): up to `limit` sessions after the
+        id `after` that match the filters (`kind`; `user_id`, read from the user's index rather than every
+        session; `idle_for`: idle at least that many seconds), and the id to pass as `after` for the next page,
+        None after the last."""
+        if not isinstance(limit, int) or limit < 1:
+            raise SessionDataError("limit must be a positive int")
+        if after is not None and not is_session_id(after):
+            raise SessionDataError("after must be a session id, as Session.id gives it")
+        now = self._now()
+        idle_ms = None if idle_for is None else int(idle_for * 1000)
+
+        def wanted(record: SessionRecord) -> bool:
+            idle_enough = idle_ms is None or now - record.last_active_at >= idle_ms
+            return (kind is None or record.kind == kind) and idle_enough
+
+        if user_id is not None:
+            records = await self._timed("list_user_sessions", self.backend.list_user(_check_user_id(user_id), now))
+            later = sorted((r for r in records if after is None or r.id > after), key=lambda record: record.id)
+            matching = [record for record in later if wanted(record)]
+            page = matching[:limit]
+            return [Session(record, None) for record in page], page[-1].id if len(matching) > limit else None
+        browser = self._browser()
+        found: list[Session] = []
+        while True:
+            scanned = await self._timed("browse_sessions", browser.browse(now, after=after, limit=limit))
+            for record in scanned:
+                after = record.id
+                if wanted(record):
+                    found.append(Session(record, None))
+                    if len(found) == limit:
+                        return found, after
+            if len(scanned) < limit:
+                return found, None
+
     async def revoke_user_sessions(
         self,
         user_id: str,
@@ -634,6 +678,11 @@ class SessionManager(Conversations):
         if isinstance(self.backend, SecurityLog):
             return self.backend
         raise self._missing("security log")
+
+    def _browser(self) -> SessionBrowser:
+        if isinstance(self.backend, SessionBrowser):
+            return self.backend
+        raise self._missing("list of every session")
 
     def _legacy(self) -> LegacyStore:
         if isinstance(self.backend, LegacyStore):

@@ -220,6 +220,16 @@ class SharedAbuseCounter(abc.ABC):
         BackendUnavailable when the store cannot count; the caller then counts in its own process."""
 
 
+class SessionBrowser(abc.ABC):
+    """Every live session, a page at a time, in the order of their ids: what an operator looks through (the CLI's
+    `sessions list` without a user, `sessions revoke --all`)."""
+
+    @abc.abstractmethod
+    async def browse(self, now: int, *, after: str | None, limit: int) -> list[SessionRecord]:
+        """Up to `limit` live sessions whose ids come after `after` (from the first when None), by id. A session
+        created or ended while the pages are read may or may not be on them; none is on two."""
+
+
 class ConversationStore(abc.ABC):
     """Messages kept with a session (sessionhub.conversation).
 
@@ -300,5 +310,5 @@ class Restorable(abc.ABC):
         """
 
 
-class SessionBackend(SessionStore, SecurityLog, ConversationStore, LegacyStore, Restorable):
+class SessionBackend(SessionStore, SecurityLog, SessionBrowser, ConversationStore, LegacyStore, Restorable):
     """A store with every capability, as each backend sessionhub ships is (memory, Redis, resilient)."""

@@ -307,6 +307,12 @@ class MemoryBackend(SessionBackend):
             record = self._live(session_id, now)
             return record.copy() if record is not None else None
 
+    async def browse(self, now: int, *, after: str | None, limit: int) -> list[SessionRecord]:
+        with self._lock:
+            ids = sorted(session_id for session_id in self._sessions if after is None or session_id > after)
+            live = (self._live(session_id, now) for session_id in ids)
+            return [record.copy() for record in itertools.islice(filter(None, live), limit)]
+
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
         for item in imports:
             check_storable(item.record.user_id, item.record.data)

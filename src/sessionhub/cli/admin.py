@@ -24,10 +24,13 @@ from sessionhub.cli._common import (
     stdout,
     when,
 )
+from sessionhub.manager import SessionManager
 from sessionhub.tokens import is_session_id
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-sessions_app = typer.Typer(help="A user's sessions: list, show, revoke, events.", no_args_is_help=True)
+REVOKE_PAGE = 500
+"""Sessions `sessions revoke --all` reads at a time."""
+sessions_app = typer.Typer(help="Sessions: list, show, revoke, a user's security events.", no_args_is_help=True)
 
 
 @command
@@ -76,28 +79,41 @@ async def health(as_json: JsonOption = False) -> None:
 @sessions_app.command("list")
 @command
 async def list_sessions(
-    user: Annotated[str, typer.Option("--user", "-u", help="The user id.")],
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's sessions.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only sessions of this kind (user, demo, ...).")] = None,
+    idle_over: Annotated[
+        float | None, typer.Option("--idle-over", min=0, help="Only sessions idle at least this many seconds.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many on a page.")] = 50,
+    after: Annotated[str | None, typer.Option("--after", help="The page after this session id.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """A user's live sessions, most recently active first."""
+    """Live sessions, a page at a time by id (every session, or a user's), without tokens; the next page is
+    `--after` the id printed at the end. JSON: {"sessions": [...], "next_after": id or null}."""
+    if after is not None and not is_session_id(after):
+        fail("--after takes a session id: 34 lowercase hex characters", EXIT_USAGE)
     async with manager_for(settings()) as manager:
-        sessions = await manager.list_user_sessions(user)
-    summaries = [session_summary(session) for session in sessions]
+        sessions, next_after = await manager.browse_sessions(
+            after=after, limit=limit, kind=kind, user_id=user, idle_for=idle_over
+        )
     if as_json:
-        print_json(summaries)
+        print_json({"sessions": [session_summary(session) for session in sessions], "next_after": next_after})
         return
-    table = Table(title=f"sessions of {user} ({len(sessions)}), times in UTC")
+    whose = f"sessions of {user}" if user is not None else "sessions"
+    table = Table(title=f"{whose} ({len(sessions)}{'+' if next_after else ''}), times in UTC")
     table.add_column("id", no_wrap=True, min_width=34)
-    for column in ("kind", "signed in", "last active", "expires", "ip", "user agent"):
+    for column in ("user", "kind", "signed in", "last active", "expires", "ip", "user agent"):
         table.add_column(column, overflow="fold")
     for session in sessions:
         signed_in = session.authenticated_at
         table.add_row(
-            session.id, session.kind, short_when(signed_in) if signed_in is not None else "-",
+            session.id, session.user_id or "-", session.kind, short_when(signed_in) if signed_in is not None else "-",
             short_when(session.last_active_at), short_when(session.expires_at),
             session.client.ip or "-", session.client.user_agent or "-",
         )  # fmt: skip
     stdout.print(table)
+    if next_after is not None:
+        stdout.print(f"more: --after {next_after}", highlight=False)
 
 
 @sessions_app.command("show")
@@ -133,27 +149,45 @@ async def show_session(
 async def revoke_sessions(
     session_id: Annotated[str | None, typer.Option("--id", help="End this session.")] = None,
     user: Annotated[str | None, typer.Option("--user", "-u", help="End every session of this user.")] = None,
+    everyone: Annotated[bool, typer.Option("--all", help="End every session of every user (needs --yes).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm --all.")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why, for the user's security log.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """End one session (--id) or all of a user's (--user), logged with actor "admin" in the user's security log.
-    Exit code 1 when --id names no live session."""
-    if (session_id is None) == (user is None):
-        fail("give exactly one of --id and --user", EXIT_USAGE)
+    """End one session (--id), all of a user's (--user) or every session (--all --yes), logged with actor "admin"
+    in each user's security log. Exit code 1 when --id names no live session."""
+    if [session_id is not None, user is not None, everyone].count(True) != 1:
+        fail("give exactly one of --id, --user and --all", EXIT_USAGE)
+    if everyone and not yes:
+        fail("--all signs every user out everywhere: add --yes to confirm", EXIT_USAGE)
     if session_id is not None and not is_session_id(session_id):
         fail("not a session id: expected 34 lowercase hex characters", EXIT_USAGE)
     async with manager_for(settings()) as manager:
         if session_id is not None:
             revoked = int(await manager.revoke(session_id, actor=events.ADMIN, reason=reason or "revoked"))
-        else:
-            assert user is not None
+        elif user is not None:
             revoked = await manager.revoke_user_sessions(user, actor=events.ADMIN, reason=reason)
+        else:
+            revoked = await _revoke_everyone(manager, reason or "revoked_all")
     if as_json:
         print_json({"revoked": revoked})
     else:
         stdout.print(f"revoked {revoked} session{'s' if revoked != 1 else ''}")
     if session_id is not None and not revoked:
         raise typer.Exit(EXIT_NO)
+
+
+async def _revoke_everyone(manager: SessionManager, reason: str) -> int:
+    """Every live session, page by page, each revoked like `--id` (one logged event per session). Changing
+    key_prefix ends them all at once instead, without the log (docs/security.md)."""
+    revoked = 0
+    after: str | None = None
+    while True:
+        page, after = await manager.browse_sessions(after=after, limit=REVOKE_PAGE)
+        for session in page:
+            revoked += await manager.revoke(session.id, actor=events.ADMIN, reason=reason)
+        if after is None:
+            return revoked
 
 
 @sessions_app.command("events")

@@ -597,6 +597,38 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
         record = record_of(session_id, [item for pair in fields.items() for item in pair])
         return record if record.is_live(now) else None
 
+    async def browse(self, now: int, *, after: str | None, limit: int) -> list[SessionRecord]:
+        """Bucket by bucket from the one `after` is in (ids start with their bucket, so this is id order): the
+        bucket's index (live ids only, by deadline score) sorted in Python, then one pipelined HGETALL per page."""
+        found: list[SessionRecord] = []
+        buckets = all_buckets()
+        first = buckets.index(bucket_of(after)) if after is not None else 0
+        for bucket in buckets[first:]:
+            members = await self._call(functools.partial(self._live_ids, self.keys.index(bucket), now))
+            ids = sorted(member.decode() for member in members)
+            ids = [session_id for session_id in ids if after is None or session_id > after][: limit - len(found)]
+            if not ids:
+                continue
+            keys = [self.keys.session(session_id) for session_id in ids]
+            replies = await self._call(functools.partial(self._hgetall_all, keys))
+            for session_id, fields in zip(ids, replies, strict=True):
+                if b"e" in fields:
+                    record = record_of(session_id, [item for pair in fields.items() for item in pair])
+                    if record.is_live(now):
+                        found.append(record)
+            if len(found) >= limit:
+                break
+        return found
+
+    async def _live_ids(self, index: str, now: int) -> list[bytes]:
+        return cast(list[bytes], await self.client.zrangebyscore(index, now, "+inf"))
+
+    async def _hgetall_all(self, keys: list[str]) -> list[dict[bytes, bytes]]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            return cast(list[dict[bytes, bytes]], await pipe.execute())
+
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
         """One pipelined round trip for the batch (on Redis Cluster, two per session, all sent at once). The alias is
         written after the session, in its own bucket (on Redis Cluster another slot): re-running an import that

@@ -361,6 +361,11 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
         call = functools.partial(self.primary.security_events, user_id, since=since, limit=limit)
         return await self._primary_only(self._now, call, "the security log", write=False)
 
+    async def browse(self, now: int, *, after: str | None, limit: int) -> list[SessionRecord]:
+        """The primary's sessions; while it is out BackendUnavailable, rather than the part this process knows."""
+        call = functools.partial(self.primary.browse, now, after=after, limit=limit)
+        return await self._primary_only(now, call, "the list of every session", write=False)
+
     async def count_unknown_token(self, address: str, *, window: int) -> tuple[int, int]:
         """The primary's shared count; while it is out (or when it keeps none) BackendUnavailable, and the manager
         counts in this process instead."""
