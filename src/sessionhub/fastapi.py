@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 
 from sessionhub.asgi.auth import POLICY_VIOLATION
 from sessionhub.asgi.helpers import get_session
-from sessionhub.asgi.step_up import step_up_refusal
+from sessionhub.asgi.step_up import check_max_age, step_up_refusal
 from sessionhub.model import Session
 
 
@@ -50,8 +50,7 @@ def require_recent_authentication(max_age: float) -> Callable[[HTTPConnection], 
     async def change_password(user_id: Annotated[str, Depends(require_recent_authentication(300))]) -> None: ...
     ```
     """
-    if max_age < 0:
-        raise ValueError("max_age must be 0 or more seconds")
+    check_max_age(max_age)
 
     def recently_authenticated_user(connection: HTTPConnection) -> str:
         refusal = step_up_refusal(connection, max_age)

@@ -491,9 +491,7 @@ class SessionManager(Conversations):
         """
         user_id = _check_user_id(legacy.user_id) if legacy.user_id is not None else None
         kind = _check_kind(legacy.kind)
-        session_data = SessionData()
-        session_data.update(legacy.data)
-        changes = session_data.pending_changes(self.settings.max_data_bytes)
+        changes = _fresh_data(legacy.data).pending_changes(self.settings.max_data_bytes)
         now = self._now()
         if legacy.expires_at is not None and legacy.expires_at < now + MIN_IMPORT_REMAINING_MS:
             return None

@@ -49,10 +49,16 @@ class StepUpRefusal:
         return JSONResponse(self.body, status_code=401, headers=self.headers)
 
 
-def step_up_refusal(connection: HTTPConnection, max_age: float) -> StepUpRefusal | None:
-    """None when the request's user signed in (or re-authenticated) at most `max_age` seconds ago; else why not."""
+def check_max_age(max_age: float) -> float:
+    """`max_age` if a step-up limit can be that (0 or more seconds), else ValueError."""
     if max_age < 0:
         raise ValueError("max_age must be 0 or more seconds")
+    return max_age
+
+
+def step_up_refusal(connection: HTTPConnection, max_age: float) -> StepUpRefusal | None:
+    """None when the request's user signed in (or re-authenticated) at most `max_age` seconds ago; else why not."""
+    check_max_age(max_age)
     session = get_session(connection)
     if session is None or session.user_id is None:
         return StepUpRefusal(NOT_AUTHENTICATED, max_age)
@@ -75,8 +81,7 @@ def require_recent_authentication(max_age: float) -> Callable[[Endpoint], Endpoi
     async def change_password(request: Request) -> Response: ...
     ```
     """
-    if max_age < 0:
-        raise ValueError("max_age must be 0 or more seconds")
+    check_max_age(max_age)
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)

@@ -83,7 +83,7 @@ class DemoSessions:
         cookie = CookiePolicy.from_settings(manager.settings)
         self.cookie_name = cookie.name
         # The sign-in nonce's cookie follows the session cookie's prefix and Secure flag.
-        prefix = cookie.name[: len(cookie.name) - len(manager.settings.session_cookie_name)]
+        prefix = cookie.name.removesuffix(manager.settings.session_cookie_name)
         self.nonce_cookie = f"{prefix}sessionhub_signin"
         self.nonce_secure = cookie.secure
         self._csrf_key = secrets.token_bytes(32)

@@ -87,6 +87,14 @@ def _connection_refused(cause: ResponseError) -> str:
     return f"redis refused the connection: {text}"
 
 
+def _live_record(session_id: str, fields: dict[bytes, bytes], now: int) -> SessionRecord | None:
+    """The session an HGETALL of its hash returned, if it is live at `now` (an empty reply: no such session)."""
+    if b"e" not in fields:
+        return None
+    record = record_of(session_id, [item for pair in fields.items() for item in pair])
+    return record if record.is_live(now) else None
+
+
 class RedisBackend(SessionBackend, SharedAbuseCounter):
     """Sessions in one Redis server, a Sentinel-managed primary (`redis.asyncio.Redis` from `Sentinel.master_for`)
     or a Redis Cluster (`redis.asyncio.cluster.RedisCluster`)."""
@@ -592,10 +600,7 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
         key = self.keys.session(session_id)
         # decode_responses is off (checked in __init__), so replies are bytes.
         fields = cast(dict[bytes, bytes], await self._call(lambda: self.client.hgetall(key)))
-        if b"e" not in fields:
-            return None
-        record = record_of(session_id, [item for pair in fields.items() for item in pair])
-        return record if record.is_live(now) else None
+        return _live_record(session_id, fields, now)
 
     async def browse(self, now: int, *, after: str | None, limit: int) -> list[SessionRecord]:
         """Bucket by bucket from the one `after` is in (ids start with their bucket, so this is id order): the
@@ -611,11 +616,8 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
                 continue
             keys = [self.keys.session(session_id) for session_id in ids]
             replies = await self._call(functools.partial(self._hgetall_all, keys))
-            for session_id, fields in zip(ids, replies, strict=True):
-                if b"e" in fields:
-                    record = record_of(session_id, [item for pair in fields.items() for item in pair])
-                    if record.is_live(now):
-                        found.append(record)
+            live = (_live_record(session_id, fields, now) for session_id, fields in zip(ids, replies, strict=True))
+            found += filter(None, live)
             if len(found) >= limit:
                 break
         return found
