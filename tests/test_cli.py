@@ -7,6 +7,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.cli import app
+from sessionhub.codecs import TYPED_JSON
 from tests.support.redis_servers import RedisServer, free_port
 
 pytestmark = pytest.mark.redis
@@ -132,6 +134,20 @@ def test_stats_speak_in_units_and_show_prints_data_as_json(
     assert "86400" not in stats
     shown = " ".join(cli("sessions", "show", session_id, "--data").stdout.split())
     assert '{"cart":["ink"],"seen":true}' in shown
+
+
+def test_show_prints_typed_data_as_the_json_it_is_stored_as(
+    cli: Any, redis_server: RedisServer, key_prefix: str
+) -> None:
+    async def work(manager: SessionManager) -> str:
+        typed = SessionManager(manager.backend, manager.settings, codec=TYPED_JSON)
+        return (await typed.create(data={"tags": {"b", "a"}, "on": date(2026, 1, 2)})).id
+
+    session_id = on_store(redis_server, key_prefix, work)
+    shown = cli("sessions", "show", session_id, "--data", "--json", env={"SESSIONHUB_DATA_CODEC": "typed-json"})
+
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["data"] == {"tags": {"$set": ["a", "b"]}, "on": {"$date": "2026-01-02"}}
 
 
 def test_invalid_settings_exit_2_naming_the_variable(cli: Any) -> None:

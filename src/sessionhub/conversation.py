@@ -24,6 +24,7 @@ import orjson
 
 from sessionhub.backends.base import ConversationStore, SessionStore
 from sessionhub.client import ClientInfo
+from sessionhub.codecs import DataCodec
 from sessionhub.errors import SessionDataError, SessionNotFound
 from sessionhub.model import ConversationRecord, Session
 from sessionhub.settings import DEMO_KIND, Settings
@@ -116,9 +117,9 @@ def progress_value(step: object, total: object, status: object) -> dict[str, Any
     return {"step": step, "total": total, "status": status}
 
 
-def demo_status_of(conversation: ConversationRecord) -> DemoStatus | None:
+def demo_status_of(conversation: ConversationRecord, codec: DataCodec) -> DemoStatus | None:
     """The status of a demo session, or None when the conversation is not a demo session's."""
-    session = Session(conversation.record, None)
+    session = Session(conversation.record, None, codec)
     industry = session.data.get(INDUSTRY_KEY)
     if session.kind != DEMO_KIND or not isinstance(industry, str):
         return None
@@ -143,6 +144,7 @@ class Conversations:
     """Conversations and demo sessions, over the session API of the `SessionManager` this is part of."""
 
     settings: Settings
+    codec: DataCodec
     backend: SessionStore
 
     if TYPE_CHECKING:  # what the layer uses of the manager
@@ -235,4 +237,4 @@ class Conversations:
         conversation = await self._store().load_conversation(
             session_id, self._now(), 0, touch_interval=self._touch_interval()
         )
-        return demo_status_of(conversation) if conversation is not None else None
+        return demo_status_of(conversation, self.codec) if conversation is not None else None

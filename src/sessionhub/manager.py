@@ -27,6 +27,7 @@ from sessionhub.backends.base import (
 )
 from sessionhub.backends.memory import MemoryBackend
 from sessionhub.client import ClientInfo
+from sessionhub.codecs import DataCodec, codec_named
 from sessionhub.conversation import Conversations
 from sessionhub.errors import (
     BackendUnavailable,
@@ -71,9 +72,9 @@ def _check_user_id(user_id: object) -> str:
     return user_id
 
 
-def _fresh_data(data: Mapping[str, Any]) -> SessionData:
+def _fresh_data(data: Mapping[str, Any], codec: DataCodec) -> SessionData:
     """Data for a session that has none stored yet: every key is a change."""
-    fresh = SessionData()
+    fresh = SessionData(codec=codec)
     fresh.update(data)
     return fresh
 
@@ -100,9 +101,12 @@ class SessionManager(Conversations):
         settings: Settings | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        codec: DataCodec | None = None,
     ) -> None:
+        """`codec` stores session data (sessionhub.codecs); by default the one the `data_codec` setting names."""
         self.backend = backend
         self.settings = settings if settings is not None else Settings()
+        self.codec = codec if codec is not None else codec_named(self.settings.data_codec)
         self._clock = clock
         self._fall_back_to_memory_at_start = False
         self.observers: list[SessionObserver] = []
@@ -171,7 +175,7 @@ class SessionManager(Conversations):
         """
         if user_id is not None:
             user_id = _check_user_id(user_id)
-        changes = _fresh_data(data or {}).pending_changes(self.settings.max_data_bytes)
+        changes = _fresh_data(data or {}, self.codec).pending_changes(self.settings.max_data_bytes)
         token = new_token(bucket_for_user(user_id) if user_id is not None else random_bucket())
         authenticated_at = None
         if replaces is not None and user_id is not None and replaces.user_id == user_id:
@@ -185,7 +189,7 @@ class SessionManager(Conversations):
         evicted = await self._limited("create", self.backend.create(record, limit, record.created_at, audit=audit))
         self._notify(observers.CREATED, record.kind)
         self._notify(observers.EVICTED, "limit", len(evicted))
-        return Session(record, token)
+        return Session(record, token, self.codec)
 
     async def get(self, token: str | None, *, client: ClientInfo | None = None) -> Session | None:
         """The live session for a token, its idle timeout restarted (at most once per `touch_interval`); None for an
@@ -215,7 +219,7 @@ class SessionManager(Conversations):
         if record is ROTATED_AWAY:
             await self._report_rotated_away(session_id, client, now)
             return None
-        session = Session(record, token)
+        session = Session(record, token, self.codec)
         if client is None:
             return session
         # The client object the session was created with (ClientInfo.of shares one per client) is no risk at all.
@@ -257,7 +261,7 @@ class SessionManager(Conversations):
         if record is None:
             raise SessionNotFound(f"cannot rotate session {session_id}: it no longer exists")
         self._notify(observers.ROTATED, record.kind)
-        return Session(record, rotated_token)
+        return Session(record, rotated_token, self.codec)
 
     async def login(
         self,
@@ -296,7 +300,7 @@ class SessionManager(Conversations):
         reason: str,
     ) -> Session:
         if data is not None and not isinstance(data, SessionData):
-            data = _fresh_data(data)
+            data = _fresh_data(data, self.codec)
         changes = data.pending_changes(self.settings.max_data_bytes) if data is not None else None
         previous_id = session_id_for(token) if token is not None else None
         new = new_token(bucket_for_user(user_id))
@@ -307,7 +311,7 @@ class SessionManager(Conversations):
         stored, evicted = await self._limited("login", call)
         self._notify(observers.CREATED, stored.kind)
         self._notify(observers.EVICTED, "limit", len(evicted))
-        return Session(stored, new)
+        return Session(stored, new, self.codec)
 
     async def reauthenticated(
         self,
@@ -356,7 +360,7 @@ class SessionManager(Conversations):
         """The user's live sessions, most recently active first, without tokens."""
         records = await self._timed("list_user_sessions", self.backend.list_user(_check_user_id(user_id), self._now()))
         records.sort(key=lambda record: record.last_active_at, reverse=True)
-        return [Session(record, None) for record in records]
+        return [Session(record, None, self.codec) for record in records]
 
     async def browse_sessions(
         self,
@@ -387,7 +391,8 @@ class SessionManager(Conversations):
             later = sorted((r for r in records if after is None or r.id > after), key=lambda record: record.id)
             matching = [record for record in later if wanted(record)]
             page = matching[:limit]
-            return [Session(record, None) for record in page], page[-1].id if len(matching) > limit else None
+            next_after = page[-1].id if len(matching) > limit else None
+            return [Session(record, None, self.codec) for record in page], next_after
         browser = self._browser()
         found: list[Session] = []
         while True:
@@ -395,7 +400,7 @@ class SessionManager(Conversations):
             for record in scanned:
                 after = record.id
                 if wanted(record):
-                    found.append(Session(record, None))
+                    found.append(Session(record, None, self.codec))
                     if len(found) == limit:
                         return found, after
             if len(scanned) < limit:
@@ -462,7 +467,7 @@ class SessionManager(Conversations):
         if not is_session_id(session_id):
             return None
         record = await self.backend.peek(session_id, self._now())
-        return Session(record, None) if record is not None else None
+        return Session(record, None, self.codec) if record is not None else None
 
     async def adopt_legacy(self, legacy_token: str | None) -> Session | None:
         """The migrated session a legacy cookie value reaches, moved to a fresh sessionhub token; None when there is
@@ -480,7 +485,7 @@ class SessionManager(Conversations):
         new_session_id = session_id_for(token)
         assert new_session_id is not None
         record = await legacy.adopt(alias_id, session_id, new_session_id, now)
-        return Session(record, token) if record is not None else None
+        return Session(record, token, self.codec) if record is not None else None
 
     def prepare_import(self, legacy: LegacySession) -> ImportedSession | None:
         """The record to store for a legacy session, checked and encoded like `create` would; None when the legacy
@@ -491,7 +496,7 @@ class SessionManager(Conversations):
         """
         user_id = _check_user_id(legacy.user_id) if legacy.user_id is not None else None
         kind = _check_kind(legacy.kind)
-        changes = _fresh_data(legacy.data).pending_changes(self.settings.max_data_bytes)
+        changes = _fresh_data(legacy.data, self.codec).pending_changes(self.settings.max_data_bytes)
         now = self._now()
         if legacy.expires_at is not None and legacy.expires_at < now + MIN_IMPORT_REMAINING_MS:
             return None

@@ -1,9 +1,9 @@
 """What a session is: the record a backend stores, and the `Session` an application holds.
 
-Session data is JSON, one document per top-level key. Keeping the stored bytes of each key lets `save` compare
-what the application holds now with what was loaded and write only the keys that changed, nested changes included
-(`session.data["cart"].append(x)` changes the bytes of "cart"), with no proxy objects and no "modified" flag to
-forget.
+Session data is JSON (plain or typed: `sessionhub.codecs`), one document per top-level key. Keeping the stored bytes
+of each key lets `save` compare what the application holds now with what was loaded and write only the keys that
+changed, nested changes included (`session.data["cart"].append(x)` changes the bytes of "cart"), with no proxy
+objects and no "modified" flag to forget.
 """
 
 from __future__ import annotations
@@ -14,15 +14,10 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
-import orjson
-
 from sessionhub.client import ClientInfo
+from sessionhub.codecs import JSON, DataCodec
 from sessionhub.errors import SessionDataError
 from sessionhub.risk import Risk
-
-# Values JSON would silently turn into something else (datetimes and dataclasses into strings and dicts) are refused
-# instead, so that what is stored is what comes back.
-_JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def is_storable_text(text: str) -> bool:
@@ -43,21 +38,30 @@ def check_storable(user_id: str | None, data_keys: Iterable[str] = ()) -> None:
         raise SessionDataError("a session data key is not valid Unicode text (a lone surrogate)")
 
 
-def encode_value(key: str, value: Any, *, stored: bytes | None = None) -> bytes:
+_HINTS = {
+    "json": " (JSON holds str, numbers, bool, None, lists and str-keyed dicts; data_codec='typed-json' also keeps "
+    "datetimes, UUIDs, Decimals, bytes, tuples, sets and other dict keys)",
+    "typed-json": " (floats and Decimals must be finite)",
+}
+
+
+def encode_value(key: str, value: Any, codec: DataCodec = JSON, *, stored: bytes | None = None) -> bytes:
     """The stored form of one top-level value, or SessionDataError when it would not come back unchanged.
 
-    A value that encodes to the bytes already `stored` came back from JSON once, so it skips the round-trip check.
+    A value that encodes to the bytes already `stored` came back from the codec once, so it skips the round-trip
+    check. The error names the key and the type, never the value (session data may be secret).
     """
     try:
-        encoded = orjson.dumps(value, option=_JSON_OPTIONS)
+        encoded = codec.encode(value)
     except TypeError as exc:
-        raise SessionDataError(f"session data key {key!r} cannot be stored as JSON: {exc}") from None
+        raise SessionDataError(
+            f"session data key {key!r} cannot be stored as {codec.name}: {exc}{_HINTS.get(codec.name, '')}"
+        ) from None
     if encoded == stored:
         return stored
-    if orjson.loads(encoded) != value:
+    if codec.decode(encoded) != value:
         raise SessionDataError(
-            f"session data key {key!r} would not come back unchanged from JSON "
-            "(store lists rather than tuples, str dict keys, finite floats)"
+            f"session data key {key!r} would not come back unchanged from {codec.name}{_HINTS.get(codec.name, '')}"
         )
     # orjson's bytes keep its whole write buffer (4 KiB) however short the document; the memory store, the near
     # cache and loaded sessions keep these, so an exact-size copy is what leaves (4 KiB -> ~100 B per key kept).
@@ -78,10 +82,10 @@ class DataChanges:
 _EMPTY_DOCUMENT = b"{}"
 
 
-def _document(data: Mapping[str, Any]) -> bytes | None:
-    """All of the data as one JSON document; None when it cannot be stored (the key-by-key check says why)."""
+def _document(data: Mapping[str, Any], codec: DataCodec) -> bytes | None:
+    """All of the data as one document; None when it cannot be stored (the key-by-key check says why)."""
     try:
-        return orjson.dumps(data, option=_JSON_OPTIONS)
+        return codec.encode(data)
     except TypeError:
         return None
 
@@ -89,20 +93,21 @@ def _document(data: Mapping[str, Any]) -> bytes | None:
 class SessionData(dict[str, Any]):
     """The session's data: a plain dict that remembers the stored form of what it was loaded with."""
 
-    __slots__ = ("_loaded_document", "_stored", "cleared")
+    __slots__ = ("_codec", "_loaded_document", "_stored", "cleared")
 
-    def __init__(self, stored: Mapping[str, bytes] | None = None) -> None:
+    def __init__(self, stored: Mapping[str, bytes] | None = None, codec: DataCodec = JSON) -> None:
+        self._codec = codec
         self.cleared = False
         """True once `clear()` was called: the middleware ends the session, as Starlette's SessionMiddleware users
         expect (keys written afterwards start a new one)."""
         self._stored: dict[str, bytes] = dict(stored) if stored else {}
-        # All of the data as one JSON document, as loaded: data that did not change encodes to these same bytes.
+        # All of the data as one document, as loaded: data that did not change encodes to these same bytes.
         self._loaded_document: bytes | None = _EMPTY_DOCUMENT
         if stored:
-            loads = orjson.loads
+            decode = codec.decode
             for key, raw in stored.items():  # key by key, no temporary dict: every read of a session builds one
-                self[key] = loads(raw)
-            self._loaded_document = _document(self)
+                self[key] = decode(raw)
+            self._loaded_document = _document(self, codec)
 
     def clear(self) -> None:
         super().clear()
@@ -116,9 +121,9 @@ class SessionData(dict[str, Any]):
         """
         loaded = self._loaded_document
         # Equal documents mean the same keys in the same order, each encoding as it did when loaded (to its stored
-        # bytes: those are orjson's own output). The size check is conservative: the document is longer than the
+        # bytes: those are the codec's own output). The size check is conservative: the document is longer than the
         # keys and values that `max_bytes` counts.
-        return loaded is not None and len(loaded) <= max_bytes and _document(self) == loaded
+        return loaded is not None and len(loaded) <= max_bytes and _document(self, self._codec) == loaded
 
     def pending_changes(self, max_bytes: int) -> DataChanges:
         """Encode the data and compare it with what is stored; raise SessionDataError before anything is written."""
@@ -129,7 +134,7 @@ class SessionData(dict[str, Any]):
                 raise SessionDataError(f"session data keys must be str, not {type(key).__name__}")
             if key not in self._stored:
                 check_storable(None, (key,))
-            raw = encode_value(key, value, stored=self._stored.get(key))
+            raw = encode_value(key, value, self._codec, stored=self._stored.get(key))
             encoded[key] = raw
             size += len(key) + len(raw)
         if size > max_bytes:
@@ -262,12 +267,12 @@ class Session:
         *("token", "user_id"),
     )
 
-    def __init__(self, record: SessionRecord, token: str | None) -> None:
+    def __init__(self, record: SessionRecord, token: str | None, codec: DataCodec = JSON) -> None:
         self.id = record.id
         self.token = token
         self.user_id = record.user_id
         self.kind = record.kind
-        self.data = SessionData(record.data)
+        self.data = SessionData(record.data, codec)
         self.client = record.client
         # Milliseconds, turned into datetimes only when asked for: most requests never look at them.
         self._times = (record.created_at, record.last_active_at, record.expires_at, record.absolute_expires_at)

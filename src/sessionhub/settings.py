@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sessionhub.codecs import CodecName
 from sessionhub.errors import ConfigurationError
 
 DAY = 86_400.0
@@ -107,6 +108,13 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=_env("max_data_bytes"),
         description="Largest session data, as stored JSON, in bytes.",
+    )
+    data_codec: CodecName = Field(
+        default="json",
+        validation_alias=_env("data_codec"),
+        description="How session data is stored (sessionhub.codecs): 'json', plain JSON that any service can read, "
+        "or 'typed-json', which also keeps datetimes, dates, UUIDs, Decimals, bytes, tuples, sets and non-str dict "
+        "keys. Every service sharing sessions must use the same one.",
     )
     key_prefix: str = Field(
         default="sessionhub",

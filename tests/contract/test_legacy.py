@@ -129,7 +129,7 @@ async def test_expired_legacy_sessions_are_not_prepared(manager: SessionManager,
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"data": {"when": object()}}, "cannot be stored as JSON"),
+        ({"data": {"when": object()}}, "cannot be stored as json"),
         ({"data": {"big": "x" * 70_000}}, "over the limit"),
         ({"user_id": ""}, "user_id"),
         ({"kind": "Demo Session"}, "kind"),

@@ -192,7 +192,7 @@ class RequestSession:
 
     def _become(self, session: Session | None) -> None:
         self.session = session
-        self.data = session.data if session is not None else SessionData()
+        self.data = session.data if session is not None else SessionData(codec=self.manager.codec)
 
 
 def _extends_sign_in(previous: Session | None, session: Session) -> bool:

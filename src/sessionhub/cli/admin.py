@@ -132,7 +132,8 @@ async def show_session(
         fail(f"no live session {session_id}")
     summary = session_summary(session)
     if with_data:
-        summary["data"] = dict(session.data)
+        # As stored (typed values tagged): JSON whichever codec the sessions use.
+        summary["data"] = {key: manager.codec.jsonable(value) for key, value in session.data.items()}
     if as_json:
         print_json(summary)
         return

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-import orjson
 from redis.asyncio import Redis
 
 from sessionhub.backends.base import ImportedSession
@@ -226,7 +225,7 @@ class Migrator:
             return None  # ended between the count and the comparison: nothing to compare
         if (stored.user_id, stored.kind) != (expected.user_id, expected.kind):
             return "its user or kind differs in sessionhub"
-        expected_data = {key: orjson.loads(raw) for key, raw in expected.data.items()}
+        expected_data = {key: self.manager.codec.decode(raw) for key, raw in expected.data.items()}
         if dict(stored.data) != expected_data:
             keys = sorted(
                 key
