@@ -25,7 +25,11 @@ KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 DEFAULT_CLIENT_CACHE = 10_000
 DEFAULT_MAX_CONNECTIONS = 100
 """Connections to each Redis server (a cluster: to each node); callers beyond it wait for one."""
-_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+HTTP_NAME_PATTERN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}"
+"""What a cookie or header name may be: an HTTP token (RFC 9110, RFC 6265) of at most 64 characters."""
+_COOKIE_NAME = re.compile(HTTP_NAME_PATTERN)
+Transport = Literal["cookie", "header", "either"]
+"""Where requests carry the session token (sessionhub.asgi.token_header)."""
 
 
 def _env(field: str, *legacy: str) -> AliasChoices:
@@ -83,7 +87,7 @@ class Settings(BaseSettings):
     )
     session_cookie_name: str = Field(
         default="session_token",
-        pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$",
+        pattern=f"^{HTTP_NAME_PATTERN}$",
         validation_alias=_env("session_cookie_name", "SESSION_COOKIE_NAME"),
         description="Name of the session cookie (an RFC 6265 token).",
     )
@@ -233,6 +237,22 @@ class Settings(BaseSettings):
         description="When the prefix comes from the default, also accept the cookie under its bare name, once: the "
         "session moves to a new token under the prefixed name (deployments from before the prefix keep their users "
         "signed in). Turn off once absolute_ttl has passed since the upgrade.",
+    )
+
+    # -- the token in a header, for API clients (sessionhub.asgi.token_header) ---------------------------------
+    session_transport: Transport = Field(
+        default="cookie",
+        validation_alias=_env("session_transport"),
+        description="Where requests carry the session token: 'cookie'; 'header' (session_token_header, never a "
+        "cookie: API clients); 'either' (a request sending the header uses it alone, any other the cookie). New "
+        "tokens reach header clients in the Session-Token response header.",
+    )
+    session_token_header: str = Field(
+        default="Authorization",
+        pattern=f"^{HTTP_NAME_PATTERN}$",
+        validation_alias=_env("session_token_header"),
+        description="The request header holding the token: Authorization reads 'Bearer <token>', another name the "
+        "bare token.",
     )
 
     @model_validator(mode="after")

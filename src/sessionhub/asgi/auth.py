@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.asgi.paths import PathPrefixes
 from sessionhub.asgi.state import SCOPE_KEY, RequestSession
+from sessionhub.asgi.token_header import TokenHeader, header_transport
 from sessionhub.manager import SessionManager
 from sessionhub.model import Session
 
@@ -48,11 +49,13 @@ class SessionUser(BaseUser):
 
 class SessionAuthBackend(AuthenticationBackend):
     """Signed in means a session with a user. Under SessionMiddleware it reuses the session the middleware loaded
-    (no extra round trip); on its own it reads the cookie named in the manager's settings."""
+    (no extra round trip); on its own it reads the token where the manager's settings say (`session_transport`:
+    the cookie, the header, or the header when sent and the cookie otherwise)."""
 
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
         self.cookie = CookiePolicy.from_settings(manager.settings)
+        self.token_header = TokenHeader(manager.settings.session_token_header)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         session = await self._session(conn)
@@ -64,7 +67,9 @@ class SessionAuthBackend(AuthenticationBackend):
         request_session = conn.scope.get(SCOPE_KEY)
         if isinstance(request_session, RequestSession):
             return request_session.session
-        return await self.manager.get(self.cookie.token_in(conn.scope["headers"]))
+        headers = conn.scope["headers"]
+        by_header, token = header_transport(self.manager.settings.session_transport, self.token_header, headers)
+        return await self.manager.get(token if by_header else self.cookie.token_in(headers))
 
 
 class RequireAuthentication:

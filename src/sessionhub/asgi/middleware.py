@@ -13,11 +13,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sessionhub.asgi.cookies import CookiePolicy, cookies_in
 from sessionhub.asgi.paths import PathPrefixes
 from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession, logger
+from sessionhub.asgi.token_header import RESPONSE_HEADER, TokenHeader, header_transport
 from sessionhub.client import ClientInfo
 from sessionhub.errors import BackendUnavailable, SessionHubError, TokenThrottled
 from sessionhub.manager import SessionManager
-
-_VARY_COOKIE = (b"vary", b"Cookie")
+from sessionhub.settings import Transport
 
 
 class _Unset(enum.Enum):
@@ -45,6 +45,10 @@ class SessionMiddleware:
     settings; keyword arguments (`name`, `secure`, `samesite`, `domain`, `path`, `host_prefix`, `max_age`, or
     Starlette's `session_cookie`, `https_only`, `same_site`) override them. `request.session.clear()` signs out,
     as with Starlette's middleware.
+
+    API clients send the token in a header instead (`transport`, `token_header`; sessionhub.asgi.token_header):
+    `Authorization: Bearer <token>`, with new tokens in the `Session-Token` response header. A request uses the
+    cookie or the header, never both.
 
     - `exclude_paths`: prefixes (each covering the path and everything under it) that never touch sessions, such
       as "/static" or "/health"; their requests have no `scope["session"]`.
@@ -78,11 +82,14 @@ class SessionMiddleware:
         session_cookie: str | None = None,
         https_only: bool | None = None,
         same_site: Literal["lax", "strict", "none"] | None = None,
+        transport: Transport | None = None,
+        token_header: str | None = None,
     ) -> None:
         """The cookie options (`name`, `secure`, ...) override the `session_cookie_<option>` settings for this app
         and are validated like them. Starlette's SessionMiddleware spellings work too: `session_cookie` (name),
         `https_only` (secure), `same_site` (samesite) and `max_age` (seconds the cookie lives at most, never past
-        the session's absolute deadline; None: a browser-session cookie)."""
+        the session's absolute deadline; None: a browser-session cookie). `transport` and `token_header` override
+        `session_transport` and `session_token_header`."""
         if trusted_proxy_hops < 0:
             raise ValueError("trusted_proxy_hops must be 0 or more")
         self.app = app
@@ -99,6 +106,10 @@ class SessionMiddleware:
             overrides |= {"persistent": True, "max_age": max_age}
         given = {option: value for option, value in overrides.items() if value is not None}
         self.cookie = CookiePolicy.from_settings(manager.settings, **given)
+        self.transport: Transport = transport if transport is not None else manager.settings.session_transport
+        self.token_header = TokenHeader(
+            token_header if token_header is not None else manager.settings.session_token_header
+        )
         self.exclude_paths = PathPrefixes(exclude_paths)
         self.trusted_proxy_hops = trusted_proxy_hops
         # Looked up once (settings are frozen) rather than on every request.
@@ -108,29 +119,21 @@ class SessionMiddleware:
         # Read in one pass over the Cookie headers; a websocket never adopts a legacy session (see __call__).
         unprefixed = (self.cookie.unprefixed_name,) if self.cookie.unprefixed_name is not None else ()
         self._http_cookie_names = frozenset((self.cookie.name, *self._legacy_names, *unprefixed))
+        # Every response depends on what carries the token: a shared cache must not serve one client's to another.
+        varies = {"cookie": ("Cookie",), "header": (self.token_header.name,)}
+        self._vary = varies.get(self.transport, ("Cookie", self.token_header.name))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or (self._excludes_paths and scope["path"] in self.exclude_paths):
             await self.app(scope, receive, send)
             return
 
-        cookies = cookies_in(scope["headers"], self._http_cookie_names)
-        sent_token = cookies.get(self.cookie.name)
-        # The cookie under its name from before the default prefix: moved to the prefixed name by an HTTP response,
-        # only read on a websocket.
-        unprefixed_token = cookies.get(self.cookie.unprefixed_name) if self.cookie.unprefixed_name else None
-        if sent_token is None and scope["type"] == "websocket":
-            sent_token, unprefixed_token = unprefixed_token, None
-        # Adopting rotates to a token only a response can deliver: never on a websocket.
-        legacy_cookies = (
-            {name: cookies[name] for name in self._legacy_names if name in cookies}
-            if self._legacy_names and scope["type"] == "http"
-            else None
-        )
         client = client_info(scope, self.trusted_proxy_hops)
-        request_session = RequestSession(
-            self.manager, self.cookie, sent_token, client, legacy_cookies, unprefixed_token=unprefixed_token
-        )
+        by_header, header_token = header_transport(self.transport, self.token_header, scope["headers"])
+        if by_header:
+            request_session = RequestSession(self.manager, self.cookie, header_token, client)
+        else:
+            request_session = self._from_cookies(scope, client)
         try:
             await request_session.load()
         except TokenThrottled as exc:
@@ -157,31 +160,60 @@ class SessionMiddleware:
                 # Decided before the response head leaves: a failed save can still become a 500, and streamed bodies
                 # are never held back.
                 try:
-                    set_cookie = await request_session.commit(message["status"])
+                    await request_session.commit(message["status"])
                 except SessionHubError as exc:
                     session = request_session.session
                     logger.error("could not save session %s: %s", session.id if session else "(new)", exc)
                     raise
-                _add_session_headers(message, request_session, set_cookie, clear_site_data)
+                headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+                message["headers"] = headers
+                _vary_on(headers, self._vary)
+                if by_header:
+                    _add_token_header(headers, request_session)
+                else:
+                    _add_cookie_headers(headers, request_session, clear_site_data)
             await send(message)
 
         await self.app(scope, receive, send_with_session)
 
+    def _from_cookies(self, scope: Scope, client: ClientInfo) -> RequestSession:
+        cookies = cookies_in(scope["headers"], self._http_cookie_names)
+        sent_token = cookies.get(self.cookie.name)
+        # The cookie under its name from before the default prefix: moved to the prefixed name by an HTTP response,
+        # only read on a websocket.
+        unprefixed_token = cookies.get(self.cookie.unprefixed_name) if self.cookie.unprefixed_name else None
+        if sent_token is None and scope["type"] == "websocket":
+            sent_token, unprefixed_token = unprefixed_token, None
+        # Adopting rotates to a token only a response can deliver: never on a websocket.
+        legacy_cookies = (
+            {name: cookies[name] for name in self._legacy_names if name in cookies}
+            if self._legacy_names and scope["type"] == "http"
+            else None
+        )
+        return RequestSession(
+            self.manager, self.cookie, sent_token, client, legacy_cookies, unprefixed_token=unprefixed_token
+        )
 
-def _add_session_headers(
-    message: Message, request_session: RequestSession, set_cookie: str | None, clear_site_data: bool
+
+def _vary_on(headers: list[tuple[bytes, bytes]], names: tuple[str, ...]) -> None:
+    """Vary on what carries the token, even for a visitor without a session: a shared cache must not serve the
+    response to someone signed in."""
+    if not any(name == b"vary" for name, _ in headers):
+        headers.append((b"vary", ", ".join(names).encode("latin-1")))  # most responses: no Vary yet
+        return
+    varied = _varied(headers)
+    if b"*" in varied:
+        return
+    mutable = MutableHeaders(raw=headers)
+    for name in names:
+        if name.lower().encode("latin-1") not in varied:
+            mutable.add_vary_header(name)
+
+
+def _add_cookie_headers(
+    headers: list[tuple[bytes, bytes]], request_session: RequestSession, clear_site_data: bool
 ) -> None:
-    headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
-    message["headers"] = headers
-    # Every response here depends on the cookie, even one for a visitor without a session: a shared cache must
-    # not serve it to someone signed in.
-    for name, _ in headers:
-        if name == b"vary":
-            if not _varies_on_cookie(headers):
-                MutableHeaders(raw=headers).add_vary_header("Cookie")
-            break
-    else:
-        headers.append(_VARY_COOKIE)  # most responses: no Vary yet
+    set_cookie = request_session.cookie_header()
     if set_cookie is None and not request_session.legacy_to_clear:
         return  # most responses: the browser keeps the cookie it has
     set_cookies = [set_cookie] if set_cookie is not None else []
@@ -195,9 +227,17 @@ def _add_session_headers(
         mutable["clear-site-data"] = '"cache", "cookies", "storage"'
 
 
-def _varies_on_cookie(headers: list[tuple[bytes, bytes]]) -> bool:
-    varies = {field.strip().lower() for name, value in headers if name == b"vary" for field in value.split(b",")}
-    return bool(varies & {b"cookie", b"*"})
+def _add_token_header(headers: list[tuple[bytes, bytes]], request_session: RequestSession) -> None:
+    token = request_session.issued_token
+    if token is None and not request_session.token_ended:
+        return  # most responses: the client keeps the token it has
+    mutable = MutableHeaders(raw=headers)
+    mutable[RESPONSE_HEADER] = token or ""  # empty: the session ended, drop the token
+    mutable["cache-control"] = "no-store"
+
+
+def _varied(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
+    return {field.strip().lower() for name, value in headers if name == b"vary" for field in value.split(b",")}
 
 
 async def _refuse(scope: Scope, send: Send, status: int, retry_after: float, body: bytes) -> None:

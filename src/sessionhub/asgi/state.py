@@ -1,9 +1,9 @@
 """One request's session: loaded before the handler, changed by it and by the helpers, committed at response start.
 
-The cookie the response needs follows from two facts alone: the token the browser sent and the session the request
-ends with. A different token is set; a session that is gone (logout, unknown or expired token) is cleared; a
-malformed cookie is left alone, since it may belong to another application sharing the name (say, a legacy session
-store being migrated).
+What the response says about the token (a cookie, or a header for API clients) follows from two facts alone: the
+token the client sent and the session the request ends with. A different token is delivered; a session that is gone
+(logout, unknown or expired token) is cleared; a malformed token is left alone, since a cookie of that name may
+belong to another application (say, a legacy session store being migrated).
 """
 
 from __future__ import annotations
@@ -148,8 +148,9 @@ class RequestSession:
         self.session = rotated
         return rotated
 
-    async def commit(self, status: int) -> str | None:
-        """Save what the request changed, unless it failed (5xx); return the Set-Cookie value the response needs.
+    async def commit(self, status: int) -> None:
+        """Save what the request changed, unless it failed (5xx); then `issued_token` and `token_ended` tell what
+        the response must say about the token.
 
         Saving errors propagate (the response has not started, so they become a 500), except a session that ended
         meanwhile: its changes are dropped, as a save must never bring a logged-out session back.
@@ -168,18 +169,30 @@ class RequestSession:
                 logger.info("session %s ended before this request's changes were saved; they were dropped", session.id)
         elif status < 500 and self.data:
             self._become(await self.manager.create(data=self.data, client=self.client))
-        return self._cookie_header()
 
-    def _cookie_header(self) -> str | None:
+    @property
+    def issued_token(self) -> str | None:
+        """A token the client does not have yet (a first session, a sign-in, a rotation): the response delivers it."""
         session = self.session
         if session is not None and session.token is not None and session.token != self.sent_token:
+            return session.token
+        return None
+
+    @property
+    def token_ended(self) -> bool:
+        """Whether the token the client sent names no session any more (logout, expired, unknown): the response tells
+        the client to drop it. A malformed one is left alone: it may be another application's."""
+        return self.session is None and session_id_for(self.sent_token) is not None
+
+    def cookie_header(self) -> str | None:
+        """The Set-Cookie value the response needs, if any."""
+        token, session = self.issued_token, self.session
+        if token is not None and session is not None:
             # The cookie lives as long as the session can: the idle deadline slides on every request, and those
             # send no cookie, so only the absolute deadline bounds it.
             lifetime = (session.absolute_expires_at - session.last_active_at).total_seconds()
-            return self.cookie.set_cookie(session.token, lifetime, session.remembered)
-        if session is None and session_id_for(self.sent_token) is not None:
-            return self.cookie.clear_cookie()
-        return None
+            return self.cookie.set_cookie(token, lifetime, session.remembered)
+        return self.cookie.clear_cookie() if self.token_ended else None
 
     def legacy_cookie_headers(self, setting_own_cookie: bool) -> list[str]:
         """Set-Cookie values clearing the legacy cookies; one sharing the session cookie's name is replaced by the
