@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import Iterator
 from datetime import date
@@ -25,17 +26,24 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def cli(redis_server: RedisServer, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Invoke the CLI against the suite's redis-server, under this test's key prefix."""
+def cli(redis_server: RedisServer, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Invoke the CLI against the suite's redis-server, under this test's key prefix. The CLI sets up its process's
+    logging (to the runner's stderr); the loggers are put back afterwards, for the tests that follow."""
     for variable in ("TESTING", "SESSIONHUB_TESTING", "SESSIONHUB_REDIS_URL"):
         monkeypatch.delenv(variable, raising=False)
     runner = CliRunner()
+    loggers = [logging.getLogger(name) for name in ("sessionhub", "uvicorn", "uvicorn.access")]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
 
     def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
         environment = {"REDIS_URL": redis_server.url, "SESSIONHUB_KEY_PREFIX": key_prefix, **(env or {})}
         return runner.invoke(app, list(args), env=environment, catch_exceptions=False)
 
-    return invoke
+    yield invoke
+    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def on_store(redis_server: RedisServer, key_prefix: str, work: Any) -> Any:

@@ -138,7 +138,11 @@ class SessionManager(Conversations):
         except BackendUnavailable as exc:
             if not self._fall_back_to_memory_at_start:
                 raise
-            logger.warning("sessionhub: %s at start-up; keeping sessions in memory instead", exc)
+            logger.warning(
+                "%s at start-up; keeping sessions in memory instead",
+                exc,
+                extra={"event": "started_in_memory", "error": type(exc).__name__},
+            )
             await self.backend.close()
             self.backend = MemoryBackend()
 
@@ -571,10 +575,11 @@ class SessionManager(Conversations):
         if await self._count_unknown_token(client.ip):
             self._notify(observers.TOKEN_ABUSE, "burst")
             security_logger.warning(
-                "sessionhub: %d unknown session tokens from %s within %g s (possible session-id guessing)",
+                "%d unknown session tokens from %s within %g s (possible session-id guessing)",
                 self.settings.token_abuse_threshold,
                 client.ip,
                 self.settings.token_abuse_window,
+                extra={"event": "token_abuse", "client_ip": client.ip, "seconds": self.settings.token_abuse_window},
             )
 
     async def _count_unknown_token(self, ip: str) -> bool:
@@ -610,10 +615,16 @@ class SessionManager(Conversations):
         if revoke:
             self._notify(observers.REVOKED, "token_reused")
         security_logger.warning(
-            "sessionhub: the token of session %s was rotated into %s and is presented again (possible theft)%s",
+            "the token of session %s was rotated into %s and is presented again (possible theft)%s",
             session_id,
             rotated_into,
             "; that session is revoked" if revoke else "",
+            extra={
+                "event": "token_reuse",
+                "session_id": session_id,
+                "rotated_into": rotated_into,
+                "client_ip": client.ip if client is not None else None,
+            },
         )
 
     async def _apply_risk(
@@ -624,7 +635,13 @@ class SessionManager(Conversations):
         reasons = ", ".join(risk.reasons)
         if self.settings.risk_policy == "revoke":
             await self._end(session.id, self._audit(events.SYSTEM, f"risk {risk.level}: {reasons}", client), "risk")
-            security_logger.warning("sessionhub: session %s revoked: %s risk (%s)", session.id, risk.level, reasons)
+            security_logger.warning(
+                "session %s revoked: %s risk (%s)",
+                session.id,
+                risk.level,
+                reasons,
+                extra={"event": "risk_revoked", "session_id": session.id, "client_ip": client.ip},
+            )
             return None
         if record.flagged_client != risk.signature and isinstance(self.backend, SecurityLog):
             audit = self._audit(events.SYSTEM, reasons, client)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sessionhub.codecs import CodecName
 from sessionhub.errors import ConfigurationError
+from sessionhub.logs import LogFormat
 
 DAY = 86_400.0
 DEMO_KIND = "demo"
@@ -237,6 +238,13 @@ class Settings(BaseSettings):
         description="When the prefix comes from the default, also accept the cookie under its bare name, once: the "
         "session moves to a new token under the prefixed name (deployments from before the prefix keep their users "
         "signed in). Turn off once absolute_ttl has passed since the upgrade.",
+    )
+
+    log_format: LogFormat = Field(
+        default="text",
+        validation_alias=_env("log_format"),
+        description="How the CLI and the demo write their logs to stderr: 'text', or 'json' (one JSON object per "
+        "line, with sessionhub's structured fields; sessionhub.logs).",
     )
 
     # -- the token in a header, for API clients (sessionhub.asgi.token_header) ---------------------------------

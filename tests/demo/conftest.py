@@ -26,6 +26,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 START_TIMEOUT = 15.0
+CHART_SAMPLE_SECONDS = 0.5
 
 
 class DemoServer:
@@ -34,7 +35,9 @@ class DemoServer:
     def __init__(self, manager: SessionManager) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(manager), host="127.0.0.1", port=self.port, log_level="warning")
+        # Samples for the operator page's charts twice a second, so a test sees them move.
+        app = create_app(manager, sample_every=CHART_SAMPLE_SECONDS)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"demo-{self.port}", daemon=True)
 

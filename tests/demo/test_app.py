@@ -260,6 +260,23 @@ async def test_operator_numbers_and_health(new_client: MakeClient) -> None:
     assert "active sessions" in (await client.get("/operator")).text
 
 
+async def test_the_demo_serves_its_prometheus_metrics_without_sessions_or_secrets(new_client: MakeClient) -> None:
+    client = await new_client()
+    await start_demo(client, "amira")
+    token = client.cookies["session_token"]
+
+    scraped = await (await new_client()).get("/metrics")  # a scraper: no cookie
+
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    assert "set-cookie" not in scraped.headers
+    assert "sessionhub_active_sessions 1.0" in scraped.text
+    assert 'sessionhub_sessions_created_total{kind="demo"}' in scraped.text
+    assert 'sessionhub_demo_http_requests_total{status="2xx"}' in scraped.text
+    assert token not in scraped.text
+    assert "amira" not in scraped.text
+
+
 async def test_a_logout_landing_mid_request_sends_the_browser_to_sign_in_not_a_500(
     new_client: MakeClient, app_manager: SessionManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from sessionhub.demo.knowledge import TOPICS
-from tests.demo.conftest import DemoServer
+from tests.demo.conftest import CHART_SAMPLE_SECONDS, DemoServer
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +156,24 @@ def test_operator_page_shows_live_stats_and_health(
     expect(page.locator(".stat", has_text="active sessions").locator("b")).to_have_text("1")
     expect(page.locator(".badge").first).to_have_text("ok")
     assert page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "5"
+    for _ in range(8):  # traffic for the charts: the sampler runs every CHART_SAMPLE_SECONDS
+        page.reload()
+        page.wait_for_timeout(CHART_SAMPLE_SECONDS * 1000)
+    charts = page.locator("figure.chart")
+    expect(charts).to_have_count(6)
+    expect(charts.filter(has_text="Active sessions").locator("figcaption b")).to_have_text("1")
+    expect(charts.filter(has_text="Serving from the memory fallback").locator("figcaption b")).to_have_text("no")
+    requests = charts.filter(has_text="HTTP requests")
+    assert float(requests.locator("figcaption b").inner_text().removesuffix("/s")) > 0
+    points = requests.locator("polyline").first.get_attribute("points") or ""
+    assert len(points.split()) >= 4, points  # a line over several samples, not a dot
+    expect(charts.filter(has_text="Store latency").locator("figcaption b")).to_contain_text(" ms")
     screenshot(page, request, "7-operator")
+
+    metrics = page.request.get(f"{demo_server.url}/metrics")
+    assert metrics.ok
+    assert "sessionhub_active_sessions 1.0" in metrics.text()
+    assert 'sessionhub_demo_http_requests_total{status="2xx"}' in metrics.text()
 
     other = sign_in(browser.new_context(), demo_server, "visitor")
     page.reload()

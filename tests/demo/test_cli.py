@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -23,7 +24,8 @@ START_TIMEOUT = 20.0
 
 
 @contextmanager
-def demo_process(port: int, **environment: str) -> Iterator[str]:
+def demo_process(port: int, output: list[str] | None = None, **environment: str) -> Iterator[str]:
+    """The demo served by `sessionhub demo` until the block ends; what it printed is appended to `output`."""
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "TESTING")}
     env |= {"PYTHONPATH": str(SOURCE), **environment}
     command = [sys.executable, "-m", "sessionhub.cli", "demo", "--host", "127.0.0.1", "--port", str(port)]
@@ -42,7 +44,9 @@ def demo_process(port: int, **environment: str) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(10)
+        printed, _ = process.communicate(timeout=10)
+        if output is not None:
+            output.append(printed)
 
 
 def test_demo_serves_on_the_given_port_from_memory() -> None:
@@ -72,3 +76,29 @@ def test_demo_help_names_its_options() -> None:
     )
     assert "--host" in shown.stdout
     assert "--port" in shown.stdout
+
+
+def test_demo_logs_json_lines_with_structured_fields_and_no_tokens() -> None:
+    output: list[str] = []
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    environment = {
+        "REDIS_URL": unreachable,
+        "SESSIONHUB_REDIS_START_IN_MEMORY": "true",
+        "SESSIONHUB_LOG_FORMAT": "json",
+    }
+    with demo_process(free_port(), output, **environment) as url, httpx.Client(base_url=url) as browser:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/").text)
+        assert csrf is not None
+        assert browser.post("/signin", data={"name": "amira", "csrf": csrf.group(1)}).status_code == 303
+        token = browser.cookies["session_token"]
+
+    [printed] = output
+    lines = [line for line in printed.splitlines() if not line.startswith("sessionhub demo on ")]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert {"time", "level", "logger", "message"} <= records[0].keys()
+    [outage] = [record for record in records if record.get("event") == "store_unavailable"]
+    assert outage["logger"].partition(".")[0] == "sessionhub"
+    assert outage["backend"] == "redis"
+    assert not outage["message"].startswith("sessionhub:")
+    assert any(record["logger"] == "uvicorn.access" and "/signin" in record["message"] for record in records)
+    assert token not in printed

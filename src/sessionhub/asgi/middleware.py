@@ -142,7 +142,11 @@ class SessionMiddleware:
         except BackendUnavailable as exc:
             # The session cannot be confirmed (the store failed, and nothing may answer for it): no 500, and no
             # request served as if it had no session, which would clear its cookie.
-            logger.warning("session store unavailable for this request: %s", exc)
+            logger.warning(
+                "session store unavailable for this request: %s",
+                exc,
+                extra={"event": "request_refused_503", "client_ip": client.ip},
+            )
             await _refuse(scope, send, 503, 1, b"The session store is unavailable; retry shortly.\n")
             return
         session = request_session.session
@@ -163,7 +167,13 @@ class SessionMiddleware:
                     await request_session.commit(message["status"])
                 except SessionHubError as exc:
                     session = request_session.session
-                    logger.error("could not save session %s: %s", session.id if session else "(new)", exc)
+                    session_id = session.id if session else None
+                    logger.error(
+                        "could not save session %s: %s",
+                        session_id or "(new)",
+                        exc,
+                        extra={"event": "save_failed", "session_id": session_id, "error": type(exc).__name__},
+                    )
                     raise
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
                 message["headers"] = headers

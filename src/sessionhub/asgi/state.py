@@ -87,7 +87,7 @@ class RequestSession:
             except BackendUnavailable as exc:
                 # Migrated sessions live only in the primary store: serve this request without a session but keep
                 # the legacy cookie, so that the browser's session is adopted once the store is back.
-                logger.warning("sessionhub: legacy session adoption postponed: %s", exc)
+                logger.warning("legacy session adoption postponed: %s", exc, extra={"event": "adoption_postponed"})
                 return
             self.legacy_to_clear = (*self.legacy_to_clear, *present)
             self._become(adopted)
@@ -140,7 +140,11 @@ class RequestSession:
         try:
             rotated = await self.manager.rotate(self.session.token, client=self.client)
         except SessionNotFound:
-            logger.info("session %s ended before it could be rotated", self.session.id)
+            logger.info(
+                "session %s ended before it could be rotated",
+                self.session.id,
+                extra={"event": "rotation_missed", "session_id": self.session.id},
+            )
             self._become(None)
             return None
         # Rotation moves the stored data unchanged, so the data the handler holds (and may have changed) stays valid.
@@ -166,7 +170,11 @@ class RequestSession:
             try:
                 await self.manager.save(session)
             except SessionNotFound:
-                logger.info("session %s ended before this request's changes were saved; they were dropped", session.id)
+                logger.info(
+                    "session %s ended before this request's changes were saved; they were dropped",
+                    session.id,
+                    extra={"event": "changes_dropped", "session_id": session.id},
+                )
         elif status < 500 and self.data:
             self._become(await self.manager.create(data=self.data, client=self.client))
 

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from sessionhub.backends import SessionBackend
 from sessionhub.errors import BackendUnavailable, ConfigurationError, SessionDataError, SessionHubError
+from sessionhub.logs import configure_logging
 from sessionhub.manager import SessionManager
 from sessionhub.model import Session
 from sessionhub.settings import Settings
@@ -45,9 +46,12 @@ class CliState:
 
 
 def settings() -> Settings:
-    """Settings from the environment (REDIS_URL, ...), overridden by the global options that were given."""
+    """Settings from the environment (REDIS_URL, ...), overridden by the global options that were given; this
+    process logs to stderr as their `log_format` says."""
     overrides = {"redis_url": CliState.redis_url, "key_prefix": CliState.key_prefix}
-    return Settings(**{name: value for name, value in overrides.items() if value is not None})
+    config = Settings(**{name: value for name, value in overrides.items() if value is not None})
+    configure_logging(config.log_format)
+    return config
 
 
 def backend_for(config: Settings) -> SessionBackend:
@@ -97,17 +101,6 @@ def command(function: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, Non
 def print_json(value: Any) -> None:
     # Plain print: rich would wrap long lines and highlight, and scripts need the bytes as they are.
     print(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
-
-
-_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60))
-
-
-def human_seconds(seconds: float) -> str:
-    """A duration for people: the largest unit it is a whole number of ("7 d", "30 min"), else seconds ("1.5 s")."""
-    for unit, size in _UNITS:
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size:g} {unit}"
-    return f"{seconds:g} s"
 
 
 def when(moment: datetime) -> str:

@@ -15,7 +15,6 @@ from sessionhub.cli._common import (
     backend_for,
     command,
     fail,
-    human_seconds,
     manager_for,
     print_json,
     session_summary,
@@ -24,6 +23,7 @@ from sessionhub.cli._common import (
     stdout,
     when,
 )
+from sessionhub.display import stat_text
 from sessionhub.manager import SessionManager
 from sessionhub.tokens import is_session_id
 
@@ -43,19 +43,8 @@ async def stats(as_json: JsonOption = False) -> None:
         return
     table = Table(title="sessionhub", show_header=False)
     for name, value in result.items():
-        table.add_row(name.replace("_", " "), _cell(name, value))
+        table.add_row(name.replace("_", " "), stat_text(name, value))
     stdout.print(table)
-
-
-def _cell(name: str, value: object) -> str:
-    """A stats value for people: durations in units, counts with thousands separators."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if name.endswith(("_ttl", "_seconds", "_window")):
-        return human_seconds(value)
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.3g}"
 
 
 @command

@@ -19,9 +19,13 @@ def demo(
 
     from sessionhub.cli._common import settings
     from sessionhub.demo.app import create_app
+    from sessionhub.logs import log_config
     from sessionhub.manager import SessionManager
 
-    manager = SessionManager.from_settings(settings())
+    config = settings()
+    manager = SessionManager.from_settings(config)
     store = "memory" if manager.backend.name == "memory" else "Redis"
     typer.echo(f"sessionhub demo on http://{host}:{port}/ (sessions in {store})")
-    uvicorn.run(create_app(manager), host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(
+        create_app(manager), host=host, port=port, log_config=log_config(config.log_format), proxy_headers=False
+    )

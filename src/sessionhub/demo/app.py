@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware import Middleware
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from sessionhub.asgi import SessionMiddleware, get_session, login, logout, switch_to
@@ -36,10 +37,12 @@ from sessionhub.asgi.middleware import client_info
 from sessionhub.conversation import INDUSTRY_KEY, DemoStatus
 from sessionhub.demo import pages
 from sessionhub.demo.assistant import respond, welcome
+from sessionhub.demo.charts import MetricsHistory
 from sessionhub.demo.knowledge import INDUSTRIES
 from sessionhub.demo.pages import Viewer
 from sessionhub.errors import BackendUnavailable, SessionDataError, SessionLimitExceeded, SessionNotFound
 from sessionhub.manager import SessionManager
+from sessionhub.metrics import SessionMetrics
 from sessionhub.model import Session
 from sessionhub.settings import DEMO_KIND
 from sessionhub.tokens import session_id_for
@@ -366,7 +369,10 @@ async def revoke_others(sessions: Sessions, current: SignedIn, _: CheckedForm) -
 async def operator(request: Request, sessions: Sessions) -> Response:
     current = sessions.current(request)
     stats, health = await operator_numbers(request, sessions)
-    return HTMLResponse(pages.operator_page(current[1] if current else None, stats, health, OPERATOR_REFRESH_SECONDS))
+    history: MetricsHistory = request.app.state.history
+    charts = pages.operator_charts(history.series(), history.window)
+    viewer = current[1] if current else None
+    return HTMLResponse(pages.operator_page(viewer, stats, health, charts, OPERATOR_REFRESH_SECONDS))
 
 
 @router.get("/operator.json")
@@ -407,6 +413,13 @@ async def security_headers(request: Request, call_next: Callable[[Request], Awai
     return response
 
 
+async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    response = await call_next(request)
+    history: MetricsHistory = request.app.state.history
+    history.count_request(response.status_code)
+    return response
+
+
 async def signed_out(request: Request, _: Exception) -> Response:
     """To the sign-in page; the middleware clears the cookie of a session that has ended."""
     return redirect("/?ended=1" if demo_sessions(request).sent_a_session_cookie(request) else "/")
@@ -421,17 +434,21 @@ async def unavailable(_: Request, exc: Exception) -> Response:
     return HTMLResponse(pages.layout("Unavailable", body), status_code=503)
 
 
-def create_app(manager: SessionManager | None = None) -> FastAPI:
-    """The demo app on `manager` (default: `SessionManager.from_settings()`), which it opens and closes."""
+def create_app(manager: SessionManager | None = None, *, sample_every: float = 5.0) -> FastAPI:
+    """The demo app on `manager` (default: `SessionManager.from_settings()`), which it opens and closes. Its metrics
+    are served at /metrics and sampled every `sample_every` seconds for the operator page's charts."""
     sessions = DemoSessions(manager if manager is not None else SessionManager.from_settings())
+    metrics = SessionMetrics(sessions.manager, cache_seconds=min(5.0, sample_every))
+    history = MetricsHistory(metrics, every=sample_every)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with sessions.manager:
+        async with sessions.manager, history.running():
             yield
 
     def with_sessions(app: ASGIApp) -> ASGIApp:
-        return SessionMiddleware(app, manager=sessions.manager, exclude_paths=["/healthz", "/operator.json"])
+        excluded = ["/healthz", "/operator.json", "/metrics"]
+        return SessionMiddleware(app, manager=sessions.manager, exclude_paths=excluded)
 
     app = FastAPI(
         title="sessionhub demo",
@@ -445,12 +462,16 @@ def create_app(manager: SessionManager | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.sessions = sessions
+    app.state.history = history
     app.state.started = time.monotonic()
     app.middleware("http")(security_headers)
+    app.middleware("http")(count_requests)
     app.add_exception_handler(SignedOut, signed_out)
     # A logout (or revocation) from another tab can end the session after this request loaded it.
     app.add_exception_handler(SessionNotFound, signed_out)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(BackendUnavailable, unavailable)
     app.include_router(router)
+    # Open in the demo, as the operator page is; a real deployment serves it to its Prometheus only.
+    app.router.routes.append(Route("/metrics", metrics.asgi_app(), include_in_schema=False))
     return app

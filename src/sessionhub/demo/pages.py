@@ -13,7 +13,9 @@ from html import escape
 from typing import Any
 
 from sessionhub.conversation import DemoStatus, Message
+from sessionhub.demo.charts import Series, chart
 from sessionhub.demo.knowledge import INDUSTRIES
+from sessionhub.display import human_seconds, stat_text
 from sessionhub.model import Session
 
 _CSS = """
@@ -79,6 +81,12 @@ th { color: var(--muted); font-weight: 600; font-size: 13px; text-transform: upp
 .badge { display: inline-block; font-size: 12px; padding: 2px 8px; border-radius: 999px; background: #e3f2e4;
   color: var(--ok); font-weight: 600; }
 .badge.down { background: #fdecea; color: var(--bad); }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(290px, 1fr)); gap: 12px; }
+.chart { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 10px 12px; margin: 0; }
+.chart figcaption { font-size: 14px; color: var(--muted); display: flex; justify-content: space-between; }
+.chart figcaption b { color: var(--ink); }
+.chart svg { width: 100%; height: auto; display: block; }
+.chart text { font-size: 10px; fill: var(--muted); }
 .stats { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 12px; }
 .stat { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 16px; }
 .stat b { display: block; font-size: 28px; }
@@ -301,29 +309,39 @@ Revoking one signs that device out on its next click.</p>
     return layout("My sessions", body, viewer=viewer, here="/sessions")
 
 
-def operator_page(viewer: Viewer | None, stats: dict[str, Any], health: dict[str, Any], refresh: int) -> str:
+def operator_page(
+    viewer: Viewer | None, stats: dict[str, Any], health: dict[str, Any], charts: str, refresh: int
+) -> str:
     healthy = health.get("status") == "ok"
     badge = f'<span class="badge{"" if healthy else " down"}">{escape(str(health.get("status", "unknown")))}</span>'
     cards = [
         (str(stats.get("active_sessions", "?")), "active sessions"),
         (str(stats.get("backend", "?")), "backend"),
         (_latency(health), "store latency"),
-        (_duration(stats.get("demo_ttl")), "demo session idle timeout"),
+        (stat_text("demo_ttl", stats.get("demo_ttl")), "demo session idle timeout"),
     ]
     tiles = "".join(
         f'<div class="stat"><b>{escape(value)}</b><span>{escape(label)}</span></div>' for value, label in cards
     )
     body = f"""
 <h1>Operator</h1>
-<p class="lead">Live numbers from <code>SessionManager.stats()</code> and <code>health()</code>, refreshed every
-{refresh} s. Health {badge} · as of {_time(datetime.now(UTC))}. Also as JSON: <a href="/operator.json">
-/operator.json</a>.</p>
-<p class="notice">In a real deployment this page sits behind operator authentication; in the demo everyone may look.
-</p>
+<p class="lead">Live numbers from the demo's Prometheus metrics (also at <a href="/metrics">/metrics</a>),
+<code>SessionManager.stats()</code> and <code>health()</code>, refreshed every {refresh} s. Health {badge} · as of
+{_time(datetime.now(UTC))}. Also as JSON: <a href="/operator.json">/operator.json</a>.</p>
+<p class="notice">In a real deployment this page and /metrics sit behind operator authentication; in the demo everyone
+may look.</p>
 <div class="stats">{tiles}</div>
+{charts}
 <h2>Settings and counters</h2><div class="card" style="padding:0"><table>{_rows(stats)}</table></div>
 <h2>Health</h2><div class="card" style="padding:0"><table>{_rows(health)}</table></div>"""
     return layout("Operator", body, viewer=viewer, here="/operator", refresh=refresh)
+
+
+def operator_charts(series: Sequence[Series], window: float) -> str:
+    if not series:
+        return '<p class="notice">The charts start with the first sample, a few seconds after start-up.</p>'
+    figures = "".join(chart(one, window) for one in series)
+    return f'<h2>The last {human_seconds(window)}</h2><div class="charts">{figures}</div>'
 
 
 def _latency(health: dict[str, Any]) -> str:
@@ -335,15 +353,13 @@ def _latency(health: dict[str, Any]) -> str:
     return "in process" if health.get("backend") == "memory" else "unknown"
 
 
-def _rows(values: dict[str, Any]) -> str:
-    return "".join(
-        f"<tr><th>{escape(str(key))}</th><td><code>{escape(str(value))}</code></td></tr>"
-        for key, value in values.items()
-    )
-
-
-def _duration(seconds: object) -> str:
-    if not isinstance(seconds, int | float):
-        return "?"
-    hours = seconds / 3600
-    return f"{hours:g} h" if hours >= 1 else f"{seconds:g} s"
+def _rows(values: dict[str, Any], within: str = "") -> str:
+    """A row per value; a nested mapping (a resilient store's primary and fallback) as rows of its own."""
+    rows = []
+    for key, value in values.items():
+        name = f"{within}{key}".replace("_", " ")
+        if isinstance(value, dict):
+            rows.append(_rows(value, within=f"{within}{key} · "))
+        else:
+            rows.append(f"<tr><th>{escape(name)}</th><td>{escape(stat_text(str(key), value))}</td></tr>")
+    return "".join(rows)

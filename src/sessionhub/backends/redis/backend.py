@@ -438,7 +438,12 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
             try:
                 await self._run("delete", self._session_keys(previous_id), self._delete_args(previous_id, now))
             except BackendUnavailable as exc:
-                logger.warning("sessionhub: session %s outlives the login that replaced it: %s", previous_id, exc)
+                logger.warning(
+                    "session %s outlives the login that replaced it: %s",
+                    previous_id,
+                    exc,
+                    extra={"event": "replaced_session_kept", "session_id": previous_id, "error": type(exc).__name__},
+                )
         evicted_ids = [session_id.decode() for session_id in evicted]
         self._forget_sessions(evicted_ids)
         return record_of(record.id, fields), evicted_ids
@@ -450,7 +455,12 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
                 ttl = {"ttl": record.expires_at - now}
                 await self._run("put_messages", {"messages": self.keys.messages(record.id)}, ttl, messages)
         except BackendUnavailable as exc:
-            logger.warning("sessionhub: the conversation of session %s did not follow its login: %s", previous_id, exc)
+            logger.warning(
+                "the conversation of session %s did not follow its login: %s",
+                previous_id,
+                exc,
+                extra={"event": "conversation_not_moved", "session_id": previous_id, "error": type(exc).__name__},
+            )
 
     async def delete(self, session_id: str, now: int, *, audit: Audit = NO_AUDIT) -> bool:
         args = self._delete_args(session_id, now, audit)
@@ -747,4 +757,9 @@ _BROKEN_CONNECTION = (RedisConnectionError, OSError, AttributeError)
 def _log_unexpected(exc: BaseException) -> None:
     """A redis-py failure that is not a RedisError is a client bug worth seeing; its message names no key."""
     if not isinstance(exc, FAILURES):
-        logger.warning("sessionhub: the redis client raised %s mid-call", type(exc).__name__, exc_info=exc)
+        logger.warning(
+            "the redis client raised %s mid-call",
+            type(exc).__name__,
+            exc_info=exc,
+            extra={"event": "redis_client_error", "error": type(exc).__name__},
+        )

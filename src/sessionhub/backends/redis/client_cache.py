@@ -196,7 +196,11 @@ class TrackedCache:
                     self._handle(await connection.read_response())
             except (RedisError, OSError) as exc:
                 if self.tracking:
-                    logger.warning("sessionhub: Redis client cache emptied, its tracking connection failed: %s", exc)
+                    logger.warning(
+                        "Redis client cache emptied, its tracking connection failed: %s",
+                        exc,
+                        extra={"event": "client_cache_emptied", "error": type(exc).__name__},
+                    )
             finally:
                 self._first_attempt.set()
                 self._stop_tracking()
@@ -226,7 +230,10 @@ class TrackedCache:
             await asyncio.sleep(PING_INTERVAL)
             now = time.monotonic()
             if self._pings and now - self._pings[0][0] > PING_TIMEOUT:
-                logger.warning("sessionhub: Redis client cache emptied, its tracking connection stopped answering")
+                logger.warning(
+                    "Redis client cache emptied, its tracking connection stopped answering",
+                    extra={"event": "client_cache_emptied"},
+                )
                 self._stop_tracking()
                 await connection.disconnect(nowait=True)
                 return

@@ -32,6 +32,6 @@ async def follow_primary(pool: SentinelConnectionPool) -> None:
         with contextlib.suppress(*FAILURES):  # no Sentinel answers: ask again at the next tick
             current = await pool.get_master_address()  # type: ignore[no-untyped-call]
             if known is not None and current != known:
-                logger.warning("sessionhub: Sentinel moved the primary; reconnecting")
+                logger.warning("Sentinel moved the primary; reconnecting", extra={"event": "sentinel_failover"})
                 await pool.disconnect(inuse_connections=True)
             known = current

@@ -129,15 +129,24 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
                     f"{self.last_error} at start-up (set redis_start_in_memory to start on memory meanwhile)"
                 ) from None
             self.breaker.trip()
-            logger.warning("sessionhub: %s at start-up; serving sessions from memory", self.last_error)
+            logger.warning(
+                "%s at start-up; serving sessions from memory",
+                self.last_error,
+                extra={"event": "store_unavailable", "backend": self.primary.name},
+            )
 
     async def close(self) -> None:
         """Try once more to hand what the outage wrote to the primary, then release both stores."""
         if not self.breaker.is_closed and len(self.outage.journal) and not await self.recover():
             logger.warning(
-                "sessionhub: closing with %s still unreachable; %d journalled changes are lost",
+                "closing with %s still unreachable; %d journalled changes are lost",
                 self.primary.name,
                 len(self.outage.journal),
+                extra={
+                    "event": "journal_lost",
+                    "backend": self.primary.name,
+                    "journal_entries": len(self.outage.journal),
+                },
             )
         if self._recovery is not None:
             self._recovery.cancel()
@@ -562,7 +571,11 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
                     self.breaker.trip()
                     opened = True
                 if opened:
-                    logger.warning("sessionhub: %s; serving sessions from memory", self.last_error)
+                    logger.warning(
+                        "%s; serving sessions from memory",
+                        self.last_error,
+                        extra={"event": "store_unavailable", "backend": self.primary.name},
+                    )
             else:
                 self.breaker.record_success()
                 return result
@@ -633,13 +646,24 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
                 self._note_error(exc)
                 self.breaker.probe_failed()
                 logger.info(
-                    "sessionhub: still unavailable (%s); next probe in %g s", self.last_error, self.breaker.backoff
+                    "still unavailable (%s); next probe in %g s",
+                    self.last_error,
+                    self.breaker.backoff,
+                    extra={
+                        "event": "store_still_unavailable",
+                        "backend": self.primary.name,
+                        "seconds": self.breaker.backoff,
+                    },
                 )
                 return False
             except Exception:
                 # A bug must not leave the breaker half open (and the primary unused) for good: probe again later.
                 self.breaker.probe_failed()
-                logger.exception("sessionhub: recovery failed; next probe in %g s", self.breaker.backoff)
+                logger.exception(
+                    "recovery failed; next probe in %g s",
+                    self.breaker.backoff,
+                    extra={"event": "recovery_failed", "backend": self.primary.name, "seconds": self.breaker.backoff},
+                )
                 return False
             # No await from the last replayed entry to here: nothing can slip into the journal in between.
             self._instance = instance
@@ -651,13 +675,19 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
                 self._gate.set()
                 self._gate = None
         logger.warning(
-            "sessionhub: %s is back after %.1f s; replayed %d journal entries%s",
+            "%s is back after %.1f s; replayed %d journal entries%s",
             self.primary.name,
             started,
             replayed,
             f"; it had lost its sessions: {self._counts['sessions_written_back'] - written_before} written back"
             if lost
             else "",
+            extra={
+                "event": "store_recovered",
+                "backend": self.primary.name,
+                "seconds": round(started, 3),
+                "journal_entries": replayed,
+            },
         )
         for session_id in held:
             await self.fallback.delete(session_id, self._now)

@@ -144,8 +144,13 @@ class Replay:
         self.counts["journal_quarantined"] += 1
         about = f"session {key}" if isinstance(key, str) else "a sign-out everywhere"
         logger.error(
-            "sessionhub: quarantined the journal's %s for %s: the primary refused it (%s); the rest replays",
+            "quarantined the journal's %s for %s: the primary refused it (%s); the rest replays",
             what, about, type(error).__name__,
+            extra={
+                "event": "journal_quarantined",
+                "session_id": key if isinstance(key, str) else None,
+                "error": type(error).__name__,
+            },
         )  # fmt: skip
 
     async def _flush_outbox(self, session_id: str, now: int) -> None:
