@@ -3,9 +3,18 @@ test and bench tools (those are PEP 735 dependency groups, which scripts/_bootst
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+
+from tests.support.redis_servers import RedisServer
+from tests.test_docs import BLOCKS
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -32,3 +41,43 @@ def test_the_tools_are_dependency_groups_and_the_licence_ships() -> None:
     assert PROJECT["project"]["license"] == "MIT"
     assert PROJECT["project"]["license-files"] == ["LICENSE"]
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+
+
+INSTALL_TIMEOUT = 300
+
+
+def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command], capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False,
+        cwd=cwd, env=env,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_fresh_venv_with_the_readme_extras_runs_every_readme_block(
+    tmp_path: Path, redis_server: RedisServer, key_prefix: str
+) -> None:
+    """As a new user would: the built wheel, `pip install "sessionhub[redis,fastapi]"` into a new virtualenv, and
+    each Python block of the README run there as a script (never the checkout's src/)."""
+    built = run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", tmp_path / "dist", ROOT)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "dist").glob("sessionhub-*.whl")
+    venv = tmp_path / "venv"
+    assert run(sys.executable, "-m", "venv", venv).returncode == 0
+    python = venv / "bin" / "python"
+    installed = run(python, "-m", "pip", "install", "--quiet", f"{wheel}[redis,fastapi]")
+    assert installed.returncode == 0, installed.stderr
+    assert run(python, "-c", "import pytest").returncode != 0, "the extras pulled in a test tool"
+
+    env = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "TESTING", "VIRTUAL_ENV")}
+    env |= {"REDIS_URL": redis_server.url, "SESSIONHUB_KEY_PREFIX": key_prefix}
+    readme = [(name, code) for name, code in BLOCKS if name.startswith("readme_")]
+    assert len(readme) >= 3
+    for name, code in readme:
+        script = tmp_path / f"{name}.py"
+        script.write_text(code, encoding="utf-8")
+        ran = run(python, script, cwd=tmp_path, env=env)
+        assert ran.returncode == 0, f"{name}:\n{ran.stdout}{ran.stderr}"
+        assert "Traceback" not in ran.stderr, name
+    where = run(python, "-c", "import sessionhub; print(sessionhub.__file__)", cwd=tmp_path, env=env)
+    assert str(venv) in where.stdout
