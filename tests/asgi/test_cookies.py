@@ -8,8 +8,8 @@ import pytest
 
 from sessionhub import ConfigurationError, SessionManager, Settings
 from sessionhub.asgi import SessionMiddleware
-from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.asgi.paths import PathPrefixes
+from sessionhub.cookies import CookiePolicy
 from tests.asgi.app import build_app
 from tests.asgi.conftest import MakeClient, MakeCountedManager
 from tests.asgi.test_middleware import session_cookie

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from sessionhub import SessionManager, events
 from sessionhub.asgi import SessionMiddleware, login, logout, needs_reauthentication, rotate, session_risk
-from sessionhub.asgi.cookies import CookiePolicy
+from sessionhub.cookies import CookiePolicy
 from sessionhub.settings import Settings
 from tests.asgi.conftest import MakeClient, MakeCountedManager, RoundTrips, websocket_messages
 from tests.asgi.test_middleware import COOKIE, session_cookie

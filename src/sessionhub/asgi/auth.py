@@ -13,10 +13,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.asgi.paths import PathPrefixes
 from sessionhub.asgi.state import SCOPE_KEY, RequestSession
 from sessionhub.asgi.token_header import TokenHeader, header_transport
+from sessionhub.cookies import CookiePolicy
 from sessionhub.manager import SessionManager
 from sessionhub.model import Session
 

@@ -10,11 +10,11 @@ from typing import Final, Literal, TypeVar
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionhub.asgi.cookies import CookiePolicy, cookies_in
 from sessionhub.asgi.paths import PathPrefixes
 from sessionhub.asgi.state import RISK_KEY, SCOPE_KEY, RequestSession, logger
 from sessionhub.asgi.token_header import RESPONSE_HEADER, TokenHeader, header_transport
 from sessionhub.client import ClientInfo
+from sessionhub.cookies import CookiePolicy, cookies_in
 from sessionhub.errors import BackendUnavailable, SessionHubError, TokenThrottled
 from sessionhub.manager import SessionManager
 from sessionhub.settings import Transport

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.client import ClientInfo
+from sessionhub.cookies import CookiePolicy
 from sessionhub.errors import BackendUnavailable, SessionNotFound
 from sessionhub.manager import SessionManager
 from sessionhub.model import Session, SessionData
@@ -194,12 +194,8 @@ class RequestSession:
 
     def cookie_header(self) -> str | None:
         """The Set-Cookie value the response needs, if any."""
-        token, session = self.issued_token, self.session
-        if token is not None and session is not None:
-            # The cookie lives as long as the session can: the idle deadline slides on every request, and those
-            # send no cookie, so only the absolute deadline bounds it.
-            lifetime = (session.absolute_expires_at - session.last_active_at).total_seconds()
-            return self.cookie.set_cookie(token, lifetime, session.remembered)
+        if self.issued_token is not None and self.session is not None:
+            return self.cookie.session_cookie(self.session)
         return self.cookie.clear_cookie() if self.token_ended else None
 
     def legacy_cookie_headers(self, setting_own_cookie: bool) -> list[str]:

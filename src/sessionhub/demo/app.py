@@ -32,9 +32,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from sessionhub.asgi import SessionMiddleware, get_session, login, logout, switch_to
-from sessionhub.asgi.cookies import CookiePolicy
 from sessionhub.asgi.middleware import client_info
 from sessionhub.conversation import INDUSTRY_KEY, DemoStatus
+from sessionhub.cookies import CookiePolicy
 from sessionhub.demo import pages
 from sessionhub.demo.assistant import respond, welcome
 from sessionhub.demo.charts import MetricsHistory

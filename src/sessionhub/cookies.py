@@ -1,4 +1,5 @@
-"""The session cookie: where its settings come from, how it is read from a request and written into a response."""
+"""The session cookie: where its settings come from, how it is read from a request and written into a response, for
+every framework integration."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sessionhub.model import Session
 from sessionhub.settings import Settings
 
 COOKIE_OVERRIDES = frozenset({"name", "secure", "samesite", "domain", "path", "host_prefix", "persistent", "max_age"})
@@ -68,6 +70,16 @@ class CookiePolicy:
         Browsers send the cookie with the most specific path first, so the first is the one set for this app.
         """
         return cookies_in(headers, (self.name,)).get(self.name)
+
+    def session_cookie(self, session: Session, *, persistent: bool | None = None) -> str:
+        """The cookie carrying `session`'s token (it has one: create, get, login and rotate give it). It lives as long
+        as the session can: the idle deadline slides on every request, and those send no cookie, so only the
+        absolute deadline bounds it. `persistent=False` asks for a browser-session cookie (Flask's non-permanent
+        session) unless the sign-in chose "remember me"."""
+        assert session.token is not None, "a listed session has no token to set"
+        lifetime = (session.absolute_expires_at - session.last_active_at).total_seconds()
+        remembered = session.remembered if session.remembered is not None or persistent is not False else False
+        return self.set_cookie(session.token, lifetime, remembered)
 
     def set_cookie(self, token: str, lifetime: float, remembered: bool | None = None) -> str:
         """The cookie for a session with `lifetime` seconds left before its absolute deadline: Max-Age is that,
