@@ -10,9 +10,10 @@ import pytest
 from redis.asyncio import Redis
 
 from sessionhub import SessionManager, Settings
+from sessionhub.sync import SyncSessionManager
 from tests.support.clock import FakeClock
 from tests.support.deployments import BACKENDS, backend_factory
-from tests.support.managers import MakeBackend, MakeManager
+from tests.support.managers import MakeBackend, MakeManager, MakeSync
 from tests.support.redis_servers import RedisCluster, RedisSentinelGroup, RedisServer
 
 
@@ -95,3 +96,29 @@ async def make_manager(make_backend: MakeBackend, clock: FakeClock, key_prefix: 
 @pytest.fixture
 async def manager(make_manager: MakeManager) -> SessionManager:
     return await make_manager(session_ttl=600, absolute_ttl=3600)
+
+
+# -- the sync API and the WSGI frameworks: memory, one Redis (alone and behind the outage fallback), Cluster ------
+
+
+@pytest.fixture(params=["memory", "redis", "resilient", "cluster"])
+def sync_backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def make_sync(request: pytest.FixtureRequest, sync_backend: str, key_prefix: str) -> Iterator[MakeSync]:
+    """Sync managers on the test's deployment with the given settings; all are closed afterwards."""
+    factory = backend_factory(request, sync_backend)
+    made: list[SyncSessionManager] = []
+
+    def make(**settings: Any) -> SyncSessionManager:
+        config = Settings(key_prefix=key_prefix, **settings)
+        sessions = SyncSessionManager(lambda: SessionManager(factory(key_prefix), config))
+        made.append(sessions)
+        return sessions
+
+    yield make
+    for sessions in made:
+        sessions.close()

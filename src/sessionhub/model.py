@@ -109,6 +109,11 @@ class SessionData(dict[str, Any]):
                 self[key] = decode(raw)
             self._loaded_document = _document(self, codec)
 
+    @property
+    def codec(self) -> DataCodec:
+        """The codec the data is stored with (the manager's)."""
+        return self._codec
+
     def clear(self) -> None:
         super().clear()
         self.cleared = True

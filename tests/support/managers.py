@@ -6,9 +6,11 @@ from collections.abc import Awaitable, Callable
 
 from sessionhub import SessionManager
 from sessionhub.backends import SessionBackend
+from sessionhub.sync import SyncSessionManager
 
 MakeBackend = Callable[[], SessionBackend]
 MakeManager = Callable[..., Awaitable[SessionManager]]
+MakeSync = Callable[..., SyncSessionManager]
 
 
 def store_of(manager: SessionManager) -> SessionBackend:

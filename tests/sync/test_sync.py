@@ -12,7 +12,7 @@ import pytest
 
 from sessionhub import ClientInfo, SessionDataError, SessionLimitExceeded, SessionNotFound
 from sessionhub.sync import SyncSessionManager
-from tests.sync.conftest import MakeSync
+from tests.support.managers import MakeSync
 
 THREADS = 16
 
