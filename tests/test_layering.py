@@ -97,7 +97,10 @@ def test_a_cycle_is_found_when_there_is_one() -> None:
 
 def test_the_store_layer_does_not_reach_up() -> None:
     """Backends know the model and the contract; the manager, the frameworks and the tools sit above them."""
-    upper = ("sessionhub.manager", "sessionhub.asgi", "sessionhub.cli", "sessionhub.demo", "sessionhub.migrate")
+    upper = (
+        *("sessionhub.manager", "sessionhub.asgi", "sessionhub.cli", "sessionhub.demo", "sessionhub.migrate"),
+        *("sessionhub.sync", "sessionhub.flask", "sessionhub.django", "sessionhub.fastapi"),
+    )
     graph = package_graph()
     for module, imported in graph.items():
         if module.startswith("sessionhub.backends"):

@@ -47,13 +47,6 @@ FLASK_LOGIN_USER_KEY = "_user_id"
 """Where Flask-Login keeps the signed-in user's id in the session."""
 
 
-def settings_from_config(config: dict[str, Any]) -> Settings:
-    """Settings from `app.config` under the environment variables' names (`SESSIONHUB_REDIS_URL`, ...), and from
-    the environment for the rest."""
-    given = {name: config[key] for name in Settings.model_fields if (key := f"SESSIONHUB_{name.upper()}") in config}
-    return Settings(**given)
-
-
 class FlaskSession(SessionMixin):
     """Flask's `session` for one request: the sessionhub session's data as a dict, and the session itself."""
 
@@ -184,7 +177,11 @@ class SessionHub:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        settings = self.sessions.settings if self.sessions is not None else settings_from_config(app.config)
+        settings = (
+            self.sessions.settings
+            if self.sessions is not None
+            else Settings.from_config(app.config, prefix="SESSIONHUB_")
+        )
         sessions = self.sessions or SyncSessionManager.from_settings(settings)
         app.extensions[EXTENSION] = sessions
         app.session_interface = SessionHubInterface(sessions, CookiePolicy.from_settings(settings))

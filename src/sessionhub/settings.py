@@ -9,6 +9,7 @@ variable, and never echoes the value (a Redis URL may carry a password).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
@@ -409,6 +410,12 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             raise ConfigurationError(_describe(exc)) from None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, prefix: str = "") -> Settings:
+        """Settings from a framework's configuration, each field under `prefix` and its name in upper case (Flask's
+        `app.config["SESSIONHUB_REDIS_URL"]`, Django's `SESSIONHUB = {"REDIS_URL": ...}`), then the environment."""
+        return cls(**{name: config[key] for name in cls.model_fields if (key := f"{prefix}{name.upper()}") in config})
 
     @field_validator("redis_url")
     @classmethod

@@ -78,9 +78,8 @@ def _blocking(
     name = method.__name__
 
     def call(self: SyncSessionManager, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = self._loop()
-        coroutine: Coroutine[Any, Any, T] = getattr(loop.manager, name)(*args, **kwargs)
-        return loop.run(coroutine, self.timeout)
+        coroutine: Coroutine[Any, Any, T] = getattr(self.manager, name)(*args, **kwargs)
+        return self.call(coroutine)
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = method.__doc__
@@ -151,6 +150,10 @@ class SyncSessionManager:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine of the manager's (or one that awaits its methods) on its loop, and wait for the result."""
+        return self._loop().run(coroutine, self.timeout)
 
     async def run_async(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Await a coroutine of the manager's from another event loop (Django's async views), without blocking it."""

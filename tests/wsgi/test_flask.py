@@ -11,7 +11,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sessionhub import Settings
-from sessionhub.flask import settings_from_config
 from tests.support.managers import MakeSync
 from tests.wsgi.flask_app import build_flask_app
 from tests.wsgi.servers import waitress_server
@@ -182,6 +181,7 @@ def test_under_waitress_with_threads(served: httpx.Client) -> None:
 
 def test_settings_come_from_the_app_config_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSIONHUB_SESSION_TTL", "120")
-    settings = settings_from_config({"SESSIONHUB_KEY_PREFIX": "admin", "SESSIONHUB_MAX_SESSIONS_PER_USER": 2})
+    config = {"SESSIONHUB_KEY_PREFIX": "admin", "SESSIONHUB_MAX_SESSIONS_PER_USER": 2}
+    settings = Settings.from_config(config, prefix="SESSIONHUB_")
     assert (settings.key_prefix, settings.max_sessions_per_user, settings.session_ttl) == ("admin", 2, 120)
     assert Settings().key_prefix == "sessionhub"
