@@ -39,7 +39,7 @@ from sessionhub.errors import (
 )
 from sessionhub.events import SecurityEvent
 from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
-from sessionhub.model import Session, SessionData, SessionRecord, check_storable
+from sessionhub.model import DataChanges, Session, SessionData, SessionRecord, check_storable
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import NO_RISK, Risk, assess, device_family
 from sessionhub.settings import KIND_PATTERN, Settings
@@ -61,6 +61,7 @@ security_logger = logging.getLogger("sessionhub.security")
 T = TypeVar("T")
 
 MAX_USER_ID_LENGTH = 256
+NO_CHANGES = DataChanges()
 MIN_IMPORT_REMAINING_MS = 1000
 """A legacy session with less time than this left is not worth importing: it counts as expired."""
 
@@ -240,12 +241,19 @@ class SessionManager(Conversations):
         Raises SessionDataError before writing anything for data that cannot be stored, and SessionNotFound when
         the session expired or was deleted, revoked or rotated meanwhile: a save never brings a session back.
         """
+        changes = self.pending_changes(session)
+        return await self.write_changes(session, changes) if changes else False
+
+    def pending_changes(self, session: Session) -> DataChanges:
+        """What `save` would write: empty when nothing changed. Raises SessionDataError for data that cannot be
+        stored. No store call, so a caller on another thread (the sync API) skips a save that has nothing to do."""
         data, max_bytes = session.data, self.settings.max_data_bytes
         if data.unchanged(max_bytes):  # most requests: one encoding of the whole data, no DataChanges
-            return False
-        changes = data.pending_changes(max_bytes)
-        if not changes:
-            return False
+            return NO_CHANGES
+        return data.pending_changes(max_bytes)
+
+    async def write_changes(self, session: Session, changes: DataChanges) -> bool:
+        """The second half of `save`: write `changes`, as `pending_changes` gave them."""
         if not await self._timed("save", self.backend.update(session.id, changes, self._now())):
             raise SessionNotFound(f"session {session.id} no longer exists; its changes were not saved")
         session.data.mark_saved(changes)

@@ -163,9 +163,15 @@ class SyncSessionManager:
     def authentication_age(self, session: Session) -> float | None:
         return self.manager.authentication_age(session)
 
+    def save(self, session: Session) -> bool:
+        """As `SessionManager.save`. Whether anything changed is found in this thread: a session with nothing to
+        write (most requests) costs no trip to the manager's loop."""
+        manager = self.manager
+        changes = manager.pending_changes(session)
+        return self.call(manager.write_changes(session, changes)) if changes else False
+
     create = _blocking(SessionManager.create)
     get = _blocking(SessionManager.get)
-    save = _blocking(SessionManager.save)
     rotate = _blocking(SessionManager.rotate)
     login = _blocking(SessionManager.login)
     reauthenticated = _blocking(SessionManager.reauthenticated)
