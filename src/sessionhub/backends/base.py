@@ -105,6 +105,11 @@ class SessionStore(abc.ABC):
         """Counters of this backend for `SessionManager.stats()`; none by default."""
         return {}
 
+    def cached(self, session_id: str, now: int, touch_interval: int) -> SessionRecord | None:
+        """What `load` would answer from this process's memory alone, with no I/O (a client cache Redis keeps in
+        step), or None: then only `load` can tell. A layer above serves such a read without its call machinery."""
+        return None
+
     @abc.abstractmethod
     async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
         """The live session with this id; else ROTATED_AWAY when the id was rotated away, else None.

@@ -625,3 +625,30 @@ async def test_unknown_tokens_are_counted_in_redis_for_every_node_and_here_durin
     for _ in range(3):
         assert await node.get(next(guesses), client=outsider) is None
     assert node.token_abuse.retry_after("192.0.2.99", node._clock()) is not None
+
+
+async def test_a_read_the_client_cache_answers_makes_no_call_and_keeps_the_near_cache(
+    server: RedisServer, key_prefix: str, clock: FakeClock
+) -> None:
+    """The fast path: a read the primary serves from its client cache skips the call machinery (no timeout, no
+    script), and still counts as the near cache's most recent use, so an outage then keeps that user signed in."""
+    primary = CountingRedisBackend.from_url(server.url, key_prefix=key_prefix, socket_timeout=2)
+    backend = ResilientBackend(primary, call_timeout=CALL_TIMEOUT, near_cache_size=2)
+    async with SessionManager(backend, Settings(key_prefix=key_prefix, **SETTINGS), clock=clock) as manager:
+        first, second, third = [await manager.create(user_id=name) for name in ("amira", "bea", "chen")]
+        backend.near_cache.discard(first.id)  # as if pushed out: each is read from Redis once below
+        backend.near_cache.discard(second.id)
+        backend.near_cache.discard(third.id)
+        await signed_in(manager, first.token)  # a miss: Redis answers, both caches remember
+        await signed_in(manager, second.token)
+        calls, hits = primary.calls, primary.cache.stats()["hits"] if primary.cache else 0
+
+        again = await signed_in(manager, first.token)  # a hit
+
+        assert primary.calls == calls
+        assert primary.cache is not None
+        assert primary.cache.stats()["hits"] == hits + 1
+        assert again.user_id == "amira"
+        await signed_in(manager, third.token)  # fills the near cache past its size: the least recent goes
+        assert backend.near_cache.get(first.id) is not None
+        assert backend.near_cache.get(second.id) is None

@@ -329,6 +329,11 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
 
     # -- the contract -------------------------------------------------------------------------------------------
 
+    def cached(self, session_id: str, now: int, touch_interval: int) -> SessionRecord | None:
+        if self.cache is None or not touch_interval:
+            return None
+        return self.cache.fresh(self.keys.session(session_id), now, touch_interval, count_miss=False)
+
     async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
         key = self.keys.session(session_id)
         # With a touch interval of 0 every read writes: nothing would stay cached.

@@ -123,12 +123,13 @@ class TrackedCache:
 
     # -- reads and writes -----------------------------------------------------------------------------------------
 
-    def fresh(self, key: str, now: int, touch_interval: int) -> SessionRecord | None:
+    def fresh(self, key: str, now: int, touch_interval: int, *, count_miss: bool = True) -> SessionRecord | None:
         """A copy of the cached record (callers may change what they get) if it may serve a read at `now`: live, and
-        not due to slide its idle deadline (a read that is due must write, so it goes to Redis). Else None."""
+        not due to slide its idle deadline (a read that is due must write, so it goes to Redis). Else None.
+        `count_miss=False` for a look that a read will follow on a miss (which counts it)."""
         record = self._entries.get(key)
         if record is None or not record.is_live(now) or record.touch_due(now, touch_interval):
-            self.misses += 1
+            self.misses += count_miss
             return None
         self._entries.move_to_end(key)
         self.hits += 1

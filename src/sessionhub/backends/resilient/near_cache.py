@@ -32,6 +32,14 @@ class NearCache:
         while len(self._records) > self.size:
             self.discard(next(iter(self._records)))
 
+    def keep(self, record: SessionRecord) -> None:
+        """Keep `record` as the most recently used: moved up when held (what the primary's memory serves was
+        remembered by the read that filled it, and kept in step by every write since), else stored."""
+        if record.id in self._records:
+            self._records.move_to_end(record.id)
+        else:
+            self.put(record)
+
     def get(self, session_id: str) -> SessionRecord | None:
         record = self._records.get(session_id)
         if record is None:
