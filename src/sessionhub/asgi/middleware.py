@@ -122,6 +122,7 @@ class SessionMiddleware:
         # Every response depends on what carries the token: a shared cache must not serve one client's to another.
         varies = {"cookie": ("Cookie",), "header": (self.token_header.name,)}
         self._vary = varies.get(self.transport, ("Cookie", self.token_header.name))
+        self._vary_line = (b"vary", ", ".join(self._vary).encode("latin-1"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or (self._excludes_paths and scope["path"] in self.exclude_paths):
@@ -177,7 +178,7 @@ class SessionMiddleware:
                     raise
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
                 message["headers"] = headers
-                _vary_on(headers, self._vary)
+                _vary_on(headers, self._vary, self._vary_line)
                 if by_header:
                     _add_token_header(headers, request_session)
                 else:
@@ -205,11 +206,14 @@ class SessionMiddleware:
         )
 
 
-def _vary_on(headers: list[tuple[bytes, bytes]], names: tuple[str, ...]) -> None:
-    """Vary on what carries the token, even for a visitor without a session: a shared cache must not serve the
-    response to someone signed in."""
-    if not any(name == b"vary" for name, _ in headers):
-        headers.append((b"vary", ", ".join(names).encode("latin-1")))  # most responses: no Vary yet
+def _vary_on(headers: list[tuple[bytes, bytes]], names: tuple[str, ...], line: tuple[bytes, bytes]) -> None:
+    """Vary on what carries the token (`names`, all of them in `line`), even for a visitor without a session: a
+    shared cache must not serve the response to someone signed in."""
+    for header, _ in headers:
+        if header == b"vary":
+            break
+    else:
+        headers.append(line)  # most responses: no Vary yet
         return
     varied = _varied(headers)
     if b"*" in varied:
