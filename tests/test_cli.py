@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from sessionhub import SessionManager, Settings
 from sessionhub.backends import RedisBackend
 from sessionhub.cli import app
+from sessionhub.cli.migrate import Serialization, SourceKind, build_source
 from sessionhub.codecs import TYPED_JSON
 from tests.support.redis_servers import RedisServer, free_port
 
@@ -256,6 +257,23 @@ def test_security_events_show_admin_revocations(cli: Any, redis_server: RedisSer
 
 
 # -- migrate ----------------------------------------------------------------------------------------------------
+
+
+def test_the_flask_signer_key_comes_from_the_environment_only(
+    cli: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unset = cli("migrate", "flask-session", "--source-url", redis_server.url, "--secret-key-env", "NO_SUCH_KEY")
+    assert unset.exit_code == 2
+    assert "NO_SUCH_KEY (--secret-key-env) is not set" in " ".join(unset.stderr.split())
+    wrong = cli("migrate", "starsessions", "--source-url", redis_server.url, "--secret-key-env", "FLASK_KEY")
+    assert wrong.exit_code == 2
+    assert "applies to flask-session only" in wrong.stderr
+    source = build_source(SourceKind.flask_session, None, None, Serialization.msgpack, [], "user", None)
+    assert source.cookie_value("abcdefgh") == "abcdefgh"
+    monkeypatch.setenv("FLASK_KEY", "s3cret")
+    signed = build_source(SourceKind.flask_session, None, None, Serialization.msgpack, [], "user", "FLASK_KEY")
+    assert signed.cookie_value("abcdefgh").startswith("abcdefgh.")
+    assert "s3cret" not in signed.describe()  # the checkpoint names the source, never its key
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def flask_legacy(legacy_server: RedisServer, legacy: Redis) -> Iterator[redis.Re
     client.close()
 
 
-def flask_app(client: redis.Redis, serialization: str) -> Flask:
+def flask_app(client: redis.Redis, serialization: str, secret_key: str | None = None) -> Flask:
     app = Flask("legacy")
     app.config.update(
         SESSION_TYPE="redis",
@@ -83,6 +83,8 @@ def flask_app(client: redis.Redis, serialization: str) -> Flask:
         SESSION_SERIALIZATION_FORMAT=serialization,
         PERMANENT_SESSION_LIFETIME=2400,
     )
+    if secret_key is not None:
+        app.config.update(SECRET_KEY=secret_key, SESSION_USE_SIGNER=True)
     FlaskSessionExtension(app)
 
     @app.post("/sign-in/<user>")
@@ -123,6 +125,32 @@ async def test_flask_session_store_migrates_and_its_cookies_keep_working(
         adopted = await manager.adopt_legacy(value)
         assert adopted is not None
         assert adopted.user_id == user
+
+
+async def test_signed_flask_session_cookies_keep_working_and_the_signature_is_checked(
+    flask_legacy: redis.Redis, legacy: Redis, manager: SessionManager, clock: FakeClock
+) -> None:
+    """SESSION_USE_SIGNER: the browser holds `<sid>.<signature>`; each session is migrated under that value, so the
+    cookie the legacy app signed works, and neither the bare sid nor a forged signature does."""
+    secret = secrets.token_urlsafe(24)
+    app = flask_app(flask_legacy, "msgpack", secret_key=secret)
+    with app.test_client() as browser:
+        assert browser.post("/sign-in/fay").status_code == 200
+        cookie = browser.get_cookie("session")
+    assert cookie is not None
+    sid, dot, signature = cookie.value.partition(".")
+    assert dot
+    assert signature
+
+    report = await Migrator(FlaskSessionSource(user_key="uid", secret_key=secret), legacy, manager, clock=clock).run()
+
+    assert (report.migrated, report.invalid) == (1, [])
+    assert await manager.adopt_legacy(sid) is None
+    assert await manager.adopt_legacy(f"{sid}.{signature[:-1]}{'A' if signature[-1] != 'A' else 'B'}") is None
+    adopted = await manager.adopt_legacy(cookie.value)
+    assert adopted is not None
+    assert adopted.user_id == "fay"
+    assert adopted.data == {"uid": "fay", "prefs": {"lang": "el", "tz": "Europe/Athens"}}
 
 
 async def test_generic_json_source_with_a_field_mapping(

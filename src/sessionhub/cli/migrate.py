@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from enum import StrEnum
 from typing import Annotated, Any
@@ -62,7 +63,10 @@ def build_source(
     serialization: Serialization,
     fields: list[str],
     session_kind: str,
+    secret_key_env: str | None = None,
 ) -> MigrationSource:
+    if secret_key_env is not None and kind is not SourceKind.flask_session:
+        fail("--secret-key-env applies to flask-session only (its SESSION_USE_SIGNER cookies)", EXIT_USAGE)
     if kind is SourceKind.seeds:
         if prefix is not None or fields or session_kind != "user":
             fail(
@@ -72,8 +76,17 @@ def build_source(
     if kind is SourceKind.starsessions:
         return StarsessionsSource(prefix or "starsessions.", user_key=user_key, kind=session_kind)
     if kind is SourceKind.flask_session:
+        secret_key = None
+        if secret_key_env is not None:
+            secret_key = os.environ.get(secret_key_env)
+            if not secret_key:
+                fail(f"the environment variable {secret_key_env} (--secret-key-env) is not set", EXIT_USAGE)
         return FlaskSessionSource(
-            prefix or "session:", user_key=user_key, serialization=serialization.value, kind=session_kind
+            prefix or "session:",
+            user_key=user_key,
+            serialization=serialization.value,
+            kind=session_kind,
+            secret_key=secret_key,
         )
     if prefix is None:
         fail("the json source needs --prefix", EXIT_USAGE)
@@ -102,6 +115,14 @@ async def migrate(
     serialization: Annotated[
         Serialization, typer.Option(help="Flask-Session's SESSION_SERIALIZATION_FORMAT.")
     ] = Serialization.msgpack,
+    secret_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--secret-key-env",
+            help="flask-session with SESSION_USE_SIGNER: the environment variable holding the Flask app's SECRET_KEY "
+            "(an option's value would show in the process list).",
+        ),
+    ] = None,
     field: Annotated[
         list[str] | None,
         typer.Option("--field", help="json source: FIELD=NAME[,NAME...], e.g. user_id=uid (repeatable)."),
@@ -129,7 +150,7 @@ async def migrate(
         fail("--delete-source cannot go with --dry-run", EXIT_USAGE)
     if delete_source and not verify:
         fail("--delete-source needs the verification (drop --no-verify)", EXIT_USAGE)
-    source = build_source(source_kind, prefix, user_key, serialization, field or [], kind)
+    source = build_source(source_kind, prefix, user_key, serialization, field or [], kind, secret_key_env)
     config = settings()
     url = source_url or config.redis_url
     if url is None:

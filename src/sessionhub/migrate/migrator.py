@@ -304,7 +304,7 @@ class Migrator:
         replies = await self._read_batch(keys=list(keys))
         read_at = int(self._clock() * 1000)
         for key, value, ttl in zip(keys, replies[0::2], replies[1::2], strict=True):
-            token = key[len(keyspace.prefix.encode()) :].decode("ascii", errors="replace")
+            token = self.source.cookie_value(key[len(keyspace.prefix.encode()) :].decode("ascii", errors="replace"))
             alias_id = legacy_alias_id(token)
             ref = record_ref(keyspace.prefix, alias_id)
             if isinstance(value, list):

@@ -24,7 +24,8 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LegacyRecord:
-    """One legacy key as read: the cookie value its name carries, its raw value, its remaining TTL (None: none)."""
+    """One legacy key as read: the cookie value a browser holds for it (the id its name carries, signed when the
+    source signs its cookies), its raw value, its remaining TTL (None: none)."""
 
     key: bytes
     token: str

@@ -38,6 +38,11 @@ class MigrationSource(abc.ABC):
     name: ClassVar[str]
     keyspaces: tuple[KeySpace, ...]
 
+    def cookie_value(self, legacy_id: str) -> str:
+        """The cookie a browser holds for the session stored under `<prefix><legacy_id>`: the id itself, unless the
+        library signs its cookies. The migrated session is reachable through exactly this value."""
+        return legacy_id
+
     async def prepare(self, client: Redis) -> None:
         """Read what decoding needs besides the records themselves (an index of users, say). Called before a pass."""
 

@@ -1,7 +1,8 @@
 """Flask-Session's Redis store (0.7 and later): the session dict as msgpack (the default) or JSON under
 `<prefix><sid>` (prefix "session:" by default), the remaining lifetime as the key's TTL, and Flask's `_permanent`
-flag beside the application's keys. The cookie holds the sid (unsigned; `SESSION_USE_SIGNER` cookies carry a
-signature after the sid, which the middleware would have to strip).
+flag beside the application's keys. The cookie holds the sid, or with `SESSION_USE_SIGNER` the sid and its
+signature (itsdangerous, keyed by the Flask app's `SECRET_KEY`): given that key, each session is migrated under
+the signed value, so only a cookie the legacy app signed reaches it (the signature is checked, never stripped).
 
 Values that older Flask-Session versions pickled are reported, not read: sessionhub never unpickles.
 """
@@ -29,14 +30,27 @@ class FlaskSessionSource(MigrationSource):
         user_key: str | None = None,
         serialization: Literal["msgpack", "json"] = "msgpack",
         kind: str = "user",
+        secret_key: str | bytes | None = None,
     ) -> None:
+        """`secret_key`: the Flask app's SECRET_KEY, when it ran with `SESSION_USE_SIGNER = True`."""
         self.keyspaces = (KeySpace(prefix, kind),)
+        self._signer: Any = None
+        if secret_key is not None:
+            from itsdangerous import Signer  # Flask's own signing library, as Flask-Session uses it
+
+            self._signer = Signer(secret_key, salt="flask-session", key_derivation="hmac")
         self.user_key = user_key
         # Like Flask-Session itself, try the configured format first and the other one next.
         self._decoders: list[Any] = [msgspec.msgpack.Decoder(), msgspec.json.Decoder()]
         if serialization == "json":
             self._decoders.reverse()
         self.serialization = serialization
+
+    def cookie_value(self, legacy_id: str) -> str:
+        if self._signer is None:
+            return legacy_id
+        signed: bytes = self._signer.sign(legacy_id)
+        return signed.decode("ascii")
 
     def decode(self, record: LegacyRecord, keyspace: KeySpace) -> LegacySession:
         data = self._load(record.value)
@@ -59,4 +73,5 @@ class FlaskSessionSource(MigrationSource):
         raise RecordError("value is neither msgpack nor JSON")
 
     def describe(self) -> str:
-        return f"{super().describe()};user_key={self.user_key};serialization={self.serialization}"
+        signed = ";signed" if self._signer is not None else ""
+        return f"{super().describe()};user_key={self.user_key};serialization={self.serialization}{signed}"
