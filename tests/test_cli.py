@@ -296,6 +296,18 @@ def seed(client: redis.Redis, count: int, *, user: str = "fia") -> list[str]:
     return cookies
 
 
+def test_a_migration_that_finds_no_key_warns_and_fails_unless_allowed(
+    cli: Any, legacy_store: tuple[RedisServer, redis.Redis]
+) -> None:
+    server, client = legacy_store
+    seed(client, 2)
+    typo = cli("migrate", "starsessions", "--source-url", server.url, "--prefix", "startsessions.")
+    assert typo.exit_code == 1
+    assert "no key under startsessions. in the legacy store" in " ".join(typo.stderr.split())
+    allowed = cli("migrate", "starsessions", "--source-url", server.url, "--prefix", "startsessions.", "--allow-empty")
+    assert allowed.exit_code == 0, allowed.output
+
+
 def test_migrate_seeds_verify_and_delete_source(
     cli: Any, legacy_store: tuple[RedisServer, redis.Redis], redis_server: RedisServer, key_prefix: str
 ) -> None:

@@ -139,12 +139,15 @@ async def migrate(
     delete_source: Annotated[
         bool, typer.Option("--delete-source", help="After a verification that passed, delete the migrated legacy keys.")
     ] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Exit 0 when the legacy store holds no session under the prefix.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Move the sessions of a legacy store into sessionhub; nobody is signed out (docs/migration.md).
 
     Interrupted, it resumes where it stopped when run again. Exit code 1 when records were invalid (they are listed
-    and left in place) or the verification failed.
+    and left in place), the verification failed, or no key was found under the prefix (unless --allow-empty).
     """
     if dry_run and delete_source:
         fail("--delete-source cannot go with --dry-run", EXIT_USAGE)
@@ -186,6 +189,14 @@ async def migrate(
         print_json(result)
     else:
         _print_summary(report, verified, deleted, delete_source)
+    if report.scanned == 0 and not report.resumed and not allow_empty:
+        prefixes = ", ".join(space.prefix for space in source.keyspaces)
+        stderr.print(
+            f"[yellow]warning:[/] no key under {prefixes} in the legacy store: a mistyped --prefix or --source-url? "
+            "(--allow-empty accepts an empty store)",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_NO)
     if report.invalid or (verified is not None and not verified.ok):
         raise typer.Exit(EXIT_NO)
 
