@@ -346,6 +346,8 @@ def test_migrate_resumes_after_a_stop_and_shows_progress_and_summary(
 
     assert "run the same command again to resume" in stopped.stdout
     assert "migrating" in stopped.stderr, "the progress bar goes to stderr"
+    assert "of ~32 keys" in stopped.stderr, "out of the legacy database's size (31 sessions and a user index)"
+    assert "ETA" in stopped.stderr
     report = json.loads(resumed.stdout)
     assert report["migration"]["resumed"] is True
     assert report["migration"]["migrated"] + report["migration"]["already_migrated"] == 30

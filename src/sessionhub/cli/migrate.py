@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from redis.asyncio import Redis
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sessionhub.backends.redis import RedisBackend
@@ -170,7 +170,9 @@ async def migrate(
             if restart:
                 await checkpoint.clear()
             migrator = Migrator(source, legacy, manager, checkpoint=checkpoint, batch_size=batch_size)
-            with _progress(as_json) as bar:
+            # Every key of the legacy database, whatever its prefix: an estimate (an upper bound) for the ETA.
+            estimate = int(await legacy.dbsize())
+            with _progress(as_json, estimate) as bar:
                 report = await migrator.run(
                     dry_run=dry_run, max_batches=max_batches, progress=bar("migrating" if not dry_run else "dry run")
                 )
@@ -202,16 +204,22 @@ async def migrate(
 
 
 class _progress:
-    """A rich progress bar on stderr (stdout stays clean for --json), one task per pass."""
+    """A rich progress bar on stderr (stdout stays clean for --json), one task per pass, out of `estimate` keys (the
+    legacy database's DBSIZE: every key, whatever its prefix), with the time left at the pass's rate."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, estimate: int) -> None:
+        self._estimate = estimate or None
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed:,} keys"),
+            TextColumn(
+                "{task.completed:,} of ~{task.total:,.0f} keys" if self._estimate else "{task.completed:,} keys"
+            ),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
             console=stderr,
             disable=quiet,
             transient=False,
@@ -225,12 +233,14 @@ class _progress:
         self._progress.stop()
 
     def __call__(self, description: str) -> ProgressCallback:
-        task = self._progress.add_task(description, total=None, rate="")
+        task = self._progress.add_task(description, total=self._estimate, rate="")
 
         def advance(scanned: int) -> None:
             elapsed = self._progress.tasks[task].elapsed or 0
             rate = f"{scanned / elapsed:,.0f}/s" if elapsed > 0 else ""
-            self._progress.update(task, completed=scanned, rate=rate)
+            # Past the estimate (keys written meanwhile), the total follows: the bar never shows more than 100%.
+            total = max(scanned, self._estimate) if self._estimate else None
+            self._progress.update(task, completed=scanned, total=total, rate=rate)
 
         return advance
 
