@@ -78,10 +78,12 @@ class SessionStore(SessionBase):
     # -- the contract, sync and async ------------------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
-        return sessions().call(self._load(sessions().manager))
+        return self._loaded(sessions().get(self.session_key))
 
     async def aload(self) -> dict[str, Any]:
-        return await sessions().run_async(self._load(sessions().manager))
+        hub = sessions()
+        found = hub.manager.get_from_memory(self.session_key)  # as the sync `get` does: no trip for a cached one
+        return self._loaded(found if found is not None else await hub.run_async(hub.manager.get(self.session_key)))
 
     def exists(self, session_key: str | None) -> bool:
         return sessions().call(_exists(sessions().manager, session_key))
@@ -139,12 +141,11 @@ class SessionStore(SessionBase):
 
     # -- the operations, once --------------------------------------------------------------------------------
 
-    async def _load(self, manager: SessionManager) -> dict[str, Any]:
-        hub = await manager.get(self.session_key)
+    def _loaded(self, hub: Session | None) -> dict[str, Any]:
         self._hub = hub
         if hub is None:
             self._session_key = None  # unknown or ended: the middleware clears the cookie
-            return SessionData(codec=manager.codec)
+            return SessionData(codec=sessions().manager.codec)
         return hub.data
 
     async def _create(self, manager: SessionManager) -> None:

@@ -234,6 +234,30 @@ class SessionManager(Conversations):
             return await self._apply_risk(session, risk, record, client, now)
         return session
 
+    def get_from_memory(self, token: str | None, *, client: ClientInfo | None = None) -> Session | None:
+        """The session `get` would give, when the store answers it from this process's memory (`SessionStore.cached`:
+        Redis's client cache, kept in step by Redis) and the read asks for nothing else (no touch due, no risk to
+        act on, no throttling); None when only `get` can tell. Sync and safe from another thread than the manager's
+        loop, for the sync API: a hit costs no trip to the loop."""
+        if self.settings.token_abuse_throttle:
+            return None  # the throttle's counts belong to the loop's thread
+        session_id = session_id_for(token)
+        if session_id is None:
+            return None
+        started = time.perf_counter()
+        record = self.backend.cached(session_id, self._now(), self._touch_interval())
+        if record is None:
+            return None
+        session = Session(record, token, self.codec)
+        if client is not None:
+            bound = record.client
+            session.risk = risk = NO_RISK if bound is client else assess(bound, client.bounded())
+            if risk is not NO_RISK and risk.at_least(self.settings.risk_threshold):
+                return None  # acting on it may write: `get` does
+        for observer in self.observers:
+            observer.operation_finished("get", self.backend.name, time.perf_counter() - started)
+        return session
+
     async def save(self, session: Session) -> bool:
         """Write the data keys that changed since the session was loaded (nested changes included) and delete the
         removed ones. Returns False when nothing changed (and nothing was sent to the store).

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -172,3 +174,55 @@ def test_from_settings_builds_the_default_stack() -> None:
     with SyncSessionManager.from_settings() as sessions:
         assert sessions.manager.backend.name == "memory"
         assert sessions.get(sessions.create().token) is not None
+
+
+def test_a_read_the_client_cache_answers_never_goes_to_the_loop(make_sync: MakeSync, sync_backend: str) -> None:
+    """On one Redis with its client cache, a repeated read is answered in the calling thread; the rest (a miss, a
+    write) goes to the manager's loop. Elsewhere (memory, Cluster: no client cache) every call goes there."""
+    sessions = make_sync()
+    created = sessions.create(user_id="amira", data={"n": 1})
+    assert sessions.get(created.token) is not None  # a miss: read from Redis, and now cached
+    loop = sessions._loop()
+    hops = 0
+    real_run = loop.run
+
+    def counted(coroutine: Any, timeout: float) -> Any:
+        nonlocal hops
+        hops += 1
+        return real_run(coroutine, timeout)
+
+    loop.run = counted  # type: ignore[method-assign]
+    again = sessions.get(created.token, client=ClientInfo(ip="198.51.100.7"))
+    assert again is not None
+    assert again.data == {"n": 1}
+    cached_here = sync_backend in ("redis", "resilient")
+    assert hops == (0 if cached_here else 1)
+    assert again.risk is not None  # the read still compared the client, in this thread
+
+
+def test_a_revocation_elsewhere_reaches_threads_reading_from_memory(make_sync: MakeSync, sync_backend: str) -> None:
+    """Threads reading a cached session in a loop stop seeing it once another process revokes it: Redis tells the
+    client cache, and the reads in the calling threads follow (docs/client-cache.md bounds the window)."""
+    if sync_backend == "memory":
+        pytest.skip("another process cannot reach a memory store")
+    sessions, elsewhere = make_sync(), make_sync()
+    elsewhere.open()  # started before the readers, which keep both processes' threads busy
+    created = sessions.create(user_id="amira")
+    assert sessions.get(created.token) is not None
+    revoked_at: list[float] = []
+    seen_after: list[float] = []
+
+    def reader() -> None:
+        while not revoked_at or time.monotonic() - revoked_at[0] < 10:
+            if sessions.get(created.token) is None:
+                seen_after.append(time.monotonic())
+                return
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        readers = [pool.submit(reader) for _ in range(THREADS)]
+        time.sleep(0.05)
+        assert elsewhere.revoke_user_sessions("amira") == 1
+        revoked_at.append(time.monotonic())
+        for future in readers:
+            future.result()
+    assert len(seen_after) == THREADS, "a thread kept seeing a revoked session for 10 s"

@@ -107,7 +107,8 @@ class SessionStore(abc.ABC):
 
     def cached(self, session_id: str, now: int, touch_interval: int) -> SessionRecord | None:
         """What `load` would answer from this process's memory alone, with no I/O (a client cache Redis keeps in
-        step), or None: then only `load` can tell. A layer above serves such a read without its call machinery."""
+        step), or None: then only `load` can tell. A layer above serves such a read without its call machinery.
+        Safe from a thread other than the store's event loop (the sync API): it only reads, and moves an entry up."""
         return None
 
     @abc.abstractmethod

@@ -131,8 +131,11 @@ class TrackedCache:
         if record is None or not record.is_live(now) or record.touch_due(now, touch_interval):
             self.misses += count_miss
             return None
-        self._entries.move_to_end(key)
-        self.hits += 1
+        try:
+            self._entries.move_to_end(key)
+        except KeyError:  # invalidated meanwhile by the loop's thread (this one is the sync API's)
+            return None
+        self.hits += 1  # from two threads an increment may be lost: these are statistics
         return record.copy()
 
     def begin(self, key: str) -> PendingRead | None:

@@ -170,14 +170,20 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
 
     # -- the contract -------------------------------------------------------------------------------------------
 
+    def cached(self, session_id: str, now: int, touch_interval: int) -> SessionRecord | None:
+        """A read the primary answers from its memory while it is in charge, for a session the near cache holds (so
+        an outage would keep it): the near cache only moves it up, which is safe from another thread."""
+        if self._gate is not None or not self.breaker.is_closed:
+            return None
+        cached = self.primary.cached(session_id, now, touch_interval)
+        return cached if cached is not None and self.near_cache.move_up(session_id) else None
+
     async def load(self, session_id: str, now: int, *, touch_interval: int = 0) -> SessionRecord | RotatedAway | None:
-        if self._gate is None and self.breaker.is_closed:
-            # Most reads: the primary answers from its process memory, with no call that could fail or time out.
-            cached = self.primary.cached(session_id, now, touch_interval)
-            if cached is not None:
-                self._now = max(self._now, now)
-                self.near_cache.keep(cached)
-                return cached
+        # Most reads: the primary answers from its process memory, with no call that could fail or time out.
+        cached = self.cached(session_id, now, touch_interval)
+        if cached is not None:
+            self._now = max(self._now, now)
+            return cached
 
         async def primary() -> SessionRecord | RotatedAway | None:
             found = await self.primary.load(session_id, now, touch_interval=touch_interval)

@@ -32,13 +32,14 @@ class NearCache:
         while len(self._records) > self.size:
             self.discard(next(iter(self._records)))
 
-    def keep(self, record: SessionRecord) -> None:
-        """Keep `record` as the most recently used: moved up when held (what the primary's memory serves was
-        remembered by the read that filled it, and kept in step by every write since), else stored."""
-        if record.id in self._records:
-            self._records.move_to_end(record.id)
-        else:
-            self.put(record)
+    def move_up(self, session_id: str) -> bool:
+        """Make a held session the most recently used; False when it is not held. Safe from another thread than the
+        loop's (the sync API), unlike the other methods."""
+        try:
+            self._records.move_to_end(session_id)
+        except KeyError:
+            return False
+        return True
 
     def get(self, session_id: str) -> SessionRecord | None:
         record = self._records.get(session_id)
