@@ -127,6 +127,7 @@ async def test_flask_session_store_migrates_and_its_cookies_keep_working(
         assert adopted.user_id == user
 
 
+@pytest.mark.filterwarnings("ignore:The 'use_signer' option is deprecated:DeprecationWarning")  # the legacy setup
 async def test_signed_flask_session_cookies_keep_working_and_the_signature_is_checked(
     flask_legacy: redis.Redis, legacy: Redis, manager: SessionManager, clock: FakeClock
 ) -> None:

@@ -200,11 +200,10 @@ def test_a_read_the_client_cache_answers_never_goes_to_the_loop(make_sync: MakeS
     assert again.risk is not None  # the read still compared the client, in this thread
 
 
-def test_a_revocation_elsewhere_reaches_threads_reading_from_memory(make_sync: MakeSync, sync_backend: str) -> None:
+@pytest.mark.parametrize("sync_backend", ["redis", "resilient", "cluster"], indirect=True)  # shared stores only
+def test_a_revocation_elsewhere_reaches_threads_reading_from_memory(make_sync: MakeSync) -> None:
     """Threads reading a cached session in a loop stop seeing it once another process revokes it: Redis tells the
     client cache, and the reads in the calling threads follow (docs/client-cache.md bounds the window)."""
-    if sync_backend == "memory":
-        pytest.skip("another process cannot reach a memory store")
     sessions, elsewhere = make_sync(), make_sync()
     elsewhere.open()  # started before the readers, which keep both processes' threads busy
     created = sessions.create(user_id="amira")
