@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import timedelta
 from typing import cast
@@ -287,3 +288,29 @@ async def test_remaining_ttl_without_expiry_field_and_clock(
     assert peeked.expires_at - timedelta(seconds=90) <= peeked.last_active_at + timedelta(seconds=60)
     clock.advance(91)
     assert await manager.adopt_legacy(cookie) is None
+
+
+async def test_delete_source_keeps_a_record_the_legacy_app_changed_after_its_import(
+    legacy: Redis, manager: SessionManager, clock: FakeClock
+) -> None:
+    """A user still on the old cookie keeps using the legacy app after the bulk import: that record is newer than
+    sessionhub's copy, and deleting it would lose the update. One adopted meanwhile no longer needs its record."""
+    cookies = [await seed_session(legacy, clock, user_id=user) for user in ("gia", "hal", "ivo")]
+    migrator = migrator_for(legacy, manager, clock)
+    await migrator.run()
+    assert await manager.adopt_legacy(cookies[2]) is not None  # ivo moved to sessionhub
+    for cookie in (cookies[0], cookies[2]):  # the legacy app writes to gia's and ivo's records afterwards
+        record = json.loads(cast(bytes, await legacy.get(f"session:{cookie}")))
+        record["data"]["cart"].append("newer")
+        await legacy.set(f"session:{cookie}", json.dumps(record), ex=3600)
+
+    verified = await migrator.verify(sample_size=0)
+    deleted = await migrator.delete_source(verified)
+
+    assert (deleted.deleted, deleted.kept_changed) == (2, 1)
+    [kept] = deleted.kept
+    assert kept.ref == f"session:<{legacy_alias_id(cookies[0])}>"
+    assert kept.reason.startswith("changed since its import: its data differs in sessionhub")
+    assert await legacy.exists(f"session:{cookies[0]}") == 1, "the newer copy is still there, for a re-sync"
+    assert await legacy.exists(f"session:{cookies[1]}") == 0
+    assert await legacy.exists(f"session:{cookies[2]}") == 0

@@ -296,5 +296,7 @@ def _print_summary(
             f"{deleted.kept_invalid:,} / {deleted.kept_not_migrated:,} / {deleted.kept_changed:,}",
         )
         stdout.print(cleanup)
+        for entry in deleted.kept[:SHOWN_INVALID]:
+            stdout.print(f"  kept {entry.ref}: {entry.reason}", highlight=False)
     elif asked_to_delete:
         stdout.print("[red]the legacy store was not touched: the verification did not pass[/]")

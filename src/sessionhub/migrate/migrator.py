@@ -11,6 +11,7 @@ The source may be another Redis server or database than sessionhub's: it is only
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -242,7 +243,10 @@ class Migrator:
     async def delete_source(self, verified: VerifyReport, *, progress: Progress | None = None) -> DeleteReport:
         """Delete the legacy records that are in sessionhub, once `verified` (a verification of this source) passed.
 
-        Records not migrated, invalid ones, and ones their application changed during this pass are kept.
+        Kept: records not migrated, invalid ones, and those whose sessionhub copy is not what they hold now: the
+        legacy application changed them after their import (a user still on the old cookie) or during this pass.
+        Deleting those would lose the newer copy; each is listed with its difference. A session already adopted
+        or ended in sessionhub no longer depends on its legacy record, which is deleted whatever it holds.
         """
         if not verified.ok:
             raise MigrationError("the verification did not pass; the legacy store was left untouched")
@@ -253,11 +257,22 @@ class Migrator:
             statuses = await self.manager.import_status([item.session.record.id for item in batch.prepared])
             migrated = [item for item, status in zip(batch.prepared, statuses, strict=True) if status is not None]
             report.kept_not_migrated += len(batch.prepared) - len(migrated)
+            pending = [item for item, status in zip(batch.prepared, statuses, strict=True) if status == "pending"]
+            differences = await asyncio.gather(*(self._compare(item) for item in pending))
+            changed = {id(item) for item, difference in zip(pending, differences, strict=True) if difference}
+            for item, difference in zip(pending, differences, strict=True):
+                if difference is not None:
+                    report.kept.append(InvalidRecord(item.ref, f"changed since its import: {difference}"))
+            report.kept_changed += len(changed)
+            migrated = [item for item in migrated if id(item) not in changed]
             async with self.source_client.pipeline(transaction=False) as pipe:
                 for item in migrated:
                     await self._delete_if_unchanged(keys=[item.record.key], args=[item.record.value], client=pipe)
                 deleted_flags = await pipe.execute() if migrated else []
             deleted = [item.record for item, flag in zip(migrated, deleted_flags, strict=True) if flag]
+            for item, flag in zip(migrated, deleted_flags, strict=True):
+                if not flag:
+                    report.kept.append(InvalidRecord(item.ref, "changed while this pass ran"))
             report.deleted += len(deleted)
             report.kept_changed += len(migrated) - len(deleted)
             if deleted:

@@ -86,7 +86,9 @@ class DeleteReport:
     kept_not_migrated: int = 0
     kept_invalid: int = 0
     kept_changed: int = 0
-    """Changed by the legacy application while this pass ran."""
+    """Changed by the legacy application since their import (or while this pass ran): sessionhub's copy is older."""
+    kept: list[InvalidRecord] = field(default_factory=list)
+    """The records kept because they changed since their import, with the difference (named, never by cookie)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
