@@ -164,9 +164,12 @@ def test_operator_page_shows_live_stats_and_health(
     expect(charts.filter(has_text="Active sessions").locator("figcaption b")).to_have_text("1")
     expect(charts.filter(has_text="Serving from the memory fallback").locator("figcaption b")).to_have_text("no")
     requests = charts.filter(has_text="HTTP requests")
-    assert float(requests.locator("figcaption b").inner_text().removesuffix("/s")) > 0
     points = requests.locator("polyline").first.get_attribute("points") or ""
     assert len(points.split()) >= 4, points  # a line over several samples, not a dot
+    heights = {point.split(",")[1] for point in points.split()}
+    latest = float(requests.locator("figcaption b").inner_text().removesuffix("/s"))
+    # The reloads made requests: the line leaves the zero line somewhere (the last interval alone may have none).
+    assert len(heights) > 1 or latest > 0, points
     expect(charts.filter(has_text="Store latency").locator("figcaption b")).to_contain_text(" ms")
     screenshot(page, request, "7-operator")
 
