@@ -122,20 +122,21 @@ def flask_app(install: Callable[[Any], None]) -> Any:
     return app
 
 
+def scenarios(client: Any) -> dict[str, Request]:
+    """The timed requests of a framework's test client (Flask's or Django's), signed in first."""
+    assert client.get("/login").status_code == 200
+
+    def read() -> None:
+        assert client.get("/read").status_code == 200
+
+    def write() -> None:
+        assert client.get("/write").status_code == 200
+
+    return {"read-only": read, "modifying": write}
+
+
 def flask_browser(app: Any) -> Callable[[], dict[str, Request]]:
-    def browser() -> dict[str, Request]:
-        client = app.test_client()
-        assert client.get("/login").status_code == 200
-
-        def read() -> None:
-            assert client.get("/read").status_code == 200
-
-        def write() -> None:
-            assert client.get("/write").status_code == 200
-
-        return {"read-only": read, "modifying": write}
-
-    return browser
+    return lambda: scenarios(app.test_client())
 
 
 def flask_contenders(url: str, managers: dict[str, SyncSessionManager]) -> list[Contender]:
@@ -219,16 +220,8 @@ def django_contenders(managers: dict[str, SyncSessionManager]) -> list[Contender
             if sessions is not None:
                 use_sessions(sessions)
             with override_settings(SESSION_ENGINE=engine):
-                client = Client()  # its handler loads the middleware, and the engine, on the first request
-                assert client.get("/login").status_code == 200
-
-            def read() -> None:
-                assert client.get("/read").status_code == 200
-
-            def write() -> None:
-                assert client.get("/write").status_code == 200
-
-            return {"read-only": read, "modifying": write}
+                # The client's handler loads the middleware, and the engine, on its first request: the sign-in.
+                return scenarios(Client())
 
         return browser
 

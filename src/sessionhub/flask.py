@@ -115,7 +115,7 @@ class SessionHubInterface(SessionInterface):
         self._follow_flask_login(session)
         if session.data.cleared and session.hub is not None:
             self.sessions.delete(session.hub.token)  # session.clear() signs out, as Flask's cookie sessions do
-            session.become(None, _rest_of(session.data))
+            session.become(None, SessionData.fresh(session.data, session.data.codec))
         if session.hub is not None:
             try:
                 self.sessions.save(session.hub)
@@ -135,7 +135,7 @@ class SessionHubInterface(SessionInterface):
             session.become(signed_in, signed_in.data)
         elif user is None and session.bound_user is not None and hub is not None:
             self.sessions.delete(hub.token)
-            session.become(None, _rest_of(session.data))
+            session.become(None, SessionData.fresh(session.data, session.data.codec))
 
     def _set_cookie(self, session: FlaskSession, response: Response) -> None:
         hub = session.hub
@@ -146,13 +146,6 @@ class SessionHubInterface(SessionInterface):
         else:
             return
         response.headers["Cache-Control"] = "no-store"
-
-
-def _rest_of(data: SessionData) -> SessionData:
-    """What a signed-out session's data becomes: the keys written after the sign-out, as a new session's."""
-    rest = SessionData(codec=data.codec)
-    rest.update(data)
-    return rest
 
 
 def _refusal(status: int, retry_after: float, message: str) -> HTTPException:

@@ -73,13 +73,6 @@ def _check_user_id(user_id: object) -> str:
     return user_id
 
 
-def _fresh_data(data: Mapping[str, Any], codec: DataCodec) -> SessionData:
-    """Data for a session that has none stored yet: every key is a change."""
-    fresh = SessionData(codec=codec)
-    fresh.update(data)
-    return fresh
-
-
 def _check_kind(kind: object) -> str:
     if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
         raise SessionDataError("kind must be 1-32 characters: a lowercase letter, then letters, digits, _ or -")
@@ -180,7 +173,7 @@ class SessionManager(Conversations):
         """
         if user_id is not None:
             user_id = _check_user_id(user_id)
-        changes = _fresh_data(data or {}, self.codec).pending_changes(self.settings.max_data_bytes)
+        changes = SessionData.fresh(data or {}, self.codec).pending_changes(self.settings.max_data_bytes)
         token = new_token(bucket_for_user(user_id) if user_id is not None else random_bucket())
         authenticated_at = None
         if replaces is not None and user_id is not None and replaces.user_id == user_id:
@@ -336,7 +329,7 @@ class SessionManager(Conversations):
         reason: str,
     ) -> Session:
         if data is not None and not isinstance(data, SessionData):
-            data = _fresh_data(data, self.codec)
+            data = SessionData.fresh(data, self.codec)
         changes = data.pending_changes(self.settings.max_data_bytes) if data is not None else None
         previous_id = session_id_for(token) if token is not None else None
         new = new_token(bucket_for_user(user_id))
@@ -532,7 +525,7 @@ class SessionManager(Conversations):
         """
         user_id = _check_user_id(legacy.user_id) if legacy.user_id is not None else None
         kind = _check_kind(legacy.kind)
-        changes = _fresh_data(legacy.data, self.codec).pending_changes(self.settings.max_data_bytes)
+        changes = SessionData.fresh(legacy.data, self.codec).pending_changes(self.settings.max_data_bytes)
         now = self._now()
         if legacy.expires_at is not None and legacy.expires_at < now + MIN_IMPORT_REMAINING_MS:
             return None

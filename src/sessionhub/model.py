@@ -109,6 +109,13 @@ class SessionData(dict[str, Any]):
                 self[key] = decode(raw)
             self._loaded_document = _document(self, codec)
 
+    @classmethod
+    def fresh(cls, data: Mapping[str, Any], codec: DataCodec) -> SessionData:
+        """Data for a session that has none stored yet: every key is a change."""
+        fresh = cls(codec=codec)
+        fresh.update(data)
+        return fresh
+
     @property
     def codec(self) -> DataCodec:
         """The codec the data is stored with (the manager's)."""
