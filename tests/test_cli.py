@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -449,3 +454,54 @@ def test_revoking_every_session_needs_yes(cli: Any, redis_server: RedisServer, k
     assert json.loads(cli("stats", "--json").stdout)["active_sessions"] == 0
     [event, *_] = json.loads(cli("sessions", "events", "--user", "user0", "--json").stdout)
     assert (event["type"], event["actor"], event["reason"]) == ("revoked", "admin", "incident 42")
+
+
+def test_migrate_follow_keeps_sessionhub_in_step_until_interrupted(
+    legacy_store: tuple[RedisServer, redis.Redis], redis_server: RedisServer, key_prefix: str, tmp_path: Any
+) -> None:
+    """A real `sessionhub migrate --follow` process re-syncs while the legacy app keeps writing, and stops cleanly
+    on SIGINT with a line per pass."""
+    server, legacy = legacy_store
+    changed, signed_out, *_ = seed(legacy, 4)
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("TESTING", "SESSIONHUB_TESTING", "SESSIONHUB_REDIS_URL")},
+        "REDIS_URL": redis_server.url,
+        "SESSIONHUB_KEY_PREFIX": key_prefix,
+    }
+    command = [sys.executable, "-m", "sessionhub.cli", "migrate", "seeds", "--source-url", server.url, "--follow"]
+    log = tmp_path / "follow.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([*command, "--interval", "0.2"], env=env, stdout=subprocess.PIPE, stderr=stderr)
+
+    def passes() -> list[str]:
+        return [line for line in log.read_text().splitlines() if line.startswith("pass ")]
+
+    def wait_for_pass(count: int) -> str:
+        deadline = time.monotonic() + 30
+        while len(passes()) < count:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        return passes()[count - 1]
+
+    try:
+        assert "4 new" in wait_for_pass(1)
+        record = orjson.loads(legacy.get(f"session:{changed}") or b"{}")
+        legacy.set(f"session:{changed}", orjson.dumps({**record, "data": {"lang": "sv"}}), ex=3600)
+        legacy.delete(f"session:{signed_out}")
+        seen = len(passes())
+        later = [wait_for_pass(n) for n in range(seen + 1, seen + 3)]
+        assert any("1 updated, 1 ended" in line for line in later), later
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, log.read_text()
+    assert "migration" in out.decode(), "the last pass's summary"
+
+    async def adopt(manager: SessionManager) -> list[Any]:
+        return [await manager.adopt_legacy(cookie) for cookie in (changed, signed_out)]
+
+    brought_over, ended = on_store(redis_server, key_prefix, adopt)
+    assert brought_over.data == {"lang": "sv"}
+    assert ended is None

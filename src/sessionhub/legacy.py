@@ -51,6 +51,8 @@ class LegacySession:
 
     `expires_at` is when the legacy store would have ended it (from its TTL or its own expiry field); None when it
     had no end. Data values are anything JSON can hold; `SessionManager.prepare_import` checks that.
+    `source_digest` identifies the legacy record as it was read: importing it again with another digest brings the
+    migrated session up to date (`LegacyStore.import_sessions`); left empty, a session is imported once.
     """
 
     alias_id: str
@@ -61,3 +63,4 @@ class LegacySession:
     created_at: int | None = None
     last_active_at: int | None = None
     expires_at: int | None = None
+    source_digest: str = ""

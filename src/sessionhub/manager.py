@@ -17,7 +17,8 @@ from sessionhub.backends.base import (
     ROTATED_AWAY,
     Audit,
     ImportedSession,
-    ImportStatus,
+    ImportMarker,
+    ImportOutcome,
     LegacyStore,
     SecurityLog,
     SessionBrowser,
@@ -547,16 +548,18 @@ class SessionManager(Conversations):
             # A legacy store keeps no sign-in time: the session's creation is the latest one it can vouch for.
             authenticated_at=created if user_id is not None else None,
         )
-        return ImportedSession(record, legacy.alias_id)
+        return ImportedSession(record, legacy.alias_id, legacy.source_digest)
 
-    async def import_sessions(self, imports: Sequence[ImportedSession]) -> list[bool]:
-        """Store prepared legacy sessions; True for each stored now, False for each imported before."""
+    async def import_sessions(self, imports: Sequence[ImportedSession]) -> list[ImportOutcome]:
+        """Store prepared legacy sessions, or bring those imported before up to date (see `ImportOutcome`)."""
         legacy = self._legacy()
         return await legacy.import_sessions(imports, self._now()) if imports else []
 
-    async def import_status(self, session_ids: Sequence[str]) -> list[ImportStatus | None]:
+    async def import_markers(self, session_ids: Sequence[str]) -> list[ImportMarker | None]:
+        """What became of each imported session, and the digest of the source record it came from (None: never
+        imported)."""
         legacy = self._legacy()
-        return await legacy.import_status(session_ids, self._now()) if session_ids else []
+        return await legacy.import_markers(session_ids, self._now()) if session_ids else []
 
     # -- internals ----------------------------------------------------------------------------------------------
 

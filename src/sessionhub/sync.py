@@ -193,7 +193,7 @@ class SyncSessionManager:
     peek = _blocking(SessionManager.peek)
     adopt_legacy = _blocking(SessionManager.adopt_legacy)
     import_sessions = _blocking(SessionManager.import_sessions)
-    import_status = _blocking(SessionManager.import_status)
+    import_markers = _blocking(SessionManager.import_markers)
     create_demo_session = _blocking(SessionManager.create_demo_session)
     add_message = _blocking(SessionManager.add_message)
     get_messages = _blocking(SessionManager.get_messages)

@@ -11,6 +11,7 @@ import pytest
 from sessionhub import ClientInfo, SessionDataError, SessionManager, Settings
 from sessionhub.asgi.state import adopt_legacy_cookie
 from sessionhub.backends import RedisBackend
+from sessionhub.backends.base import ImportOutcome
 from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
 from sessionhub.tokens import bucket_for_user, session_id_for
 from tests.support.clock import FakeClock
@@ -32,10 +33,14 @@ def legacy(token: str, clock: FakeClock, *, remaining: float | None = 300, **fie
     return LegacySession(alias_id=alias_id, expires_at=expires, **fields)
 
 
-async def migrate(manager: SessionManager, *sessions: LegacySession) -> list[bool]:
+async def migrate(manager: SessionManager, *sessions: LegacySession) -> list[ImportOutcome]:
     prepared = [manager.prepare_import(session) for session in sessions]
     assert all(item is not None for item in prepared)
     return await manager.import_sessions([item for item in prepared if item is not None])
+
+
+async def statuses(manager: SessionManager, *session_ids: str) -> list[str | None]:
+    return [marker.status if marker else None for marker in await manager.import_markers(session_ids)]
 
 
 async def test_the_legacy_cookie_adopts_its_session_once_under_a_new_token(
@@ -43,7 +48,7 @@ async def test_the_legacy_cookie_adopts_its_session_once_under_a_new_token(
 ) -> None:
     old_cookie = secrets.token_hex(16)
     client = ClientInfo(ip="198.51.100.4", user_agent="legacy browser")
-    assert await migrate(manager, legacy(old_cookie, clock, client=client)) == [True]
+    assert await migrate(manager, legacy(old_cookie, clock, client=client)) == ["new"]
 
     adopted = await manager.adopt_legacy(old_cookie)
 
@@ -57,20 +62,20 @@ async def test_the_legacy_cookie_adopts_its_session_once_under_a_new_token(
     assert again.data == adopted.data
     assert await manager.adopt_legacy(old_cookie) is None, "an alias works once"
     assert [s.id for s in await manager.list_user_sessions("alice")] == [adopted.id]
-    assert await manager.import_status([migrated_session_id(legacy_alias_id(old_cookie) or "", "alice")]) == ["adopted"]
+    assert await statuses(manager, migrated_session_id(legacy_alias_id(old_cookie) or "", "alice")) == ["adopted"]
 
 
 async def test_importing_again_never_duplicates_nor_revives(manager: SessionManager, clock: FakeClock) -> None:
     first, second = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    assert await migrate(manager, legacy(first, clock), legacy(second, clock)) == [True, True]
-    assert await migrate(manager, legacy(first, clock), legacy(second, clock)) == [False, False]
+    assert await migrate(manager, legacy(first, clock), legacy(second, clock)) == ["new", "new"]
+    assert await migrate(manager, legacy(first, clock), legacy(second, clock)) == ["unchanged", "unchanged"]
     assert len(await manager.list_user_sessions("alice")) == 2
 
     adopted = await manager.adopt_legacy(first)
     assert adopted is not None
     await manager.revoke(migrated_session_id(legacy_alias_id(second) or "", "alice"))
 
-    assert await migrate(manager, legacy(first, clock), legacy(second, clock)) == [False, False]
+    assert await migrate(manager, legacy(first, clock), legacy(second, clock)) == ["unchanged", "unchanged"]
     assert [s.id for s in await manager.list_user_sessions("alice")] == [adopted.id]
     assert await manager.adopt_legacy(second) is None, "a revoked migrated session stays revoked"
 
@@ -82,7 +87,7 @@ async def test_status_of_imports(manager: SessionManager, clock: FakeClock) -> N
     assert await manager.adopt_legacy(adopted) is not None
     ids = [migrated_session_id(legacy_alias_id(token) or "", None) for token in (pending, ended, adopted, "x" * 20)]
 
-    assert await manager.import_status(ids) == ["pending", "ended", "adopted", None]
+    assert await statuses(manager, *ids) == ["pending", "ended", "adopted", None]
 
 
 async def test_remaining_lifetime_is_kept_and_then_ends(manager: SessionManager, clock: FakeClock) -> None:
@@ -96,7 +101,7 @@ async def test_remaining_lifetime_is_kept_and_then_ends(manager: SessionManager,
     clock.advance(101)
 
     assert await manager.adopt_legacy(cookie) is None
-    assert await manager.import_status([session_id]) == ["ended"]
+    assert await statuses(manager, session_id) == ["ended"]
 
 
 async def test_a_long_legacy_lifetime_is_kept_beyond_the_absolute_timeout(
@@ -240,3 +245,85 @@ def test_legacy_cookie_names_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSIONHUB_LEGACY_COOKIE_NAMES", "bad name;")
     with pytest.raises(ConfigurationError, match="legacy_cookie_names"):
         Settings()
+
+
+async def test_a_changed_source_record_replaces_a_session_still_waiting_for_its_browser(
+    manager: SessionManager, clock: FakeClock
+) -> None:
+    cookie = secrets.token_hex(16)
+    assert await migrate(manager, legacy(cookie, clock, source_digest="v1")) == ["new"]
+    session_id = migrated_session_id(legacy_alias_id(cookie) or "", "alice")
+
+    changed = legacy(cookie, clock, source_digest="v2", data={"cart": ["papyrus", "ink"]})
+    assert await migrate(manager, changed) == ["updated"]
+    assert await migrate(manager, changed) == ["unchanged"]
+
+    peeked = await manager.peek(session_id)
+    assert peeked is not None
+    assert dict(peeked.data) == {"cart": ["papyrus", "ink"]}, "a key the source no longer has is gone"
+    assert [marker.source_digest if marker else None for marker in await manager.import_markers([session_id])] == ["v2"]
+    adopted = await manager.adopt_legacy(cookie)
+    assert adopted is not None
+    assert dict(adopted.data) == {"cart": ["papyrus", "ink"]}
+    assert len(await manager.list_user_sessions("alice")) == 1
+
+
+async def test_a_source_change_after_adoption_or_revocation_is_a_conflict_that_writes_nothing(
+    manager: SessionManager, clock: FakeClock
+) -> None:
+    adopted_cookie, revoked_cookie = secrets.token_hex(16), secrets.token_hex(16)
+    await migrate(manager, legacy(adopted_cookie, clock, source_digest="v1"), legacy(revoked_cookie, clock))
+    adopted = await manager.adopt_legacy(adopted_cookie)
+    assert adopted is not None
+    assert adopted.token is not None
+    adopted.data["theme"] = "light"
+    await manager.save(adopted)
+    await manager.revoke(migrated_session_id(legacy_alias_id(revoked_cookie) or "", "alice"))
+
+    outcomes = await migrate(
+        manager,
+        legacy(adopted_cookie, clock, source_digest="v2", data={"cart": []}),
+        legacy(revoked_cookie, clock, source_digest="v2"),
+        legacy(adopted_cookie, clock, source_digest="v1", data={"cart": []}),
+    )
+
+    assert outcomes == ["conflict_adopted", "conflict_ended", "unchanged"]
+    current = await manager.get(adopted.token)
+    assert current is not None
+    assert current.data == {"cart": ["papyrus"], "theme": "light"}, "sessionhub's copy wins"
+    assert [s.id for s in await manager.list_user_sessions("alice")] == [adopted.id], "a revoked session stays ended"
+    assert await manager.adopt_legacy(revoked_cookie) is None
+
+
+async def test_an_unchanged_source_record_that_lives_longer_extends_a_waiting_session(
+    manager: SessionManager, clock: FakeClock
+) -> None:
+    """The legacy application slides its own expiry while its user is active there: a re-sync keeps the migrated
+    copy alive as long, and never shortens it."""
+    cookie = secrets.token_hex(16)
+    await migrate(manager, legacy(cookie, clock, remaining=100))
+    clock.advance(60)
+    assert await migrate(manager, legacy(cookie, clock, remaining=300)) == ["unchanged"]
+    assert await migrate(manager, legacy(cookie, clock, remaining=10)) == ["unchanged"]
+
+    clock.advance(200)
+
+    adopted = await manager.adopt_legacy(cookie)
+    assert adopted is not None
+
+
+@pytest.mark.redis
+async def test_a_reimport_never_shortens_nor_revives_an_alias_in_redis(
+    redis_server: RedisServer, clock: FakeClock, key_prefix: str
+) -> None:
+    backend = RedisBackend.from_url(redis_server.url, key_prefix=key_prefix)
+    async with SessionManager(backend, Settings(key_prefix=key_prefix), clock=clock) as manager:
+        client: Any = backend.client
+        waiting, adopted = secrets.token_hex(16), secrets.token_hex(16)
+        await migrate(manager, legacy(waiting, clock, remaining=300), legacy(adopted, clock, remaining=300))
+        assert await manager.adopt_legacy(adopted) is not None
+
+        await migrate(manager, legacy(waiting, clock, remaining=10), legacy(adopted, clock, remaining=300))
+
+        assert 290_000 < await client.pttl(backend.keys.legacy_alias(legacy_alias_id(waiting) or "")) <= 300_000
+        assert await client.exists(backend.keys.legacy_alias(legacy_alias_id(adopted) or "")) == 0

@@ -16,7 +16,7 @@ TOKEN = "legacy-cookie-value-0123456789"
 def record(value: bytes = b"{}", ttl_ms: int | None = 60_000) -> LegacyRecord:
     alias_id = legacy_alias_id(TOKEN)
     assert alias_id is not None
-    return LegacyRecord(b"p:" + TOKEN.encode(), TOKEN, alias_id, value, ttl_ms, read_at=1_000_000)
+    return LegacyRecord(b"p:" + TOKEN.encode(), TOKEN, alias_id, value, "digest", ttl_ms, read_at=1_000_000)
 
 
 @pytest.mark.parametrize(

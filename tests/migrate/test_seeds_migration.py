@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from sessionhub import SessionManager
 from sessionhub.legacy import legacy_alias_id, migrated_session_id
-from sessionhub.migrate import MemoryCheckpoint, MigrationError, Migrator, SeedsSource
+from sessionhub.migrate import MemoryCheckpoint, MemoryImportLedger, MigrationError, Migrator, SeedsSource
 from sessionhub.migrate.checkpoint import CheckpointState
 from sessionhub.migrate.report import InvalidRecord
 from tests.migrate.conftest import seed_session
@@ -173,14 +173,16 @@ class CrashingCheckpoint(MemoryCheckpoint):
         self.migrated_before = 0
         self.lost_imports = 0
 
-    async def save(self, state: CheckpointState, new_invalid: list[InvalidRecord]) -> None:  # type: ignore[override]
+    async def save(  # type: ignore[override]
+        self, state: CheckpointState, new_invalid: list[InvalidRecord], new_conflicts: list[InvalidRecord]
+    ) -> None:
         self.saves += 1
         migrated = state.counts["migrated"]
         if not self.lost_imports and self.saves >= self.crash_on_save and migrated > self.migrated_before:
             self.lost_imports = migrated - self.migrated_before
             raise ConnectionError("the migration host went away")
         self.migrated_before = migrated
-        await super().save(state, new_invalid)
+        await super().save(state, new_invalid, new_conflicts)
 
 
 async def test_a_crash_between_import_and_checkpoint_redoes_one_batch_harmlessly(
@@ -211,7 +213,7 @@ async def test_a_checkpoint_of_another_source_is_refused(
     legacy: Redis, manager: SessionManager, clock: FakeClock, other_source: str
 ) -> None:
     checkpoint = MemoryCheckpoint()
-    await checkpoint.save(CheckpointState(other_source, 0, 42), [])
+    await checkpoint.save(CheckpointState(other_source, 0, 42), [], [])
 
     with pytest.raises(MigrationError, match="another source"):
         await migrator_for(legacy, manager, clock, checkpoint=checkpoint).run()
@@ -261,7 +263,9 @@ async def test_verify_counts_and_samples_then_delete_source_cleans_only_what_is_
         assert await manager.adopt_legacy(cookie) is not None, "deleting the source signs nobody out"
 
 
-async def test_verify_notices_a_session_that_differs(legacy: Redis, manager: SessionManager, clock: FakeClock) -> None:
+async def test_verify_names_every_session_changed_since_its_import_and_a_rerun_brings_it_over(
+    legacy: Redis, manager: SessionManager, clock: FakeClock
+) -> None:
     cookie = await seed_session(legacy, clock, user_id="fay", data={"plan": "free"})
     migrator = migrator_for(legacy, manager, clock)
     await migrator.run()
@@ -271,10 +275,16 @@ async def test_verify_notices_a_session_that_differs(legacy: Redis, manager: Ses
         keepttl=True,
     )
 
-    verified = await migrator.verify()
+    verified = await migrator.verify(sample_size=0)
 
     assert not verified.ok
-    assert [entry.reason for entry in verified.mismatched] == ["its data differs in sessionhub (keys 'plan')"]
+    assert verified.stale == [f"session:<{legacy_alias_id(cookie)}>"], "every record is checked, not a sample"
+    again = await migrator.run()
+    assert (again.migrated, again.updated, again.already_migrated) == (0, 1, 0)
+    assert (await migrator.verify()).ok
+    adopted = await manager.adopt_legacy(cookie)
+    assert adopted is not None
+    assert adopted.data["plan"] == "pro"
 
 
 async def test_remaining_ttl_without_expiry_field_and_clock(
@@ -290,27 +300,126 @@ async def test_remaining_ttl_without_expiry_field_and_clock(
     assert await manager.adopt_legacy(cookie) is None
 
 
-async def test_delete_source_keeps_a_record_the_legacy_app_changed_after_its_import(
+async def write_in_legacy_app(legacy: Redis, cookie: str, item: str) -> None:
+    record = json.loads(cast(bytes, await legacy.get(f"session:{cookie}")))
+    record["data"]["cart"].append(item)
+    await legacy.set(f"session:{cookie}", json.dumps(record), ex=3600)
+
+
+async def test_delete_source_deletes_only_records_that_still_hold_what_was_imported(
     legacy: Redis, manager: SessionManager, clock: FakeClock
 ) -> None:
-    """A user still on the old cookie keeps using the legacy app after the bulk import: that record is newer than
-    sessionhub's copy, and deleting it would lose the update. One adopted meanwhile no longer needs its record."""
-    cookies = [await seed_session(legacy, clock, user_id=user) for user in ("gia", "hal", "ivo")]
+    """Users still on the old cookie keep using the legacy app after the import. A change to a session waiting for
+    its browser is brought over by a re-sync; one after the session's adoption is a conflict (sessionhub's copy
+    wins). Between the verification and the clean-up the legacy app writes again: that record is newer than
+    sessionhub's copy, and deleting it would lose the update."""
+    gia, hal, ivo = [await seed_session(legacy, clock, user_id=user) for user in ("gia", "hal", "ivo")]
     migrator = migrator_for(legacy, manager, clock)
     await migrator.run()
-    assert await manager.adopt_legacy(cookies[2]) is not None  # ivo moved to sessionhub
-    for cookie in (cookies[0], cookies[2]):  # the legacy app writes to gia's and ivo's records afterwards
-        record = json.loads(cast(bytes, await legacy.get(f"session:{cookie}")))
-        record["data"]["cart"].append("newer")
-        await legacy.set(f"session:{cookie}", json.dumps(record), ex=3600)
+    assert await manager.adopt_legacy(ivo) is not None  # ivo moved to sessionhub
+    for cookie in (gia, ivo):
+        await write_in_legacy_app(legacy, cookie, "newer")
+    resync = await migrator.run()
+    assert (resync.updated, resync.already_migrated) == (1, 1)
+    assert [entry.ref for entry in resync.conflicts] == [f"session:<{legacy_alias_id(ivo)}>"]
+    verified = await migrator.verify(sample_size=10)
+    assert verified.ok
+    assert (verified.conflicts, verified.stale) == (1, [])
+    await write_in_legacy_app(legacy, gia, "newest")  # after the verification
 
-    verified = await migrator.verify(sample_size=0)
     deleted = await migrator.delete_source(verified)
 
-    assert (deleted.deleted, deleted.kept_changed) == (2, 1)
-    [kept] = deleted.kept
-    assert kept.ref == f"session:<{legacy_alias_id(cookies[0])}>"
-    assert kept.reason.startswith("changed since its import: its data differs in sessionhub")
-    assert await legacy.exists(f"session:{cookies[0]}") == 1, "the newer copy is still there, for a re-sync"
-    assert await legacy.exists(f"session:{cookies[1]}") == 0
-    assert await legacy.exists(f"session:{cookies[2]}") == 0
+    assert (deleted.deleted, deleted.kept_changed) == (1, 2)
+    assert {entry.ref: entry.reason.split(":")[0] for entry in deleted.kept} == {
+        f"session:<{legacy_alias_id(gia)}>": "changed since its import",
+        f"session:<{legacy_alias_id(ivo)}>": "changed in the legacy store after its import, and adopted by its "
+        "browser since",
+    }
+    assert await legacy.exists(f"session:{gia}") == 1, "the newer copy is still there, for a re-sync"
+    assert await legacy.exists(f"session:{hal}") == 0
+    assert await legacy.exists(f"session:{ivo}") == 1
+    adopted = await manager.adopt_legacy(gia)
+    assert adopted is not None
+    assert adopted.data["cart"] == ["scroll", "newer"], "the re-sync brought the first change over"
+
+
+async def test_a_rerun_follows_what_the_legacy_app_did_meanwhile(
+    legacy: Redis, manager: SessionManager, clock: FakeClock
+) -> None:
+    """The legacy application keeps serving between two passes: it changes a session, signs an anonymous one in,
+    signs one out (its record deleted), and the record of a session already adopted in sessionhub expires there."""
+    changed, signed_out, adopted, untouched = [
+        await seed_session(legacy, clock, user_id=user) for user in ("kim", "lou", "max", "ned")
+    ]
+    anonymous = await seed_session(legacy, clock, user_id=None)
+    ledger = MemoryImportLedger()
+    migrator = migrator_for(legacy, manager, clock, ledger=ledger, batch_size=2)
+    first = await migrator.run()
+    assert (first.migrated, first.ended_in_source) == (5, 0)
+    moved = await manager.adopt_legacy(adopted)
+    assert moved is not None
+    assert moved.token is not None
+
+    await write_in_legacy_app(legacy, changed, "newer")
+    await legacy.delete(f"session:{signed_out}", f"session:{adopted}")
+    record = json.loads(cast(bytes, await legacy.get(f"session:{anonymous}")))
+    await legacy.set(f"session:{anonymous}", json.dumps({**record, "user_id": "ola"}), ex=3600)
+
+    second = await migrator.run()
+
+    assert (second.migrated, second.updated, second.already_migrated) == (1, 1, 1)
+    assert second.ended_in_source == 2, "the signed-out session, and the anonymous copy of the one that signed in"
+    assert second.conflicts == []
+    assert await manager.adopt_legacy(signed_out) is None, "a legacy logout does not survive the move"
+    [event] = [e for e in await manager.security_events("lou") if e.type == "revoked"]
+    assert (event.actor, event.reason) == ("system", "deleted in the legacy store")
+    assert await manager.get(moved.token) is not None, "an adopted session no longer depends on its legacy record"
+    signed_in = await manager.adopt_legacy(anonymous)
+    assert signed_in is not None
+    assert signed_in.user_id == "ola"
+    brought_over = await manager.adopt_legacy(changed)
+    assert brought_over is not None
+    assert brought_over.data["cart"] == ["scroll", "newer"]
+    assert await manager.adopt_legacy(untouched) is not None
+    assert len(ledger.session_ids) == 3, "sessions whose record is gone leave the ledger"
+
+
+async def test_only_a_pass_that_read_the_whole_source_ends_sessions(
+    legacy: Redis, manager: SessionManager, clock: FakeClock
+) -> None:
+    cookies = [await seed_session(legacy, clock, user_id=f"p{n}") for n in range(6)]
+    ledger, checkpoint = MemoryImportLedger(), MemoryCheckpoint()
+    migrator = migrator_for(legacy, manager, clock, ledger=ledger, checkpoint=checkpoint, batch_size=2)
+    await migrator.run()
+    await legacy.delete(f"session:{cookies[0]}")
+
+    stopped = await migrator.run(max_batches=1)
+    dry = await migrator.run(dry_run=True)
+    resumed = await migrator.run()
+
+    assert not stopped.completed
+    assert (dry.ended_in_source, resumed.ended_in_source) == (0, 0), "neither read the source from its start"
+    assert resumed.completed
+    session_id = migrated_session_id(legacy_alias_id(cookies[0]) or "", "p0")
+    assert await manager.peek(session_id) is not None
+    assert (await migrator.run()).ended_in_source == 1
+    assert await manager.peek(session_id) is None
+
+
+async def test_a_dry_run_reports_what_a_resync_would_do_and_writes_nothing(
+    legacy: Redis, manager: SessionManager, clock: FakeClock
+) -> None:
+    waiting = await seed_session(legacy, clock, user_id="pat")
+    adopted = await seed_session(legacy, clock, user_id="rae")
+    migrator = migrator_for(legacy, manager, clock)
+    await migrator.run()
+    assert await manager.adopt_legacy(adopted) is not None
+    for cookie in (waiting, adopted):
+        await write_in_legacy_app(legacy, cookie, "later")
+    await seed_session(legacy, clock, user_id="sol")
+
+    dry = await migrator.run(dry_run=True)
+
+    assert (dry.migrated, dry.updated, dry.already_migrated) == (1, 1, 0)
+    assert [entry.ref for entry in dry.conflicts] == [f"session:<{legacy_alias_id(adopted)}>"]
+    assert (await migrator.verify(sample_size=0)).stale == [f"session:<{legacy_alias_id(waiting)}>"]

@@ -34,10 +34,12 @@ class UserLimit:
 
 @dataclass(frozen=True, slots=True)
 class ImportedSession:
-    """A legacy session ready to store: its record (id from `migrated_session_id`) and the alias that reaches it."""
+    """A legacy session ready to store: its record (id from `migrated_session_id`), the alias that reaches it, and
+    the digest of the source record it came from (what tells a re-import whether the source changed since)."""
 
     record: SessionRecord
     alias_id: str
+    source_digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +66,39 @@ MAX_ROTATION_HOPS = 8
 
 ImportStatus = Literal["pending", "adopted", "ended"]
 """What became of an imported legacy session (sessionhub.legacy): waiting for its browser, adopted by it, or ended
-since (expired or revoked). None stands for "never imported"."""
+since (expired or revoked)."""
+
+ImportOutcome = Literal["new", "unchanged", "updated", "conflict_adopted", "conflict_ended"]
+"""What importing a legacy session did. `new`: stored for the first time. `unchanged`: imported before from the same
+source record. `updated`: the source record changed since its import, and the session, still waiting for its
+browser, was replaced by the new one. `conflict_adopted` / `conflict_ended`: the source record changed since its
+import, but the session was adopted by its browser (sessionhub's copy is kept) or ended (it stays ended) meanwhile:
+nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportMarker:
+    """What the import marker of a migrated session says: what became of it, and the digest of the source record
+    it was imported from."""
+
+    status: ImportStatus
+    source_digest: str
+
 
 ADOPTED = "adopted"
-"""What an import marker holds once its legacy alias has been used; before that it holds the alias id."""
+"""The state an import marker holds once its legacy alias has been used; before that it holds the alias id."""
+
+
+def import_outcome(marker: ImportMarker | None, source_digest: str) -> ImportOutcome:
+    """What importing a session whose marker is `marker` from a source record with this digest does (import.lua
+    decides the same in Redis; tests/contract/test_legacy.py holds every backend to it)."""
+    if marker is None:
+        return "new"
+    if marker.source_digest == source_digest:
+        return "unchanged"
+    if marker.status == "adopted":
+        return "conflict_adopted"
+    return "updated" if marker.status == "pending" else "conflict_ended"
 
 
 class RotatedAway(enum.Enum):
@@ -267,17 +298,19 @@ class LegacyStore(abc.ABC):
     sessionhub.migrate)."""
 
     @abc.abstractmethod
-    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
-        """Store each legacy session with its alias and import marker, unless it was imported before (its marker
-        still exists, even if it has since been adopted or ended). True for each one stored now.
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[ImportOutcome]:
+        """Store each legacy session with its alias and import marker, or bring one imported before up to date with
+        its source record, as `ImportOutcome` says; a marker outlives its session, so an adopted or ended session
+        never comes back.
 
-        The alias and the marker expire with the session's idle and absolute deadlines. The user limit does not
-        apply: a migration must not sign anyone out.
+        A session still waiting for its browser whose source record is unchanged but lives longer now (a user
+        active on the legacy application) gets the later deadlines. The alias and the marker expire with the
+        session's idle and absolute deadlines. The user limit does not apply: a migration must not sign anyone out.
         """
 
     @abc.abstractmethod
-    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
-        """What became of each imported session (see `ImportStatus`); None for one never imported."""
+    async def import_markers(self, session_ids: Sequence[str], now: int) -> list[ImportMarker | None]:
+        """The import marker of each session id; None for one never imported."""
 
     @abc.abstractmethod
     async def resolve_alias(self, alias_id: str, now: int) -> str | None:

@@ -30,10 +30,13 @@ from sessionhub.backends.base import (
     ROTATED_AWAY,
     Audit,
     ImportedSession,
+    ImportMarker,
+    ImportOutcome,
     ImportStatus,
     RotatedAway,
     SessionBackend,
     UserLimit,
+    import_outcome,
 )
 from sessionhub.errors import SessionLimitExceeded
 from sessionhub.events import SecurityEvent
@@ -60,6 +63,14 @@ class _Log:
     expires_at: int
 
 
+@dataclass(slots=True)
+class _ImportMarker:
+    state: str
+    """The alias id until the browser adopts the session, then ADOPTED."""
+    source_digest: str
+    expiry: int
+
+
 @dataclass(frozen=True, slots=True)
 class _Rotation:
     new_id: str
@@ -80,8 +91,8 @@ class MemoryBackend(SessionBackend):
         self._rotation_deadlines: list[tuple[int, str]] = []
         """(expiry, old id) of each rotation marker, for the sweep to drop the expired ones."""
         self._messages: dict[str, list[bytes]] = {}
-        # Legacy imports: session id -> (alias id or ADOPTED, expiry), and alias id -> (session id, expiry).
-        self._import_markers: dict[str, tuple[str, int]] = {}
+        # Legacy imports: session id -> its marker, and alias id -> (session id, expiry).
+        self._import_markers: dict[str, _ImportMarker] = {}
         self._aliases: dict[str, tuple[str, int]] = {}
         self._instance = uuid.uuid4().hex
 
@@ -260,9 +271,10 @@ class MemoryBackend(SessionBackend):
     async def count(self, now: int) -> int:
         with self._lock:
             self._sweep(now, None)
-            for entries in (self._import_markers, self._aliases):
-                for key in [key for key, (_, expiry) in entries.items() if expiry <= now]:
-                    del entries[key]
+            for marker_id in [key for key, marker in self._import_markers.items() if marker.expiry <= now]:
+                del self._import_markers[marker_id]
+            for alias_id in [key for key, (_, expiry) in self._aliases.items() if expiry <= now]:
+                del self._aliases[alias_id]
             return len(self._sessions)
 
     async def health(self) -> dict[str, Any]:
@@ -313,26 +325,16 @@ class MemoryBackend(SessionBackend):
             live = (self._live(session_id, now) for session_id in ids)
             return [record.copy() for record in itertools.islice(filter(None, live), limit)]
 
-    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[ImportOutcome]:
         for item in imports:
             check_storable(item.record.user_id, item.record.data)
         with self._lock:
             self._sweep(now, SWEEP_BATCH)
-            stored = []
-            for item in imports:
-                record = item.record
-                if _unexpired(self._import_markers.get(record.id), now) is not None:
-                    stored.append(False)
-                    continue
-                self._insert(record.copy())
-                self._import_markers[record.id] = (item.alias_id, record.absolute_expires_at)
-                self._aliases[item.alias_id] = (record.id, record.expires_at)
-                stored.append(True)
-            return stored
+            return [self._import(item, now) for item in imports]
 
-    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+    async def import_markers(self, session_ids: Sequence[str], now: int) -> list[ImportMarker | None]:
         with self._lock:
-            return [self._import_status(session_id, now) for session_id in session_ids]
+            return [self._import_marker(session_id, now) for session_id in session_ids]
 
     async def resolve_alias(self, alias_id: str, now: int) -> str | None:
         with self._lock:
@@ -342,11 +344,11 @@ class MemoryBackend(SessionBackend):
         with self._lock:
             self._aliases.pop(alias_id, None)
             marker = self._import_markers.get(session_id)
-            if _unexpired(marker, now) != alias_id:
+            if marker is None or now >= marker.expiry or marker.state != alias_id:
                 return None
             moved = self._move(session_id, new_session_id, now)
-            if moved is not None and marker is not None:
-                self._import_markers[session_id] = (ADOPTED, marker[1])
+            if moved is not None:
+                marker.state = ADOPTED
             return moved
 
     # -- internals: callers hold the lock -----------------------------------------------------------------------
@@ -364,13 +366,35 @@ class MemoryBackend(SessionBackend):
             self._messages[new_session_id] = messages
         return moved.copy()
 
-    def _import_status(self, session_id: str, now: int) -> ImportStatus | None:
-        marker = _unexpired(self._import_markers.get(session_id), now)
-        if marker is None:
+    def _import(self, item: ImportedSession, now: int) -> ImportOutcome:
+        record = item.record
+        outcome = import_outcome(self._import_marker(record.id, now), item.source_digest)
+        marker = self._import_markers.get(record.id)
+        if outcome == "unchanged":
+            waiting = self._live(record.id, now) if marker is not None and marker.state != ADOPTED else None
+            if marker is not None and waiting is not None:
+                if record.expires_at > waiting.expires_at:
+                    waiting.expires_at = record.expires_at
+                    waiting.absolute_expires_at = max(record.absolute_expires_at, waiting.absolute_expires_at)
+                    marker.expiry = max(marker.expiry, waiting.absolute_expires_at)
+                self._aliases[item.alias_id] = (record.id, waiting.expires_at)
+        if outcome not in ("new", "updated"):
+            return outcome
+        self._remove(record.id)
+        self._insert(record.copy())
+        expiry = max(record.absolute_expires_at, marker.expiry if marker is not None else 0)
+        self._import_markers[record.id] = _ImportMarker(item.alias_id, item.source_digest, expiry)
+        self._aliases[item.alias_id] = (record.id, record.expires_at)
+        return outcome
+
+    def _import_marker(self, session_id: str, now: int) -> ImportMarker | None:
+        marker = self._import_markers.get(session_id)
+        if marker is None or now >= marker.expiry:
             return None
-        if marker == ADOPTED:
-            return "adopted"
-        return "pending" if self._live(session_id, now) is not None else "ended"
+        if marker.state == ADOPTED:
+            return ImportMarker("adopted", marker.source_digest)
+        status: ImportStatus = "pending" if self._live(session_id, now) is not None else "ended"
+        return ImportMarker(status, marker.source_digest)
 
     def _live(self, session_id: str | None, now: int) -> SessionRecord | None:
         record = self._sessions.get(session_id) if session_id else None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 from collections import Counter
 from enum import StrEnum
 from typing import Annotated, Any
@@ -34,11 +37,13 @@ from sessionhub.migrate import (
     MigrationSource,
     Migrator,
     RedisCheckpoint,
+    RedisImportLedger,
     SeedsSource,
     StarsessionsSource,
     VerifyReport,
 )
 from sessionhub.migrate.migrator import Progress as ProgressCallback
+from sessionhub.migrate.migrator import source_identity, source_key
 
 SHOWN_INVALID = 10
 """Invalid records listed by name in the summary (all of them are in --json)."""
@@ -139,6 +144,17 @@ async def migrate(
     delete_source: Annotated[
         bool, typer.Option("--delete-source", help="After a verification that passed, delete the migrated legacy keys.")
     ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Keep re-syncing, a pass every --interval seconds, until interrupted (Ctrl-C or SIGTERM): for a "
+            "cut-over while the legacy application still serves.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.0, help="--follow: seconds between the end of a pass and the next.")
+    ] = 5.0,
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Exit 0 when the legacy store holds no session under the prefix.")
     ] = False,
@@ -146,11 +162,15 @@ async def migrate(
 ) -> None:
     """Move the sessions of a legacy store into sessionhub; nobody is signed out (docs/migration.md).
 
-    Interrupted, it resumes where it stopped when run again. Exit code 1 when records were invalid (they are listed
-    and left in place), the verification failed, or no key was found under the prefix (unless --allow-empty).
+    Run again, it brings over what changed in the legacy store since (a re-sync), and ends the sessions whose
+    legacy record was deleted; interrupted, it resumes where it stopped. Exit code 1 when records were invalid (they
+    are listed and left in place), the verification failed, or no key was found under the prefix (unless
+    --allow-empty).
     """
     if dry_run and delete_source:
         fail("--delete-source cannot go with --dry-run", EXIT_USAGE)
+    if follow and (dry_run or delete_source or max_batches is not None):
+        fail("--follow keeps migrating: it does not go with --dry-run, --delete-source or --max-batches", EXIT_USAGE)
     if delete_source and not verify:
         fail("--delete-source needs the verification (drop --no-verify)", EXIT_USAGE)
     source = build_source(source_kind, prefix, user_key, serialization, field or [], kind, secret_key_env)
@@ -166,16 +186,24 @@ async def migrate(
     result: dict[str, Any] = {}
     try:
         async with manager:
-            checkpoint = RedisCheckpoint(manager.backend.client, f"{config.key_prefix}:{{migration}}:{source.name}")
+            client = manager.backend.client
+            state_key = f"{config.key_prefix}:{{migration}}:{source.name}"
+            checkpoint = RedisCheckpoint(client, state_key)
+            ledger = RedisImportLedger(client, f"{state_key}:{source_key(source_identity(source, legacy))}:imported")
             if restart:
                 await checkpoint.clear()
-            migrator = Migrator(source, legacy, manager, checkpoint=checkpoint, batch_size=batch_size)
+            migrator = Migrator(source, legacy, manager, checkpoint=checkpoint, ledger=ledger, batch_size=batch_size)
             # Every key of the legacy database, whatever its prefix: an estimate (an upper bound) for the ETA.
             estimate = int(await legacy.dbsize())
-            with _progress(as_json, estimate) as bar:
-                report = await migrator.run(
-                    dry_run=dry_run, max_batches=max_batches, progress=bar("migrating" if not dry_run else "dry run")
-                )
+            with _progress(as_json or follow, estimate) as bar:
+                if follow:
+                    report = await _follow(migrator, interval, as_json)
+                else:
+                    report = await migrator.run(
+                        dry_run=dry_run,
+                        max_batches=max_batches,
+                        progress=bar("migrating" if not dry_run else "dry run"),
+                    )
                 result["migration"] = report.to_dict()
                 verified = None
                 if verify and not dry_run and report.completed:
@@ -201,6 +229,40 @@ async def migrate(
         raise typer.Exit(EXIT_NO)
     if report.invalid or (verified is not None and not verified.ok):
         raise typer.Exit(EXIT_NO)
+
+
+async def _follow(migrator: Migrator, interval: float, quiet: bool) -> MigrationReport:
+    """Passes one after another until SIGINT or SIGTERM, a line per pass; the pass in hand stops after its current
+    batch (the checkpoint resumes it next time). Returns the last pass's report."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stopping.set)
+    try:
+        passes = 0
+        while True:
+            report = await migrator.run(stop=stopping.is_set)
+            passes += 1
+            if not quiet:
+                stderr.print(_pass_line(passes, report), highlight=False)
+            if stopping.is_set():
+                return report
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
+            if stopping.is_set():
+                return report
+    finally:
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signal_number)
+
+
+def _pass_line(number: int, report: MigrationReport) -> str:
+    state = "" if report.completed else " (stopped: resumes next run)"
+    return (
+        f"pass {number}: {report.scanned:,} keys in {report.elapsed:.1f} s: {report.migrated:,} new, "
+        f"{report.updated:,} updated, {report.ended_in_source:,} ended, {len(report.conflicts):,} conflicts, "
+        f"{len(report.invalid):,} invalid{state}"
+    )
 
 
 class _progress:
@@ -254,14 +316,24 @@ def _print_summary(
     table.add_row("would migrate" if report.dry_run else "migrated", f"{report.migrated:,}")
     for kind, count in sorted(report.kinds.items()):
         table.add_row(f"  kind {kind}", f"{count:,}")
+    table.add_row("would update" if report.dry_run else "updated (changed since imported)", f"{report.updated:,}")
     table.add_row("already migrated", f"{report.already_migrated:,}")
+    table.add_row(
+        "conflicts (sessionhub's copy kept)", f"[yellow]{len(report.conflicts):,}[/]" if report.conflicts else "0"
+    )
+    if not report.dry_run:
+        table.add_row("ended (deleted in the legacy store)", f"{report.ended_in_source:,}")
     table.add_row("expired (not moved)", f"{report.expired:,}")
     table.add_row("invalid (left in place)", f"[red]{len(report.invalid):,}[/]" if report.invalid else "0")
     table.add_row("batches", f"{report.batches:,}" + (" (resumed)" if report.resumed else ""))
     table.add_row("time", f"{report.elapsed:.2f} s, {report.rate:,.0f} keys/s")
     stdout.print(table)
     if not report.completed:
-        stdout.print("[yellow]stopped before the end (--max-batches): run the same command again to resume[/]")
+        stdout.print("[yellow]stopped before the end: run the same command again to resume[/]")
+    for entry in report.conflicts[:SHOWN_INVALID]:
+        stdout.print(f"  conflict {entry.ref}: {entry.reason}", highlight=False)
+    if len(report.conflicts) > SHOWN_INVALID:
+        stdout.print(f"  ... and {len(report.conflicts) - SHOWN_INVALID:,} more conflicts (--json lists them all)")
     if report.invalid:
         reasons = Table(title="invalid records", title_justify="left")
         reasons.add_column("reason")
@@ -281,6 +353,8 @@ def _print_summary(
             "  waiting / adopted / ended", f"{verified.pending:,} / {verified.adopted:,} / {verified.ended:,}"
         )
         check.add_row("missing", f"[red]{len(verified.missing):,}[/]" if verified.missing else "0")
+        check.add_row("changed since imported", f"[red]{len(verified.stale):,}[/]" if verified.stale else "0")
+        check.add_row("conflicts (sessionhub's copy kept)", f"{verified.conflicts:,}")
         check.add_row("sample compared", f"{verified.sampled:,}, {len(verified.mismatched):,} different")
         check.add_row("result", "[green]passed[/]" if verified.ok else "[red]failed[/]")
         stdout.print(check)
@@ -288,6 +362,10 @@ def _print_summary(
             stdout.print(f"  {entry.ref}: {entry.reason}", highlight=False)
         for ref in verified.missing[:SHOWN_INVALID]:
             stdout.print(f"  {ref}: missing (run the migration again)", highlight=False)
+        for ref in verified.stale[:SHOWN_INVALID]:
+            stdout.print(
+                f"  {ref}: changed in the legacy store since its import (run the migration again)", highlight=False
+            )
     if deleted is not None:
         cleanup = Table(title="legacy store clean-up", show_header=False, title_justify="left")
         cleanup.add_row("deleted", f"{deleted.deleted:,}")

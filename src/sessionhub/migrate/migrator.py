@@ -1,30 +1,39 @@
-"""Move the sessions of a legacy Redis store into sessionhub, check that they arrived, and only then clean up.
+"""Move the sessions of a legacy Redis store into sessionhub, keep them in step while the legacy application still
+serves, check that they arrived, and only then clean up.
 
-Each pass walks the source's key spaces with SCAN, a batch at a time: one pipelined round trip reads the batch
-(GET and PTTL of each key), the source decodes it, the manager checks and encodes it, and one pipelined round trip
-imports it. Imports are idempotent (see `sessionhub.legacy`), so a migration can be stopped anywhere and run again;
-with a checkpoint it resumes after the last finished batch instead of starting over.
+Each pass walks the source's key spaces with SCAN, a batch at a time: one script call reads the batch (value, TTL
+and digest of each key: lua/read_batch.lua), the source decodes it, the manager checks and encodes it, and one
+pipelined round trip imports it. Imports are idempotent and re-sync (`LegacyStore.import_sessions`): a session
+whose source record changed since its import is brought up to date while it waits for its browser, and reported as
+a conflict once its browser adopted it (sessionhub's copy is kept). A complete pass also ends, in sessionhub, the
+waiting sessions whose legacy record is gone (a legacy logout), found through the `ImportLedger`.
 
-The source may be another Redis server or database than sessionhub's: it is only ever read, except by
-`delete_source`, which refuses to run without a verification that passed.
+A migration can be stopped anywhere and run again; with a checkpoint it resumes after the last finished batch. The
+source may be another Redis server or database than sessionhub's: it is only ever read, except by
+`delete_source`, which refuses to run without a verification that passed and deletes a record only if it still
+holds what was imported (lua/delete_if_imported.lua).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 from typing import cast
 
 from redis.asyncio import Redis
 
-from sessionhub.backends.base import ImportedSession
+from sessionhub.backends.base import ImportedSession, ImportMarker, ImportOutcome, import_outcome
 from sessionhub.errors import ConfigurationError, SessionDataError, SessionHubError
+from sessionhub.events import SYSTEM
 from sessionhub.legacy import legacy_alias_id
 from sessionhub.manager import SessionManager
 from sessionhub.migrate.checkpoint import Checkpoint, CheckpointState
+from sessionhub.migrate.ledger import ImportLedger
 from sessionhub.migrate.records import LegacyRecord, RecordError
 from sessionhub.migrate.report import DeleteReport, InvalidRecord, MigrationReport, VerifyReport, record_ref
 from sessionhub.migrate.sources.base import KeySpace, MigrationSource
@@ -33,27 +42,37 @@ DEFAULT_BATCH_SIZE = 500
 Progress = Callable[[int], None]
 """Called after each batch with the number of keys this pass has read."""
 
-# Read a batch of legacy keys in one command rather than two per key: the value and remaining TTL of each (PTTL's
-# -1: none, -2: gone). A key of another type reads as {its type}. The source is a single Redis (SCAN does not walk
-# a cluster), so the keys of a batch may be anywhere.
-# KEYS: the keys. Returns value, ttl, value, ttl, ...
-_READ_BATCH = """
-local out = {}
-for _, key in ipairs(KEYS) do
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' and value.err then value = {redis.call('TYPE', key).ok} end
-  out[#out + 1] = value
-  out[#out + 1] = redis.call('PTTL', key)
-end
-return out
-"""
+ENDED_IN_SOURCE = "deleted in the legacy store"
+"""The reason in the security log of a migrated session ended because its legacy record was deleted."""
 
-# Delete a legacy key only if it still holds the value this pass read and checked: its application may be writing.
-# KEYS: the key. ARGV: the value read. Returns 1 when deleted.
-_DELETE_IF_UNCHANGED = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_CONFLICTS = {
+    "conflict_adopted": "changed in the legacy store after its import, and adopted by its browser since: sessionhub's "
+    "copy is kept",
+    "conflict_ended": "changed in the legacy store after its import, and ended in sessionhub since (revoked or "
+    "expired): it stays ended",
+}
+_KEPT = {
+    "pending": "changed since its import: run the migration again to bring the change over, then delete",
+    "adopted": _CONFLICTS["conflict_adopted"],
+    "ended": _CONFLICTS["conflict_ended"],
+}
+
+
+def _lua(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", name).read_text(encoding="utf-8")
+
+
+def source_identity(source: MigrationSource, client: Redis) -> str:
+    """The source's settings and where it is (no credentials): a SCAN cursor means nothing on another server, and
+    two sources must not share a ledger."""
+    where = client.connection_pool.connection_kwargs
+    location = where.get("path") or f"{where.get('host', 'localhost')}:{where.get('port', 6379)}"
+    return f"{source.describe()}@{location}/{where.get('db', 0)}"
+
+
+def source_key(identity: str) -> str:
+    """A short, stable name for a source in key names (its identity may hold any character)."""
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 class MigrationError(SessionHubError):
@@ -75,6 +94,11 @@ class _Batch:
     invalid: list[InvalidRecord]
     expired: int
     scanned: int
+    conflicts: list[InvalidRecord] = field(default_factory=list)
+
+
+_COUNTS = ("scanned", "migrated", "updated", "already_migrated", "expired", "batches")
+"""The counts of a `MigrationReport` that a checkpoint carries over to the run that resumes it."""
 
 
 class Migrator:
@@ -85,9 +109,12 @@ class Migrator:
         manager: SessionManager,
         *,
         checkpoint: Checkpoint | None = None,
+        ledger: ImportLedger | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`ledger` (one per source: `source_identity`) lets a complete pass end the sessions whose legacy record
+        was deleted; without one, a legacy logout after the import is not followed."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if source_client.connection_pool.connection_kwargs.get("decode_responses"):
@@ -96,103 +123,136 @@ class Migrator:
         self.source_client = source_client
         self.manager = manager
         self.checkpoint = checkpoint
+        self.ledger = ledger
         self.batch_size = batch_size
         self._clock = clock
-        self._delete_if_unchanged = source_client.register_script(_DELETE_IF_UNCHANGED)
-        self._read_batch = source_client.register_script(_READ_BATCH)
+        self._delete_if_imported = source_client.register_script(_lua("delete_if_imported.lua"))
+        self._read_batch = source_client.register_script(_lua("read_batch.lua"))
 
     # -- migrate ------------------------------------------------------------------------------------------------
 
     async def run(
-        self, *, dry_run: bool = False, max_batches: int | None = None, progress: Progress | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        max_batches: int | None = None,
+        progress: Progress | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> MigrationReport:
-        """Migrate every record (a dry run writes nothing, not even a checkpoint, and reports what it would do).
+        """One pass: import every record, or bring it up to date (a dry run writes nothing, not even a checkpoint,
+        and reports what it would do).
 
-        With `max_batches`, stop after that many batches (`completed` is then False); a checkpoint lets the next
-        run resume there. A completed migration clears its checkpoint, so running it again re-reads everything and
-        finds it already migrated, plus whatever the legacy application created meanwhile.
+        With `max_batches`, or when `stop()` turns true, stop after the batch in hand (`completed` is then False); a
+        checkpoint lets the next run resume there. A completed pass clears its checkpoint, so running it again
+        re-reads everything: a re-sync. A pass that read the whole source (not resumed) ends the sessions still
+        waiting for their browser whose legacy record is gone (`ended_in_source`).
         """
         started = time.perf_counter()
-        report = MigrationReport(source=self._source_identity(), dry_run=dry_run)
+        report = MigrationReport(source=source_identity(self.source, self.source_client), dry_run=dry_run)
         position = (0, 0)
         checkpoint = None if dry_run else self.checkpoint
         if checkpoint is not None and (saved := await checkpoint.load()) is not None:
-            position = self._resume(report, *saved)
+            position = self._resume(report, saved)
+        # Which sessions the source still holds, for the ledger: only a pass that reads all of it can tell.
+        seen: set[str] | None = set() if self.ledger is not None and not dry_run and position == (0, 0) else None
         await self.source.prepare(self.source_client)
         batches = 0
         async for batch, next_position in self._batches(position, progress):
-            await self._migrate(batch, report, dry_run=dry_run)
+            await self._migrate(batch, report, dry_run=dry_run, seen=seen)
             batches += 1
             report.batches += 1
             if next_position is None:
                 break  # the checkpoint is cleared below; were it not, the last batch would just be re-read
             if checkpoint is not None:
-                await checkpoint.save(self._state(report, next_position), batch.invalid)
-            if max_batches is not None and batches >= max_batches:
+                await checkpoint.save(self._state(report, next_position), batch.invalid, batch.conflicts)
+            if (max_batches is not None and batches >= max_batches) or (stop is not None and stop()):
                 report.elapsed = time.perf_counter() - started
                 return report
+        if seen is not None:
+            report.ended_in_source = await self._end_deleted(seen)
         report.completed = True
         if checkpoint is not None:
             await checkpoint.clear()
         report.elapsed = time.perf_counter() - started
         return report
 
-    def _source_identity(self) -> str:
-        """The source's settings and where it is (no credentials): a SCAN cursor means nothing on another server."""
-        where = self.source_client.connection_pool.connection_kwargs
-        location = where.get("path") or f"{where.get('host', 'localhost')}:{where.get('port', 6379)}"
-        return f"{self.source.describe()}@{location}/{where.get('db', 0)}"
-
-    def _resume(self, report: MigrationReport, state: CheckpointState, invalid: list[InvalidRecord]) -> tuple[int, int]:
+    def _resume(
+        self, report: MigrationReport, saved: tuple[CheckpointState, list[InvalidRecord], list[InvalidRecord]]
+    ) -> tuple[int, int]:
+        state, invalid, conflicts = saved
         if state.source != report.source:
             raise MigrationError(
                 "the checkpoint was left by a migration from another source or with other settings "
                 f"({state.source}); finish that one, or start over with a fresh checkpoint"
             )
         report.resumed = True
-        report.scanned = state.counts.get("scanned", 0)
-        report.migrated = state.counts.get("migrated", 0)
-        report.already_migrated = state.counts.get("already_migrated", 0)
-        report.expired = state.counts.get("expired", 0)
-        report.batches = state.counts.get("batches", 0)
+        for name in _COUNTS:
+            setattr(report, name, state.counts.get(name, 0))
         report.kinds.update(state.kinds)
         report.invalid = invalid
+        report.conflicts = conflicts
         return state.keyspace, state.cursor
 
     @staticmethod
     def _state(report: MigrationReport, position: tuple[int, int]) -> CheckpointState:
         keyspace, cursor = position
-        counts = {
-            "scanned": report.scanned,
-            "migrated": report.migrated,
-            "already_migrated": report.already_migrated,
-            "expired": report.expired,
-            "batches": report.batches,
-        }
+        counts = {name: getattr(report, name) for name in _COUNTS}
         return CheckpointState(report.source, keyspace, cursor, counts, dict(report.kinds))
 
-    async def _migrate(self, batch: _Batch, report: MigrationReport, *, dry_run: bool) -> None:
+    async def _migrate(self, batch: _Batch, report: MigrationReport, *, dry_run: bool, seen: set[str] | None) -> None:
         report.scanned += batch.scanned
         report.expired += batch.expired
         report.invalid.extend(batch.invalid)
         sessions = [item.session for item in batch.prepared]
+        outcomes: Sequence[ImportOutcome]
         if dry_run:
-            statuses = await self.manager.import_status([session.record.id for session in sessions])
-            stored = [status is None for status in statuses]
+            markers = await self.manager.import_markers([session.record.id for session in sessions])
+            outcomes = [
+                import_outcome(marker, session.source_digest) for session, marker in zip(sessions, markers, strict=True)
+            ]
         else:
-            stored = await self.manager.import_sessions(sessions)
-        for session, is_new in zip(sessions, stored, strict=True):
-            if is_new:
+            outcomes = await self.manager.import_sessions(sessions)
+        for item, outcome in zip(batch.prepared, outcomes, strict=True):
+            if outcome == "new":
                 report.migrated += 1
-                report.kinds[session.record.kind] += 1
-            else:
+                report.kinds[item.session.record.kind] += 1
+            elif outcome == "updated":
+                report.updated += 1
+            elif outcome == "unchanged":
                 report.already_migrated += 1
+            else:
+                batch.conflicts.append(InvalidRecord(item.ref, _CONFLICTS[outcome]))
+        report.conflicts.extend(batch.conflicts)
+        if seen is not None and self.ledger is not None:
+            imported = [session.record.id for session in sessions]
+            seen.update(imported)
+            await self.ledger.add(imported)
+
+    async def _end_deleted(self, seen: set[str]) -> int:
+        """End the sessions in the ledger that this complete pass did not see and that still wait for their
+        browser: their legacy record was deleted (a logout there) or expired. All unseen ones leave the ledger."""
+        assert self.ledger is not None
+        ended = 0
+        async for chunk in self.ledger.chunks():
+            gone = [session_id for session_id in chunk if session_id not in seen]
+            if not gone:
+                continue
+            markers = await self.manager.import_markers(gone)
+            waiting = [sid for sid, marker in zip(gone, markers, strict=True) if marker and marker.status == "pending"]
+            revoked = await asyncio.gather(
+                *(self.manager.revoke(session_id, actor=SYSTEM, reason=ENDED_IN_SOURCE) for session_id in waiting)
+            )
+            ended += sum(revoked)
+            await self.ledger.remove(gone)
+        return ended
 
     # -- verify -------------------------------------------------------------------------------------------------
 
     async def verify(self, *, sample_size: int = 100, progress: Progress | None = None) -> VerifyReport:
-        """Check that every live, valid legacy record has been migrated, and compare a random sample of the
-        migrated sessions that are still waiting for their browser with their legacy records, field by field."""
+        """Check that every live, valid legacy record has been migrated and that none changed since its import
+        without being brought over (`stale`), and compare a random sample of the migrated sessions that are still
+        waiting for their browser with their legacy records, field by field. Conflicts (a record changed after
+        its session was adopted or ended in sessionhub) are counted, not failures: sessionhub's copy wins."""
         report = VerifyReport()
         sample: list[_Prepared] = []
         seen_pending = 0
@@ -200,18 +260,24 @@ class Migrator:
         async for batch, _ in self._batches((0, 0), progress):
             report.invalid += len(batch.invalid)
             report.source_sessions += len(batch.prepared)
-            statuses = await self.manager.import_status([item.session.record.id for item in batch.prepared])
-            for item, status in zip(batch.prepared, statuses, strict=True):
-                if status is None:
+            markers = await self.manager.import_markers([item.session.record.id for item in batch.prepared])
+            for item, marker in zip(batch.prepared, markers, strict=True):
+                if marker is None:
                     report.missing.append(item.ref)
-                elif status == "pending":
+                    continue
+                changed = marker.source_digest != item.session.source_digest
+                if marker.status == "pending":
                     report.pending += 1
-                    seen_pending += 1
-                    _reservoir(sample, item, seen_pending, sample_size)
-                elif status == "adopted":
+                    if changed:
+                        report.stale.append(item.ref)
+                    else:
+                        seen_pending += 1
+                        _reservoir(sample, item, seen_pending, sample_size)
+                elif marker.status == "adopted":
                     report.adopted += 1
                 else:
                     report.ended += 1
+                report.conflicts += changed and marker.status != "pending"
         for item in sample:
             report.sampled += 1
             difference = await self._compare(item)
@@ -243,10 +309,10 @@ class Migrator:
     async def delete_source(self, verified: VerifyReport, *, progress: Progress | None = None) -> DeleteReport:
         """Delete the legacy records that are in sessionhub, once `verified` (a verification of this source) passed.
 
-        Kept: records not migrated, invalid ones, and those whose sessionhub copy is not what they hold now: the
-        legacy application changed them after their import (a user still on the old cookie) or during this pass.
-        Deleting those would lose the newer copy; each is listed with its difference. A session already adopted
-        or ended in sessionhub no longer depends on its legacy record, which is deleted whatever it holds.
+        A record is deleted only if it still holds what was imported (its digest is the import marker's), checked
+        and deleted in one script on the source. Kept, each listed with why: records not migrated, invalid ones,
+        and those the legacy application changed since their import (a user still on the old cookie), even while
+        this pass ran: deleting those would lose the newer copy.
         """
         if not verified.ok:
             raise MigrationError("the verification did not pass; the legacy store was left untouched")
@@ -254,29 +320,29 @@ class Migrator:
         await self.source.prepare(self.source_client)
         async for batch, _ in self._batches((0, 0), progress):
             report.kept_invalid += len(batch.invalid)
-            statuses = await self.manager.import_status([item.session.record.id for item in batch.prepared])
-            migrated = [item for item, status in zip(batch.prepared, statuses, strict=True) if status is not None]
-            report.kept_not_migrated += len(batch.prepared) - len(migrated)
-            pending = [item for item, status in zip(batch.prepared, statuses, strict=True) if status == "pending"]
-            differences = await asyncio.gather(*(self._compare(item) for item in pending))
-            changed = {id(item) for item, difference in zip(pending, differences, strict=True) if difference}
-            for item, difference in zip(pending, differences, strict=True):
-                if difference is not None:
-                    report.kept.append(InvalidRecord(item.ref, f"changed since its import: {difference}"))
-            report.kept_changed += len(changed)
-            migrated = [item for item in migrated if id(item) not in changed]
+            markers = await self.manager.import_markers([item.session.record.id for item in batch.prepared])
+            migrated: list[tuple[_Prepared, ImportMarker]] = []
+            for item, marker in zip(batch.prepared, markers, strict=True):
+                if marker is None:
+                    report.kept_not_migrated += 1
+                elif marker.source_digest != item.session.source_digest:
+                    report.kept.append(InvalidRecord(item.ref, _KEPT[marker.status]))
+                else:
+                    migrated.append((item, marker))
             async with self.source_client.pipeline(transaction=False) as pipe:
-                for item in migrated:
-                    await self._delete_if_unchanged(keys=[item.record.key], args=[item.record.value], client=pipe)
+                for item, marker in migrated:
+                    await self._delete_if_imported(keys=[item.record.key], args=[marker.source_digest], client=pipe)
                 deleted_flags = await pipe.execute() if migrated else []
-            deleted = [item.record for item, flag in zip(migrated, deleted_flags, strict=True) if flag]
-            for item, flag in zip(migrated, deleted_flags, strict=True):
+            deleted = [item for (item, _), flag in zip(migrated, deleted_flags, strict=True) if flag]
+            for (item, _), flag in zip(migrated, deleted_flags, strict=True):
                 if not flag:
                     report.kept.append(InvalidRecord(item.ref, "changed while this pass ran"))
             report.deleted += len(deleted)
-            report.kept_changed += len(migrated) - len(deleted)
             if deleted:
-                await self.source.forget(self.source_client, deleted)
+                if self.ledger is not None:
+                    await self.ledger.remove(item.session.record.id for item in deleted)
+                await self.source.forget(self.source_client, [item.record for item in deleted])
+        report.kept_changed = len(report.kept)
         return report
 
     # -- reading the source -------------------------------------------------------------------------------------
@@ -318,7 +384,7 @@ class Migrator:
 
         replies = await self._read_batch(keys=list(keys))
         read_at = int(self._clock() * 1000)
-        for key, value, ttl in zip(keys, replies[0::2], replies[1::2], strict=True):
+        for key, value, ttl, digest in zip(keys, replies[0::3], replies[1::3], replies[2::3], strict=True):
             token = self.source.cookie_value(key[len(keyspace.prefix.encode()) :].decode("ascii", errors="replace"))
             alias_id = legacy_alias_id(token)
             ref = record_ref(keyspace.prefix, alias_id)
@@ -331,7 +397,7 @@ class Migrator:
             if alias_id is None:
                 invalid(key, ref, "its id cannot be a cookie value (8-512 printable ASCII characters)")
                 continue
-            record = LegacyRecord(key, token, alias_id, value, ttl if ttl >= 0 else None, read_at)
+            record = LegacyRecord(key, token, alias_id, value, digest.decode(), ttl if ttl >= 0 else None, read_at)
             try:
                 session = self.manager.prepare_import(self.source.decode(record, keyspace))
             except (RecordError, SessionDataError) as exc:

@@ -25,12 +25,14 @@ class RecordError(ValueError):
 @dataclass(frozen=True, slots=True)
 class LegacyRecord:
     """One legacy key as read: the cookie value a browser holds for it (the id its name carries, signed when the
-    source signs its cookies), its raw value, its remaining TTL (None: none)."""
+    source signs its cookies), its raw value and that value's digest (lua/read_batch.lua), its remaining TTL (None:
+    none)."""
 
     key: bytes
     token: str
     alias_id: str
     value: bytes
+    digest: str
     ttl_ms: int | None
     read_at: int
     """The migration clock (ms) when it was read: the TTL counts from here."""
@@ -164,6 +166,7 @@ def session_from_document(
         created_at=created_at,
         last_active_at=last_active_at,
         expires_at=earliest(expires_at, record.ttl_deadline),
+        source_digest=record.digest,
     )
 
 
@@ -190,4 +193,5 @@ def session_from_data(
         created_at=created_at,
         last_active_at=last_active_at,
         expires_at=record.ttl_deadline,
+        source_digest=record.digest,
     )

@@ -30,10 +30,16 @@ class MigrationReport:
     scanned: int = 0
     migrated: int = 0
     """Stored by this migration (in a dry run: would be stored)."""
+    updated: int = 0
+    """Changed in the legacy store since their import, and brought up to date (still waiting for their browser)."""
     already_migrated: int = 0
     expired: int = 0
     """Ended in the legacy store before they could be moved (or with under a second left)."""
     invalid: list[InvalidRecord] = field(default_factory=list)
+    conflicts: list[InvalidRecord] = field(default_factory=list)
+    """Changed in the legacy store after their session was adopted or ended in sessionhub: sessionhub's copy wins."""
+    ended_in_source: int = 0
+    """Waiting for their browser, but deleted in the legacy store since their import (a logout there): ended."""
     kinds: Counter[str] = field(default_factory=Counter)
     """Migrated sessions per kind."""
     batches: int = 0
@@ -64,6 +70,10 @@ class VerifyReport:
     ended: int = 0
     """Migrated, then expired or revoked in sessionhub."""
     missing: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    """Waiting for their browser, with a legacy record changed since their import: run the migration again."""
+    conflicts: int = 0
+    """Changed in the legacy store after their session was adopted or ended in sessionhub (not a failure)."""
     sampled: int = 0
     mismatched: list[InvalidRecord] = field(default_factory=list)
     invalid: int = 0
@@ -74,7 +84,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.mismatched and self.migrated == self.source_sessions
+        return not self.missing and not self.stale and not self.mismatched and self.migrated == self.source_sessions
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "migrated": self.migrated, "ok": self.ok}
@@ -86,9 +96,10 @@ class DeleteReport:
     kept_not_migrated: int = 0
     kept_invalid: int = 0
     kept_changed: int = 0
-    """Changed by the legacy application since their import (or while this pass ran): sessionhub's copy is older."""
+    """Holding something else than what was imported: the legacy application changed them since (even while this
+    pass ran)."""
     kept: list[InvalidRecord] = field(default_factory=list)
-    """The records kept because they changed since their import, with the difference (named, never by cookie)."""
+    """The records kept because they changed since their import, each with why (named, never by cookie)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

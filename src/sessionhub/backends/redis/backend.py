@@ -34,6 +34,8 @@ from sessionhub.backends.base import (
     ROTATED_AWAY,
     Audit,
     ImportedSession,
+    ImportMarker,
+    ImportOutcome,
     ImportStatus,
     RotatedAway,
     SessionBackend,
@@ -646,11 +648,11 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
                 pipe.hgetall(key)
             return cast(list[dict[bytes, bytes]], await pipe.execute())
 
-    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
-        """One pipelined round trip for the batch (on Redis Cluster, two per session, all sent at once). The alias is
-        written after the session, in its own bucket (on Redis Cluster another slot): re-running an import that
-        stopped in between writes the same alias again."""
-        calls: list[tuple[Keys, Args, list[Any], str, str, int]] = []
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[ImportOutcome]:
+        """The batch's scripts in one pipelined round trip (on Redis Cluster, whose pipeline refuses scripts, one
+        call per session, all sent at once), then the aliases import.lua asks for in another, each in its own
+        bucket (on Redis Cluster another slot)."""
+        calls: list[tuple[Keys, Args, list[Any]]] = []
         for item in imports:
             record = item.record
             check_storable(record.user_id, record.data)  # before anything is sent
@@ -660,55 +662,66 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
             }  # fmt: skip
             args: Args = {
                 "now": now, "id": record.id, "tag": self._tag(record.id), "alias_id": item.alias_id,
+                "digest": item.source_digest, "adopted": ADOPTED,
                 "idle_deadline": record.expires_at, "absolute_deadline": record.absolute_expires_at,
             }  # fmt: skip
-            alias = self.keys.legacy_alias(item.alias_id)
-            calls.append((keys, args, record_fields(record), alias, record.id, record.expires_at - now))
+            calls.append((keys, args, record_fields(record)))
         self._forget_sessions(item.record.id for item in imports)
         client = self.client
+        replies: list[Any]
         if isinstance(client, RedisCluster):
-            # redis-py's cluster pipeline refuses scripts: each import runs on its own, all of them at once.
-            stored = await asyncio.gather(*(self._call(functools.partial(self._import_one, client, *c)) for c in calls))
+            replies = await asyncio.gather(
+                *(self._run("import", keys, args, fields, writes=False) for keys, args, fields in calls)
+            )
         else:
 
             async def pipelined() -> list[Any]:
                 async with client.pipeline(transaction=False) as pipe:
-                    for keys, args, fields, alias, session_id, ttl in calls:
+                    for keys, args, fields in calls:
                         await self._run("import", keys, args, fields, writes=False, client=pipe)
+                    return await pipe.execute()
+
+            replies = await self._call(pipelined)
+        aliases = [
+            (self.keys.legacy_alias(item.alias_id), item.record.id, int(alias_ttl))
+            for item, (_, alias_ttl) in zip(imports, replies, strict=True)
+            if int(alias_ttl) > 0
+        ]
+        if aliases:
+
+            async def write_aliases() -> None:
+                async with client.pipeline(transaction=False) as pipe:
+                    for alias, session_id, ttl in aliases:
                         pipe.set(alias, session_id, px=ttl)
-                    return list((await pipe.execute())[0::2])
+                    await pipe.execute()
 
-            stored = await self._call(pipelined)
-        return [bool(one) for one in stored]
+            await self._call(write_aliases)
+        return [cast(ImportOutcome, outcome.decode()) for outcome, _ in replies]
 
-    async def _import_one(
-        self, client: RedisCluster, keys: Keys, args: Args, fields: list[Any], alias: str, session_id: str, ttl: int
-    ) -> Any:
-        stored = await self._run("import", keys, args, fields, writes=False, client=client)
-        await client.set(alias, session_id, px=ttl)
-        return stored
-
-    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
+    async def import_markers(self, session_ids: Sequence[str], now: int) -> list[ImportMarker | None]:
 
         async def markers_and_deadlines() -> list[Any]:
             async with self.client.pipeline(transaction=False) as pipe:
                 for session_id in session_ids:
-                    pipe.get(self.keys.import_marker(session_id))
+                    pipe.hmget(self.keys.import_marker(session_id), ["s", "d"])
                     pipe.hmget(self.keys.session(session_id), ["e", "x"])
                 return await pipe.execute()
 
         replies = await self._call(markers_and_deadlines)
-        statuses: list[ImportStatus | None] = []
-        for marker, (idle_deadline, absolute_deadline) in zip(replies[0::2], replies[1::2], strict=True):
-            if marker is None:
-                statuses.append(None)
-            elif marker == ADOPTED.encode():
-                statuses.append("adopted")
+        markers: list[ImportMarker | None] = []
+        for (state, digest), (idle_deadline, absolute_deadline) in zip(replies[0::2], replies[1::2], strict=True):
+            status: ImportStatus
+            if state is None:
+                markers.append(None)
+                continue
+            if state == ADOPTED.encode():
+                status = "adopted"
             elif idle_deadline is not None and is_live_at(now, int(idle_deadline), int(absolute_deadline)):
-                statuses.append("pending")
+                status = "pending"
             else:
-                statuses.append("ended")
-        return statuses
+                status = "ended"
+            markers.append(ImportMarker(status, (digest or b"").decode()))
+        return markers
 
     async def resolve_alias(self, alias_id: str, now: int) -> str | None:
         key = self.keys.legacy_alias(alias_id)

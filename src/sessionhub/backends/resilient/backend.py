@@ -38,7 +38,8 @@ from sessionhub.backends.base import (
     ROTATED_AWAY,
     Audit,
     ImportedSession,
-    ImportStatus,
+    ImportMarker,
+    ImportOutcome,
     RotatedAway,
     SessionBackend,
     SharedAbuseCounter,
@@ -512,11 +513,11 @@ class ResilientBackend(SessionBackend, SharedAbuseCounter):
 
         return await self._serve(now, primary, fallback, write=False)
 
-    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[bool]:
+    async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[ImportOutcome]:
         return await self._primary_only(now, lambda: self.primary.import_sessions(imports, now), LEGACY, write=True)
 
-    async def import_status(self, session_ids: Sequence[str], now: int) -> list[ImportStatus | None]:
-        return await self._primary_only(now, lambda: self.primary.import_status(session_ids, now), LEGACY, write=False)
+    async def import_markers(self, session_ids: Sequence[str], now: int) -> list[ImportMarker | None]:
+        return await self._primary_only(now, lambda: self.primary.import_markers(session_ids, now), LEGACY, write=False)
 
     async def resolve_alias(self, alias_id: str, now: int) -> str | None:
         return await self._primary_only(now, lambda: self.primary.resolve_alias(alias_id, now), LEGACY, write=False)

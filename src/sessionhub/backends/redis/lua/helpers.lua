@@ -151,13 +151,13 @@ local function hset_from(key, values, first, last)
 end
 
 -- A stored session's expiry and its entries in the bucket index (by idle deadline) and in its user's index (by
--- creation time); an index lives as long as its latest member can.
+-- creation time; `created` nil leaves its entry there as it is); an index lives as long as its latest member can.
 local function index_session(key, index, user_key, id, now, deadline, absolute, created)
   redis.call('PEXPIRE', key, deadline - now)
   redis.call('ZADD', index, deadline, id)
   extend_ttl(index, absolute - now)
   if user_key then
-    redis.call('ZADD', user_key, created, id)
+    if created then redis.call('ZADD', user_key, created, id) end
     extend_ttl(user_key, absolute - now)
   end
 end
