@@ -14,6 +14,7 @@ from sessionhub import SessionManager
 from sessionhub.legacy import legacy_alias_id, migrated_session_id
 from sessionhub.migrate import MemoryCheckpoint, MemoryImportLedger, MigrationError, Migrator, SeedsSource
 from sessionhub.migrate.checkpoint import CheckpointState
+from sessionhub.migrate.migrator import IN_FLIGHT
 from sessionhub.migrate.report import InvalidRecord
 from tests.migrate.conftest import seed_session
 from tests.support.clock import FakeClock
@@ -197,7 +198,8 @@ async def test_a_crash_between_import_and_checkpoint_redoes_one_batch_harmlessly
 
     assert resumed.completed
     assert checkpoint.lost_imports > 0
-    assert resumed.already_migrated == checkpoint.lost_imports, "the batch whose checkpoint was lost is read again"
+    # The batch whose checkpoint was lost is read again, and so are those imported while it was (in flight).
+    assert checkpoint.lost_imports <= resumed.already_migrated <= checkpoint.lost_imports + IN_FLIGHT * 4
     assert resumed.migrated + resumed.already_migrated == 30
     assert (await manager.stats())["active_sessions"] == 30
     for cookie in cookies:

@@ -20,10 +20,11 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -36,9 +37,12 @@ from sessionhub.migrate.checkpoint import Checkpoint, CheckpointState
 from sessionhub.migrate.ledger import ImportLedger
 from sessionhub.migrate.records import LegacyRecord, RecordError
 from sessionhub.migrate.report import DeleteReport, InvalidRecord, MigrationReport, VerifyReport, record_ref
-from sessionhub.migrate.sources.base import KeySpace, MigrationSource
+from sessionhub.migrate.sources.base import KeySpace, MigrationSource, lua
 
 DEFAULT_BATCH_SIZE = 500
+IN_FLIGHT = 4
+"""Batches being imported at once while the next one is read: the reads, the decoding in this process and the
+imports in sessionhub's Redis overlap."""
 Progress = Callable[[int], None]
 """Called after each batch with the number of keys this pass has read."""
 
@@ -56,10 +60,6 @@ _KEPT = {
     "adopted": _CONFLICTS["conflict_adopted"],
     "ended": _CONFLICTS["conflict_ended"],
 }
-
-
-def _lua(name: str) -> str:
-    return resources.files(__package__).joinpath("lua", name).read_text(encoding="utf-8")
 
 
 def source_identity(source: MigrationSource, client: Redis) -> str:
@@ -95,6 +95,18 @@ class _Batch:
     expired: int
     scanned: int
     conflicts: list[InvalidRecord] = field(default_factory=list)
+    outcomes: Sequence[ImportOutcome] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """One SCAN batch of the source, as read: the cursor after it, its keys, read_batch.lua's replies, and the
+    migration clock (ms) when they were read."""
+
+    cursor: int
+    keys: list[bytes]
+    replies: list[Any]
+    read_at: int
 
 
 _COUNTS = ("scanned", "migrated", "updated", "already_migrated", "expired", "batches")
@@ -126,8 +138,8 @@ class Migrator:
         self.ledger = ledger
         self.batch_size = batch_size
         self._clock = clock
-        self._delete_if_imported = source_client.register_script(_lua("delete_if_imported.lua"))
-        self._read_batch = source_client.register_script(_lua("read_batch.lua"))
+        self._delete_if_imported = source_client.register_script(lua("delete_if_imported.lua"))
+        self._read_batch = source_client.register_script(lua("read_batch.lua"))
 
     # -- migrate ------------------------------------------------------------------------------------------------
 
@@ -155,19 +167,28 @@ class Migrator:
             position = self._resume(report, saved)
         # Which sessions the source still holds, for the ledger: only a pass that reads all of it can tell.
         seen: set[str] | None = set() if self.ledger is not None and not dry_run and position == (0, 0) else None
-        await self.source.prepare(self.source_client)
-        batches = 0
-        async for batch, next_position in self._batches(position, progress):
-            await self._migrate(batch, report, dry_run=dry_run, seen=seen)
-            batches += 1
-            report.batches += 1
-            if next_position is None:
-                break  # the checkpoint is cleared below; were it not, the last batch would just be re-read
-            if checkpoint is not None:
-                await checkpoint.save(self._state(report, next_position), batch.invalid, batch.conflicts)
-            if (max_batches is not None and batches >= max_batches) or (stop is not None and stop()):
-                report.elapsed = time.perf_counter() - started
-                return report
+        # Up to IN_FLIGHT batches are being imported while the next one is read and decoded; they are counted and
+        # checkpointed in order, so that a checkpoint never covers a batch whose import has not finished.
+        in_flight: deque[tuple[asyncio.Task[None], _Batch, tuple[int, int] | None]] = deque()
+        try:
+            async with aclosing(self._batches(position, progress)) as batches:
+                async for batch, next_position in batches:
+                    in_flight.append((asyncio.create_task(self._import(batch, dry_run, seen)), batch, next_position))
+                    if next_position is None:
+                        break
+                    limit_reached = max_batches is not None and len(in_flight) + report.batches >= max_batches
+                    if limit_reached or (stop is not None and stop()):
+                        while in_flight:
+                            await self._finish(*in_flight.popleft(), report, checkpoint)
+                        report.elapsed = time.perf_counter() - started
+                        return report
+                    while len(in_flight) >= IN_FLIGHT:
+                        await self._finish(*in_flight.popleft(), report, checkpoint)
+            while in_flight:
+                await self._finish(*in_flight.popleft(), report, checkpoint)
+        finally:
+            for task, _, _ in in_flight:
+                task.cancel()
         if seen is not None:
             report.ended_in_source = await self._end_deleted(seen)
         report.completed = True
@@ -199,20 +220,35 @@ class Migrator:
         counts = {name: getattr(report, name) for name in _COUNTS}
         return CheckpointState(report.source, keyspace, cursor, counts, dict(report.kinds))
 
-    async def _migrate(self, batch: _Batch, report: MigrationReport, *, dry_run: bool, seen: set[str] | None) -> None:
-        report.scanned += batch.scanned
-        report.expired += batch.expired
-        report.invalid.extend(batch.invalid)
+    async def _import(self, batch: _Batch, dry_run: bool, seen: set[str] | None) -> None:
         sessions = [item.session for item in batch.prepared]
-        outcomes: Sequence[ImportOutcome]
         if dry_run:
             markers = await self.manager.import_markers([session.record.id for session in sessions])
-            outcomes = [
+            batch.outcomes = [
                 import_outcome(marker, session.source_digest) for session, marker in zip(sessions, markers, strict=True)
             ]
         else:
-            outcomes = await self.manager.import_sessions(sessions)
-        for item, outcome in zip(batch.prepared, outcomes, strict=True):
+            batch.outcomes = await self.manager.import_sessions(sessions)
+        if seen is not None and self.ledger is not None:
+            imported = [session.record.id for session in sessions]
+            seen.update(imported)
+            await self.ledger.add(imported)
+
+    async def _finish(
+        self,
+        task: asyncio.Task[None],
+        batch: _Batch,
+        next_position: tuple[int, int] | None,
+        report: MigrationReport,
+        checkpoint: Checkpoint | None,
+    ) -> None:
+        """Wait for a batch's import, count it, and checkpoint the position after it."""
+        await task
+        report.batches += 1
+        report.scanned += batch.scanned
+        report.expired += batch.expired
+        report.invalid.extend(batch.invalid)
+        for item, outcome in zip(batch.prepared, batch.outcomes, strict=True):
             if outcome == "new":
                 report.migrated += 1
                 report.kinds[item.session.record.kind] += 1
@@ -223,10 +259,8 @@ class Migrator:
             else:
                 batch.conflicts.append(InvalidRecord(item.ref, _CONFLICTS[outcome]))
         report.conflicts.extend(batch.conflicts)
-        if seen is not None and self.ledger is not None:
-            imported = [session.record.id for session in sessions]
-            seen.update(imported)
-            await self.ledger.add(imported)
+        if checkpoint is not None and next_position is not None:
+            await checkpoint.save(self._state(report, next_position), batch.invalid, batch.conflicts)
 
     async def _end_deleted(self, seen: set[str]) -> int:
         """End the sessions in the ledger that this complete pass did not see and that still wait for their
@@ -256,7 +290,6 @@ class Migrator:
         report = VerifyReport()
         sample: list[_Prepared] = []
         seen_pending = 0
-        await self.source.prepare(self.source_client)
         async for batch, _ in self._batches((0, 0), progress):
             report.invalid += len(batch.invalid)
             report.source_sessions += len(batch.prepared)
@@ -317,7 +350,6 @@ class Migrator:
         if not verified.ok:
             raise MigrationError("the verification did not pass; the legacy store was left untouched")
         report = DeleteReport()
-        await self.source.prepare(self.source_client)
         async for batch, _ in self._batches((0, 0), progress):
             report.kept_invalid += len(batch.invalid)
             markers = await self.manager.import_markers([item.session.record.id for item in batch.prepared])
@@ -349,30 +381,47 @@ class Migrator:
 
     async def _batches(
         self, position: tuple[int, int], progress: Progress | None
-    ) -> AsyncIterator[tuple[_Batch, tuple[int, int] | None]]:
-        """Each batch from `position` (key space, SCAN cursor) on, with the position after it (None at the end)."""
-        start_keyspace, cursor = position
+    ) -> AsyncGenerator[tuple[_Batch, tuple[int, int] | None]]:
+        """Each batch from `position` (key space, SCAN cursor) on, with the position after it (None at the end).
+
+        The source prepares (`MigrationSource.prepare`) while the first batch is read, and each batch is read while
+        the one before it is decoded and imported: the legacy Redis and this process work at the same time."""
         keyspaces = self.source.keyspaces
         scanned = 0
         # SCAN may return a key twice when the keyspace is resized meanwhile (deleting the source does that); an
         # invalid record is reported once. Valid ones need no such memory: importing and deleting are idempotent.
         reported: set[bytes] = set()
-        for index in range(start_keyspace, len(keyspaces)):
-            keyspace = keyspaces[index]
-            cursor = cursor if index == start_keyspace else 0
-            while True:
-                cursor, keys = await self.source_client.scan(cursor, match=keyspace.pattern(), count=self.batch_size)
-                batch = await self._read(keyspace, cast(list[bytes], keys), reported)
+        preparing = asyncio.create_task(self.source.prepare(self.source_client))
+        fetching: asyncio.Task[_Fetched] | None = asyncio.create_task(self._fetch(keyspaces[position[0]], position[1]))
+        try:
+            await preparing
+            index = position[0]
+            while fetching is not None:
+                fetched = await fetching
+                after: tuple[int, int] | None
+                if fetched.cursor != 0:
+                    after = (index, fetched.cursor)
+                else:
+                    after = (index + 1, 0) if index + 1 < len(keyspaces) else None
+                fetching = asyncio.create_task(self._fetch(keyspaces[after[0]], after[1])) if after else None
+                batch = self._read(keyspaces[index], fetched, reported)
                 scanned += batch.scanned
                 if progress is not None:
                     progress(scanned)
-                if cursor != 0:
-                    yield batch, (index, cursor)
-                    continue
-                yield batch, (index + 1, 0) if index + 1 < len(keyspaces) else None
-                break
+                yield batch, after
+                index = after[0] if after else index
+        finally:
+            for task in (preparing, fetching):
+                if task is not None:
+                    task.cancel()
 
-    async def _read(self, keyspace: KeySpace, keys: Sequence[bytes], reported: set[bytes]) -> _Batch:
+    async def _fetch(self, keyspace: KeySpace, cursor: int) -> _Fetched:
+        cursor, keys = await self.source_client.scan(cursor, match=keyspace.pattern(), count=self.batch_size)
+        replies = await self._read_batch(keys=keys) if keys else []
+        return _Fetched(cursor, cast(list[bytes], keys), replies, int(self._clock() * 1000))
+
+    def _read(self, keyspace: KeySpace, fetched: _Fetched, reported: set[bytes]) -> _Batch:
+        keys = fetched.keys
         batch = _Batch([], [], 0, len(keys))
         if not keys:
             return batch
@@ -382,8 +431,7 @@ class Migrator:
                 reported.add(key)
                 batch.invalid.append(InvalidRecord(ref, reason))
 
-        replies = await self._read_batch(keys=list(keys))
-        read_at = int(self._clock() * 1000)
+        replies, read_at = fetched.replies, fetched.read_at
         for key, value, ttl, digest in zip(keys, replies[0::3], replies[1::3], replies[2::3], strict=True):
             token = self.source.cookie_value(key[len(keyspace.prefix.encode()) :].decode("ascii", errors="replace"))
             alias_id = legacy_alias_id(token)

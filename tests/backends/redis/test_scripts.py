@@ -20,7 +20,7 @@ def test_every_script_file_is_registered_and_declares_its_keys() -> None:
     for name in SCRIPTS:
         loaded = script(name)
         assert loaded.source.startswith(("#!lua\n", "#!lua flags="))
-        assert loaded.keys, f"{name}.lua declares no keys: Redis Cluster could not route it"
+        assert loaded.keys or loaded.rest_keys, f"{name}.lua declares no keys: Redis Cluster could not route it"
 
 
 def test_the_header_becomes_lua_locals_in_declared_order() -> None:
@@ -46,7 +46,8 @@ def test_every_local_a_script_uses_from_its_header_is_declared() -> None:
         loaded = script(name)
         bound = set(re.findall(r"^local (\w+) = (?:KEYS|tonumber\(ARGV|ARGV|audit_at|\{\})", loaded.source, re.M))
         declared = {f"{key}_key" for key in loaded.keys} | {arg.name for arg in loaded.args}
-        assert declared | ({loaded.rest} if loaded.rest else set()) <= bound
+        declared |= {name for name in (loaded.rest, loaded.rest_keys) if name}
+        assert declared <= bound
 
 
 def test_a_call_lists_keys_and_arguments_in_declared_order() -> None:
@@ -82,6 +83,24 @@ def test_a_call_that_does_not_match_the_header_is_refused() -> None:
         delete.call({"session": "s", "index": "i"}, args)
     with pytest.raises(TypeError, match="takes no further arguments"):
         delete.call({"op": "o", "session": "s", "index": "i"}, args, ["extra"])
+
+
+def test_remaining_keys_become_a_lua_list_and_a_python_list() -> None:
+    keys, args, rest = _parse_header("x", "-- KEYS: marker ...sessions\n-- ARGV: now:int\n")
+    assert _prologue(keys, args, rest).splitlines() == [
+        "local marker_key = KEYS[1]",
+        "local sessions = {}",
+        "for i = 2, #KEYS do sessions[#sessions + 1] = KEYS[i] end",
+        "local now = tonumber(ARGV[1])",
+    ]
+    batch = script("import")
+    assert batch.rest_keys == "keys"
+    assert batch.call({"keys": ["a", "b", "c"]}, {"now": 1, "adopted": "adopted", "batch": "[]"}) == (
+        ["a", "b", "c"],
+        [1, "adopted", "[]"],
+    )
+    with pytest.raises(ValueError, match="must be the last key"):
+        _parse_header("x", "-- KEYS: ...sessions marker\n")
 
 
 def test_a_malformed_header_is_refused() -> None:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Self, TypeVar, cast
 
+import orjson
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import SentinelConnectionPool
@@ -233,9 +234,17 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
                 await sentinel.aclose()
 
     async def _run(
-        self, name: str, keys: Keys, args: Args, rest: Sequence[Any] = (), *, writes: bool = True, client: Any = None
+        self,
+        name: str,
+        keys: Mapping[str, Any],
+        args: Args,
+        rest: Sequence[Any] = (),
+        *,
+        writes: bool = True,
+        client: Any = None,
     ) -> Any:
-        """Run lua/<name>.lua with its keys and arguments named as it declares them. One that `writes` first drops
+        """Run lua/<name>.lua with its keys (a key, None for an optional one left out, a list for `...keys`) and
+        arguments named as it declares them. One that `writes` first drops
         the cached copies of the keys it names (read your writes). With `client` (a pipeline, or the cluster client
         inside a `_call`), send it there and leave the failures to the caller."""
         declared, registered = self._scripts[name]
@@ -248,7 +257,7 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
             return await registered(keys=key_list, args=arg_list, client=client)
         return await self._call(lambda: registered(keys=key_list, args=arg_list))
 
-    def _operation_key(self, keys: Keys) -> str:
+    def _operation_key(self, keys: Mapping[str, Any]) -> str:
         """A key for a `ONCE` script's reply, unique to the call, in the slot of its other keys (their tag)."""
         first = next(key for key in keys.values() if key)
         return self.keys.operation(first, f"{self._operation_prefix}{next(self._operation_serials):x}")
@@ -649,44 +658,30 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
             return cast(list[dict[bytes, bytes]], await pipe.execute())
 
     async def import_sessions(self, imports: Sequence[ImportedSession], now: int) -> list[ImportOutcome]:
-        """The batch's scripts in one pipelined round trip (on Redis Cluster, whose pipeline refuses scripts, one
-        call per session, all sent at once), then the aliases import.lua asks for in another, each in its own
-        bucket (on Redis Cluster another slot)."""
-        calls: list[tuple[Keys, Args, list[Any]]] = []
+        """One import.lua call for the batch, which writes the aliases too. On Redis Cluster, one call per bucket
+        (all sent at once), then the aliases it asks for in one more round trip: each is in its own bucket."""
         for item in imports:
-            record = item.record
-            check_storable(record.user_id, record.data)  # before anything is sent
-            keys: Keys = {
-                **self._session_keys(record.id), "marker": self.keys.import_marker(record.id),
-                "user": self._user_key(record.user_id),
-            }  # fmt: skip
-            args: Args = {
-                "now": now, "id": record.id, "tag": self._tag(record.id), "alias_id": item.alias_id,
-                "digest": item.source_digest, "adopted": ADOPTED,
-                "idle_deadline": record.expires_at, "absolute_deadline": record.absolute_expires_at,
-            }  # fmt: skip
-            calls.append((keys, args, record_fields(record)))
+            check_storable(item.record.user_id, item.record.data)  # before anything is sent
         self._forget_sessions(item.record.id for item in imports)
         client = self.client
-        replies: list[Any]
-        if isinstance(client, RedisCluster):
-            replies = await asyncio.gather(
-                *(self._run("import", keys, args, fields, writes=False) for keys, args, fields in calls)
-            )
-        else:
-
-            async def pipelined() -> list[Any]:
-                async with client.pipeline(transaction=False) as pipe:
-                    for keys, args, fields in calls:
-                        await self._run("import", keys, args, fields, writes=False, client=pipe)
-                    return await pipe.execute()
-
-            replies = await self._call(pipelined)
-        aliases = [
-            (self.keys.legacy_alias(item.alias_id), item.record.id, int(alias_ttl))
-            for item, (_, alias_ttl) in zip(imports, replies, strict=True)
-            if int(alias_ttl) > 0
-        ]
+        if not isinstance(client, RedisCluster):
+            reply = await self._import_group(imports, now, with_aliases=True)
+            return [cast(ImportOutcome, outcome.decode()) for outcome in reply[0::2]]
+        by_bucket: dict[str, list[int]] = {}
+        for position, item in enumerate(imports):
+            by_bucket.setdefault(bucket_of(item.record.id), []).append(position)
+        groups = list(by_bucket.values())
+        replies = await asyncio.gather(
+            *(self._import_group([imports[i] for i in group], now, with_aliases=False) for group in groups)
+        )
+        outcomes: list[Any] = [None] * len(imports)
+        aliases: list[tuple[str, str, int]] = []
+        for group, reply in zip(groups, replies, strict=True):
+            for position, outcome, alias_ttl in zip(group, reply[0::2], reply[1::2], strict=True):
+                outcomes[position] = cast(ImportOutcome, outcome.decode())
+                if alias_ttl > 0:
+                    item = imports[position]
+                    aliases.append((self.keys.legacy_alias(item.alias_id), item.record.id, alias_ttl))
         if aliases:
 
             async def write_aliases() -> None:
@@ -696,7 +691,26 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
                     await pipe.execute()
 
             await self._call(write_aliases)
-        return [cast(ImportOutcome, outcome.decode()) for outcome, _ in replies]
+        return outcomes
+
+    async def _import_group(self, imports: Sequence[ImportedSession], now: int, *, with_aliases: bool) -> list[Any]:
+        keys: list[str] = []
+        batch: list[dict[str, Any]] = []
+        for item in imports:
+            record = item.record
+            keys += [self.keys.session(record.id), self._index(record.id), self.keys.import_marker(record.id)]
+            if record.user_id is not None:
+                keys.append(self.keys.user(record.user_id))
+            if with_aliases:
+                keys.append(self.keys.legacy_alias(item.alias_id))
+            fields = [value.decode() if isinstance(value, bytes) else str(value) for value in record_fields(record)]
+            batch.append({
+                "id": record.id, "tag": self._tag(record.id), "alias_id": item.alias_id, "digest": item.source_digest,
+                "idle_deadline": record.expires_at, "absolute_deadline": record.absolute_expires_at,
+                "user": record.user_id is not None, "alias": with_aliases, "fields": fields,
+            })  # fmt: skip
+        args = {"now": now, "adopted": ADOPTED, "batch": orjson.dumps(batch)}
+        return cast(list[Any], await self._run("import", {"keys": keys}, args, writes=False))
 
     async def import_markers(self, session_ids: Sequence[str], now: int) -> list[ImportMarker | None]:
 

@@ -9,8 +9,9 @@ A script file declares its calling convention in two header lines, which are the
 `id`, `tag`, `audit`, `fields`) and into the names `LuaScript.call` takes from Python, so a caller never counts
 positions. `name?` is an optional trailing key (nil in Lua when not given); `:int` arguments arrive as numbers;
 `:audit` takes the six values of `codec.audit_args` and becomes a table (`audit_at` in helpers.lua); `...name`
-collects the remaining arguments into a Lua list. The helpers a script uses, from helpers.lua (the session rules in
-Lua), are put in front of it.
+collects the remaining arguments into a Lua list, and as the last key the remaining keys (a script over a batch
+names each entry's keys; from Python, `name` then takes a list). The helpers a script uses, from helpers.lua (the
+session rules in Lua), are put in front of it.
 
 Two more header lines are optional:
 
@@ -76,9 +77,11 @@ class LuaScript:
     arg_names: frozenset[str]
     once: bool
     """Takes the `op` key and replays its first reply to a resend (the `ONCE` header)."""
+    rest_keys: str | None
+    """The name of the list of remaining keys (a `...name` last key), if any."""
 
     def call(
-        self, keys: Mapping[str, str | None], args: Mapping[str, Any], rest: Sequence[Any] = ()
+        self, keys: Mapping[str, Any], args: Mapping[str, Any], rest: Sequence[Any] = ()
     ) -> tuple[list[str], list[Any]]:
         """The KEYS and ARGV lists for a call, from values named as the script declares them. An optional key may
         be None (or left out); it must then be the last given. Raises TypeError naming what does not match."""
@@ -94,6 +97,8 @@ class LuaScript:
             key_list.append(value)
         if len(key_list) < len(self.keys) and any(keys.get(name) is not None for name in self.keys[len(key_list) :]):
             raise TypeError(f"{self.name}.lua: an optional key is missing before a given one")
+        if self.rest_keys is not None:
+            key_list.extend(keys.get(self.rest_keys) or ())
         arg_list: list[Any] = []
         for argument in self.args:
             value = args[argument.name]
@@ -127,7 +132,10 @@ def _parse_header(name: str, text: str) -> tuple[list[str], list[Argument], str 
             continue
         arg_name, _, arg_type = word.partition(":")
         args.append(Argument(arg_name, arg_type or "str"))
-    names = [key.rstrip("?") for key in keys] + [argument.name for argument in args] + ([rest] if rest else [])
+    if any(key.startswith("...") for key in keys[:-1]):
+        raise ValueError(f"{name}.lua: ...keys must be the last key")
+    names = [key.rstrip("?").removeprefix("...") for key in keys] + [argument.name for argument in args]
+    names += [rest] if rest else []
     for word in names:
         if not _NAME.fullmatch(word):
             raise ValueError(f"{name}.lua: {word!r} is not a name")
@@ -139,7 +147,13 @@ def _parse_header(name: str, text: str) -> tuple[list[str], list[Argument], str 
 
 def _prologue(keys: Sequence[str], args: Sequence[Argument], rest: str | None) -> str:
     """Lua locals binding KEYS and ARGV to the declared names."""
-    lines = [f"local {key.rstrip('?')}_key = KEYS[{position}]" for position, key in enumerate(keys, 1)]
+    lines = []
+    for position, key in enumerate(keys, 1):
+        if key.startswith("..."):
+            lines.append(f"local {key[3:]} = {{}}")
+            lines.append(f"for i = {position}, #KEYS do {key[3:]}[#{key[3:]} + 1] = KEYS[i] end")
+        else:
+            lines.append(f"local {key.rstrip('?')}_key = KEYS[{position}]")
     position = 1
     for argument in args:
         if argument.type == "int":
@@ -214,7 +228,9 @@ def script(name: str) -> LuaScript:
     prologue = _prologue(keys, args, rest)
     body = _once(text) if once else text
     source = "\n".join([_shebang(name, text), _helpers_for(prologue + text), prologue, body])
-    names = tuple(key.rstrip("?") for key in keys)
+    rest_keys = keys[-1][3:] if keys and keys[-1].startswith("...") else None
+    names = tuple(key.rstrip("?") for key in keys if not key.startswith("..."))
     optional = frozenset(key.rstrip("?") for key in keys if key.endswith("?"))
     arg_names = frozenset(argument.name for argument in args)
-    return LuaScript(name, names, optional, tuple(args), rest, source, frozenset(names), arg_names, once)
+    key_names = frozenset(names) | ({rest_keys} if rest_keys else set())
+    return LuaScript(name, names, optional, tuple(args), rest, source, key_names, arg_names, once, rest_keys)

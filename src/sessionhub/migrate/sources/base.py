@@ -6,6 +6,7 @@ import abc
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import ClassVar
 
 from redis.asyncio import Redis
@@ -14,6 +15,11 @@ from sessionhub.legacy import LegacySession
 from sessionhub.migrate.records import LegacyRecord
 
 _GLOB_SPECIALS = re.compile(r"([*?\[\]\\])")
+
+
+def lua(name: str) -> str:
+    """The source of sessionhub/migrate/lua/<name>: the scripts run on a legacy store."""
+    return resources.files("sessionhub.migrate").joinpath("lua", name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)

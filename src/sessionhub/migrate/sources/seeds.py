@@ -8,13 +8,13 @@ another user's index holds it, or that two users' indexes hold, is reported rath
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
 from sessionhub.legacy import LegacySession
 from sessionhub.migrate.records import FieldMap, LegacyRecord, RecordError, load_json_object, session_from_document
-from sessionhub.migrate.sources.base import KeySpace, MigrationSource
+from sessionhub.migrate.sources.base import KeySpace, MigrationSource, lua
 
 SEED_FIELDS = FieldMap(
     last_active_at=("last_accessed", "last_activity", "last_active_at"),
@@ -29,28 +29,31 @@ class SeedsSource(MigrationSource):
 
     def __init__(self) -> None:
         self.keyspaces = (KeySpace("session:", "user"), KeySpace("demo:session:", "demo"))
-        self._users_of: dict[str, set[str]] = {}
+        # Tuples, not sets: the collector stops tracking tuples of str, and there is one per legacy session.
+        self._users_of: dict[str, tuple[str, ...]] = {}
 
     async def prepare(self, client: Redis) -> None:
-        users_of: dict[str, set[str]] = {}
-        index_keys = [key async for key in client.scan_iter(match=USER_INDEX_PREFIX + "*", count=_SCAN_COUNT)]
-        async with client.pipeline(transaction=False) as pipe:
-            for key in index_keys:
-                pipe.smembers(key)
-            members = await pipe.execute(raise_on_error=False)
-        for key, ids in zip(index_keys, members, strict=True):
-            if isinstance(ids, Exception):
-                continue  # not a set: no index of ours
-            user = key[len(USER_INDEX_PREFIX) :].decode(errors="replace")
-            for session_id in ids:
-                users_of.setdefault(session_id.decode(errors="replace"), set()).add(user)
+        users_of: dict[str, tuple[str, ...]] = {}
+        read_sets = client.register_script(lua("read_sets.lua"))
+        cursor = None
+        while cursor != 0:
+            cursor, index_keys = await client.scan(cursor or 0, match=USER_INDEX_PREFIX + "*", count=_SCAN_COUNT)
+            if not index_keys:
+                continue
+            for key, ids in zip(cast(list[bytes], index_keys), await read_sets(keys=index_keys), strict=True):
+                if not ids:
+                    continue  # not a set: no index of ours
+                user = key[len(USER_INDEX_PREFIX) :].decode(errors="replace")
+                for member in ids:
+                    session_id = member.decode(errors="replace")
+                    users_of[session_id] = (*users_of.get(session_id, ()), user)
         self._users_of = users_of
 
     def decode(self, record: LegacyRecord, keyspace: KeySpace) -> LegacySession:
         document = load_json_object(record.value)
         kind = _kind(document, keyspace)
         session = session_from_document(document, SEED_FIELDS, record, kind=kind)
-        indexed = self._users_of.get(record.token, set())
+        indexed = self._users_of.get(record.token, ())
         if len(indexed) > 1:
             raise RecordError(f"the user indexes of {len(indexed)} users hold it")
         if indexed:
