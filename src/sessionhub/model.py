@@ -8,7 +8,7 @@ objects and no "modified" flag to forget.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -36,7 +36,7 @@ def check_storable(user_id: str | None, data_keys: Iterable[str] = ()) -> None:
     manager before anything is sent and by each store again, so that memory refuses what Redis would."""
     if user_id is not None and not is_storable_text(user_id):
         raise SessionDataError("a user id is not valid Unicode text (a lone surrogate)")
-    keys = data_keys if isinstance(data_keys, Collection) else tuple(data_keys)
+    keys = data_keys if isinstance(data_keys, dict | tuple | list) else tuple(data_keys)
     # All-ASCII keys, the usual case, are checked in C; only the others are encoded to find out.
     if not all(map(str.isascii, keys)) and not all(map(is_storable_text, keys)):
         raise SessionDataError("a session data key is not valid Unicode text (a lone surrogate)")

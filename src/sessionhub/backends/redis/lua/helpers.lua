@@ -56,8 +56,18 @@ local function forget(tag, id, index, user_key)
   if user_key then redis.call('ZREM', user_key, id) end
 end
 
-local function extend_ttl(key, ttl)
+-- A key lives at least `ttl` ms from now. With `later` (a table), not yet: the longest TTL each key needs is kept
+-- there, for extend_ttls_now to apply once per key (a script over a batch shares its indexes between sessions).
+local function extend_ttl(key, ttl, later)
+  if later then
+    if not later[key] or later[key] < ttl then later[key] = ttl end
+    return
+  end
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
+local function extend_ttls_now(later)
+  for key, ttl in pairs(later) do extend_ttl(key, ttl) end
 end
 
 -- A live session's fields and metadata; nil for a missing one, and an expired one is forgotten on the way.
@@ -151,20 +161,21 @@ local function hset_from(key, values, first, last)
 end
 
 -- A stored session's expiry and its entries in the bucket index (by idle deadline) and in its user's index (by
--- creation time; `created` nil leaves its entry there as it is); an index lives as long as its latest member can.
-local function index_session(key, index, user_key, id, now, deadline, absolute, created)
+-- creation time; `created` nil leaves its entry there as it is); an index lives as long as its latest member can
+-- (`later`: see extend_ttl).
+local function index_session(key, index, user_key, id, now, deadline, absolute, created, later)
   redis.call('PEXPIRE', key, deadline - now)
   redis.call('ZADD', index, deadline, id)
-  extend_ttl(index, absolute - now)
+  extend_ttl(index, absolute - now, later)
   if user_key then
     if created then redis.call('ZADD', user_key, created, id) end
-    extend_ttl(user_key, absolute - now)
+    extend_ttl(user_key, absolute - now, later)
   end
 end
 
-local function store(key, index, user_key, id, now, deadline, absolute, values)
+local function store(key, index, user_key, id, now, deadline, absolute, values, later)
   hset_from(key, values, 1, #values)
-  index_session(key, index, user_key, id, now, deadline, absolute, now)
+  index_session(key, index, user_key, id, now, deadline, absolute, now, later)
 end
 
 -- The user's live sessions as {id, fields, meta}, dropping what expired (index entries, and keys Redis still holds).

@@ -24,7 +24,7 @@
 -- what a marker's state holds once adopted (sessionhub.backends.base.ADOPTED).
 -- Returns outcome, alias_ttl for each session in order.
 
-local function import_one(session_key, index_key, marker_key, user_key, s)
+local function import_one(session_key, index_key, marker_key, user_key, s, later)
   local id, tag, idle_deadline, absolute_deadline = s.id, s.tag, s.idle_deadline, s.absolute_deadline
   local state, imported = unpack(redis.call('HMGET', marker_key, 's', 'd'))
   if state then
@@ -34,7 +34,7 @@ local function import_one(session_key, index_key, marker_key, user_key, s)
       if idle_deadline <= tonumber(waiting.e) then return 'unchanged', tonumber(waiting.e) - now end
       local absolute = math.max(absolute_deadline, tonumber(waiting.x))
       redis.call('HSET', session_key, 'e', idle_deadline, 'x', absolute)
-      index_session(session_key, index_key, user_key, id, now, idle_deadline, absolute, nil)
+      index_session(session_key, index_key, user_key, id, now, idle_deadline, absolute, nil, later)
       extend_ttl(marker_key, absolute - now)
       return 'unchanged', idle_deadline - now
     end
@@ -42,13 +42,14 @@ local function import_one(session_key, index_key, marker_key, user_key, s)
     if not waiting then return 'conflict_ended', 0 end
     redis.call('DEL', session_key)  -- data keys the source no longer has go too
   end
-  store(session_key, index_key, user_key, id, now, idle_deadline, absolute_deadline, s.fields)
+  store(session_key, index_key, user_key, id, now, idle_deadline, absolute_deadline, s.fields, later)
   redis.call('HSET', marker_key, 's', s.alias_id, 'd', s.digest)
-  extend_ttl(marker_key, absolute_deadline - now)
+  if state then extend_ttl(marker_key, absolute_deadline - now) else redis.call('PEXPIRE', marker_key, absolute_deadline - now) end
   return state and 'updated' or 'new', idle_deadline - now
 end
 
 local replies = {}
+local later = {}  -- the indexes' TTLs, extended once per index after the batch
 local next_key = 1
 for _, s in ipairs(cjson.decode(batch)) do
   local session_key, index_key, marker_key = keys[next_key], keys[next_key + 1], keys[next_key + 2]
@@ -56,9 +57,10 @@ for _, s in ipairs(cjson.decode(batch)) do
   local user_key, alias_key
   if s.user then user_key, next_key = keys[next_key], next_key + 1 end
   if s.alias then alias_key, next_key = keys[next_key], next_key + 1 end
-  local outcome, alias_ttl = import_one(session_key, index_key, marker_key, user_key, s)
+  local outcome, alias_ttl = import_one(session_key, index_key, marker_key, user_key, s, later)
   if alias_key and alias_ttl > 0 then redis.call('SET', alias_key, s.id, 'PX', alias_ttl) end
   replies[#replies + 1] = outcome
   replies[#replies + 1] = alias_ttl
 end
+extend_ttls_now(later)
 return replies
