@@ -106,15 +106,19 @@ def new_demo_data(industry: object) -> dict[str, Any]:
     }
 
 
+def check_status(status: object) -> str:
+    if not isinstance(status, str) or not _STATUS_PATTERN.fullmatch(status):
+        raise SessionDataError("status must be 1-32 characters: a lowercase letter, then letters, digits, _ or -")
+    return status
+
+
 def progress_value(step: object, total: object, status: object) -> dict[str, Any]:
     """The stored progress, checked: 0 <= step <= total, total >= 1, status a short lowercase label."""
     if isinstance(step, bool) or isinstance(total, bool) or not isinstance(step, int) or not isinstance(total, int):
         raise SessionDataError("step and total must be ints")
     if total < 1 or not 0 <= step <= total:
         raise SessionDataError("progress needs total >= 1 and 0 <= step <= total")
-    if not isinstance(status, str) or not _STATUS_PATTERN.fullmatch(status):
-        raise SessionDataError("status must be 1-32 characters: a lowercase letter, then letters, digits, _ or -")
-    return {"step": step, "total": total, "status": status}
+    return {"step": step, "total": total, "status": check_status(status)}
 
 
 def demo_status_of(conversation: ConversationRecord, codec: DataCodec) -> DemoStatus | None:

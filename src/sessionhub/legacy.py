@@ -45,12 +45,23 @@ def migrated_session_id(alias_id: str, user_id: str | None) -> str:
     return bucket + hashlib.sha256(b"sessionhub migrated session\0" + alias_id.encode("ascii")).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class LegacyMessage:
+    """One message of a legacy conversation (a demo or chat session), oldest first in `LegacySession.messages`."""
+
+    role: str
+    content: str
+    at: int
+    """When it was written, milliseconds since the epoch."""
+
+
 @dataclass(slots=True)
 class LegacySession:
     """One legacy session, normalised by a migration source. Times are milliseconds since the epoch (UTC).
 
     `expires_at` is when the legacy store would have ended it (from its TTL or its own expiry field); None when it
     had no end. Data values are anything JSON can hold; `SessionManager.prepare_import` checks that.
+    `messages` become the session's conversation (`SessionManager.get_messages`), the newest `max_messages` kept.
     `source_digest` identifies the legacy record as it was read: importing it again with another digest brings the
     migrated session up to date (`LegacyStore.import_sessions`); left empty, a session is imported once.
     """
@@ -63,4 +74,5 @@ class LegacySession:
     created_at: int | None = None
     last_active_at: int | None = None
     expires_at: int | None = None
+    messages: list[LegacyMessage] = field(default_factory=list)
     source_digest: str = ""

@@ -29,7 +29,7 @@ from sessionhub.backends.base import (
 from sessionhub.backends.memory import MemoryBackend
 from sessionhub.client import ClientInfo
 from sessionhub.codecs import DataCodec, codec_named
-from sessionhub.conversation import Conversations
+from sessionhub.conversation import Conversations, encode_message
 from sessionhub.errors import (
     BackendUnavailable,
     ConfigurationError,
@@ -522,7 +522,8 @@ class SessionManager(Conversations):
         store would have ended it by now. Raises SessionDataError saying what cannot be stored.
 
         Its remaining lifetime is kept: the idle deadline is the legacy one (from now plus the idle timeout when it
-        had none), and the absolute deadline is never before it, so nobody is signed out by the move.
+        had none), and the absolute deadline is never before it, so nobody is signed out by the move. Its messages
+        are checked as `append_message` checks them, the newest `max_messages` kept.
         """
         user_id = _check_user_id(legacy.user_id) if legacy.user_id is not None else None
         kind = _check_kind(legacy.kind)
@@ -548,7 +549,10 @@ class SessionManager(Conversations):
             # A legacy store keeps no sign-in time: the session's creation is the latest one it can vouch for.
             authenticated_at=created if user_id is not None else None,
         )
-        return ImportedSession(record, legacy.alias_id, legacy.source_digest)
+        limit = self.settings.max_message_length
+        kept = legacy.messages[-self.settings.max_messages :]
+        messages = tuple(encode_message(message.role, message.content, message.at, limit) for message in kept)
+        return ImportedSession(record, legacy.alias_id, legacy.source_digest, messages)
 
     async def import_sessions(self, imports: Sequence[ImportedSession]) -> list[ImportOutcome]:
         """Store prepared legacy sessions, or bring those imported before up to date (see `ImportOutcome`)."""

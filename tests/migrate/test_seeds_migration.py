@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
@@ -16,8 +16,9 @@ from sessionhub.migrate import MemoryCheckpoint, MemoryImportLedger, MigrationEr
 from sessionhub.migrate.checkpoint import CheckpointState
 from sessionhub.migrate.migrator import IN_FLIGHT
 from sessionhub.migrate.report import InvalidRecord
-from tests.migrate.conftest import seed_session
+from tests.migrate.conftest import iso, seed_session
 from tests.support.clock import FakeClock
+from tests.support.managers import MakeManager
 
 
 def migrator_for(legacy: Redis, manager: SessionManager, clock: FakeClock, **options: object) -> Migrator:
@@ -425,3 +426,107 @@ async def test_a_dry_run_reports_what_a_resync_would_do_and_writes_nothing(
     assert (dry.migrated, dry.updated, dry.already_migrated) == (1, 1, 0)
     assert [entry.ref for entry in dry.conflicts] == [f"session:<{legacy_alias_id(adopted)}>"]
     assert (await migrator.verify(sample_size=0)).stale == [f"session:<{legacy_alias_id(waiting)}>"]
+
+
+async def test_seeds_demo_sessions_arrive_as_demo_sessions_with_their_conversation(
+    legacy: Redis, make_manager: MakeManager, clock: FakeClock
+) -> None:
+    manager = await make_manager(max_messages=3)
+    said = [{"role": "user", "content": f"question {n}", "timestamp": iso(clock, -300 + n)} for n in range(3)] + [
+        {"role": "assistant", "content": "the answer"}
+    ]
+    walkthrough: dict[str, Any] = {
+        "industry": "insurance",
+        "progress": {"step": 2, "total": 5},
+        "status": "In progress",
+    }
+    cookie = await seed_session(
+        legacy, clock, user_id=None, demo=True, data={"messages": said, "theme": "dark"}, **walkthrough
+    )
+    percent = await seed_session(legacy, clock, user_id=None, demo=True, industry="retail", progress=40)
+    bad_role = await seed_session(
+        legacy, clock, user_id=None, demo=True, data={"messages": [{"role": "bot", "content": "hi"}]}
+    )
+    migrator = migrator_for(legacy, manager, clock)
+
+    report = await migrator.run()
+
+    assert (report.migrated, report.kinds) == (2, {"demo": 2})
+    assert [(entry.ref, entry.reason) for entry in report.invalid] == [
+        (f"demo:session:<{legacy_alias_id(bad_role)}>", "message role must be one of user, assistant, system")
+    ]
+    adopted = await manager.adopt_legacy(cookie)
+    assert adopted is not None
+    assert adopted.token is not None
+    assert adopted.kind == "demo"
+    status = await manager.demo_status(adopted.token)
+    assert status is not None
+    assert (status.industry, status.step, status.total, status.status, status.messages) == (
+        "insurance",
+        2,
+        5,
+        "in_progress",
+        3,
+    )
+    messages = await manager.get_messages(adopted.token)
+    assert [(m.role, m.content) for m in messages] == [
+        ("user", "question 1"),
+        ("user", "question 2"),
+        ("assistant", "the answer"),
+    ], "in order, the newest max_messages kept"
+    assert messages[0].created_at.timestamp() == pytest.approx(clock() - 299)
+    assert dict(adopted.data) == {
+        "theme": "dark",
+        "demo.industry": "insurance",
+        "demo.progress": {"step": 2, "total": 5, "status": "in_progress"},
+    }
+    other = await manager.adopt_legacy(percent)
+    assert other is not None
+    other_status = await manager.demo_status(other.token)
+    assert other_status is not None
+    assert (other_status.industry, other_status.step, other_status.total, other_status.status) == (
+        "retail",
+        40,
+        100,
+        "new",
+    )
+
+
+async def test_a_resync_replaces_the_conversation_of_a_waiting_demo_session(
+    legacy: Redis, manager: SessionManager, clock: FakeClock
+) -> None:
+    said = [{"role": "user", "content": "hello"}]
+    cookie = await seed_session(legacy, clock, user_id=None, demo=True, industry="banking", data={"messages": said})
+    migrator = migrator_for(legacy, manager, clock)
+    await migrator.run()
+    record = json.loads(cast(bytes, await legacy.get(f"demo:session:{cookie}")))
+    record["data"]["messages"] += [{"role": "assistant", "content": "welcome"}]
+    await legacy.set(f"demo:session:{cookie}", json.dumps(record), ex=3600)
+
+    assert (await migrator.run()).updated == 1
+
+    adopted = await manager.adopt_legacy(cookie)
+    assert adopted is not None
+    assert [m.content for m in await manager.get_messages(adopted.token)] == ["hello", "welcome"]
+
+
+@pytest.mark.parametrize(
+    ("walkthrough", "reason"),
+    [
+        ({"progress": {"step": 6, "total": 5}}, "its demo walk-through cannot be kept: progress needs total >= 1"),
+        ({"progress": "half"}, "its demo progress is a str, not {step, total} or a percentage"),
+        ({"status": "¡done!"}, "its demo walk-through cannot be kept: status must be 1-32 characters"),
+        ({"industry": ""}, "its demo walk-through cannot be kept: industry must be a non-blank str"),
+        ({"messages": {"role": "user"}}, "its messages are a dict, not a list"),
+        ({"messages": [{"role": "user"}]}, "its message 1 has no role or content text"),
+    ],
+)
+async def test_a_demo_walkthrough_that_cannot_be_kept_is_reported(
+    legacy: Redis, manager: SessionManager, clock: FakeClock, walkthrough: dict[str, Any], reason: str
+) -> None:
+    await seed_session(legacy, clock, user_id=None, demo=True, **walkthrough)
+
+    report = await migrator_for(legacy, manager, clock).run()
+
+    [invalid] = report.invalid
+    assert invalid.reason.startswith(reason)

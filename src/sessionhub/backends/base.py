@@ -40,6 +40,8 @@ class ImportedSession:
     record: SessionRecord
     alias_id: str
     source_digest: str = ""
+    messages: tuple[bytes, ...] = ()
+    """Its conversation, oldest first, encoded as `ConversationStore.append_message` stores them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +305,9 @@ class LegacyStore(abc.ABC):
         its source record, as `ImportOutcome` says; a marker outlives its session, so an adopted or ended session
         never comes back.
 
-        A session still waiting for its browser whose source record is unchanged but lives longer now (a user
-        active on the legacy application) gets the later deadlines. The alias and the marker expire with the
+        A session stored (or replaced) gets the import's messages as its conversation. A session still waiting for
+        its browser whose source record is unchanged but lives longer now (a user active on the legacy application)
+        gets the later deadlines. The alias and the marker expire with the
         session's idle and absolute deadlines. The user limit does not apply: a migration must not sign anyone out.
         """
 

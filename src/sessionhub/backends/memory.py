@@ -382,6 +382,8 @@ class MemoryBackend(SessionBackend):
             return outcome
         self._remove(record.id)
         self._insert(record.copy())
+        if item.messages:
+            self._messages[record.id] = list(item.messages)
         expiry = max(record.absolute_expires_at, marker.expiry if marker is not None else 0)
         self._import_markers[record.id] = _ImportMarker(item.alias_id, item.source_digest, expiry)
         self._aliases[item.alias_id] = (record.id, record.expires_at)

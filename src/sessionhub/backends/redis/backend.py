@@ -708,6 +708,7 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
                 "id": record.id, "tag": self._tag(record.id), "alias_id": item.alias_id, "digest": item.source_digest,
                 "idle_deadline": record.expires_at, "absolute_deadline": record.absolute_expires_at,
                 "user": record.user_id is not None, "alias": with_aliases, "fields": fields,
+                "messages": [message.decode() for message in item.messages],
             })  # fmt: skip
         args = {"now": now, "adopted": ADOPTED, "batch": orjson.dumps(batch)}
         return cast(list[Any], await self._run("import", {"keys": keys}, args, writes=False))

@@ -20,8 +20,9 @@
 -- ARGV: now:int adopted batch
 -- `keys`: for each session of the batch, its session, bucket index and marker keys, then its user's index when it
 -- has a user, then its alias when the script writes it. `batch`: a JSON array of {id, tag, alias_id, digest,
--- idle_deadline, absolute_deadline, user, alias (booleans: whether those keys are given), fields}. `adopted` is
--- what a marker's state holds once adopted (sessionhub.backends.base.ADOPTED).
+-- idle_deadline, absolute_deadline, user, alias (booleans: whether those keys are given), fields, messages (its
+-- conversation, oldest first)}. `adopted` is what a marker's state holds once adopted
+-- (sessionhub.backends.base.ADOPTED).
 -- Returns outcome, alias_ttl for each session in order.
 
 local function import_one(session_key, index_key, marker_key, user_key, s, later)
@@ -35,14 +36,21 @@ local function import_one(session_key, index_key, marker_key, user_key, s, later
       local absolute = math.max(absolute_deadline, tonumber(waiting.x))
       redis.call('HSET', session_key, 'e', idle_deadline, 'x', absolute)
       index_session(session_key, index_key, user_key, id, now, idle_deadline, absolute, nil, later)
+      redis.call('PEXPIRE', messages_key_in(tag, id), idle_deadline - now)
       extend_ttl(marker_key, absolute - now)
       return 'unchanged', idle_deadline - now
     end
     if state == adopted then return 'conflict_adopted', 0 end
     if not waiting then return 'conflict_ended', 0 end
-    redis.call('DEL', session_key)  -- data keys the source no longer has go too
+    redis.call('DEL', session_key, messages_key_in(tag, id))  -- what the source no longer has goes too
   end
   store(session_key, index_key, user_key, id, now, idle_deadline, absolute_deadline, s.fields, later)
+  local messages = s.messages
+  if #messages > 0 then
+    local messages_key = messages_key_in(tag, id)
+    for i = 1, #messages, 200 do redis.call('RPUSH', messages_key, unpack(messages, i, math.min(i + 199, #messages))) end
+    redis.call('PEXPIRE', messages_key, idle_deadline - now)
+  end
   redis.call('HSET', marker_key, 's', s.alias_id, 'd', s.digest)
   if state then extend_ttl(marker_key, absolute_deadline - now) else redis.call('PEXPIRE', marker_key, absolute_deadline - now) end
   return state and 'updated' or 'new', idle_deadline - now
