@@ -356,13 +356,17 @@ def test_migrate_resumes_after_a_stop_and_shows_progress_and_summary(
     report = json.loads(resumed.stdout)
     assert report["migration"]["resumed"] is True
     assert report["migration"]["migrated"] + report["migration"]["already_migrated"] == 30
-    assert [entry["reason"] for entry in report["migration"]["invalid"]] == ["value is not valid JSON"]
+    [invalid] = report["migration"]["invalid"]
+    assert invalid["reason"] == "value is not valid JSON"
+    assert invalid["hint"].startswith("9 bytes, TTL ")
+    assert " sha1 " in invalid["hint"]
     assert report["verify"]["ok"] is True
     assert resumed.exit_code == 1
 
     table = cli("migrate", "seeds", "--source-url", server.url)
     assert "already migrated" in table.stdout
     assert "invalid records" in table.stdout
+    assert "(9 bytes, TTL " in table.stdout, "named with a hint to find it by"
     assert "verification" in table.stdout
     assert "passed" in table.stdout
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from sessionhub.legacy import legacy_alias_id
 from sessionhub.migrate import FieldMap, FlaskSessionSource, KeySpace, LegacyRecord, RecordError
 from sessionhub.migrate.records import parse_time, session_from_document
+from sessionhub.migrate.report import record_hint
 
 TOKEN = "legacy-cookie-value-0123456789"
 
@@ -98,3 +100,15 @@ def test_key_spaces_escape_glob_characters_and_refuse_an_empty_prefix() -> None:
     assert KeySpace("app[1]:*?").pattern() == r"app\[1\]:\*\?*"
     with pytest.raises(ValueError, match="prefix is required"):
         KeySpace("")
+
+
+def test_a_record_hint_names_what_an_operator_can_find_and_never_the_cookie() -> None:
+    value = orjson.dumps({"session_id": TOKEN, "user_id": "amira", "created_at": "2026-11-20T09:00:00", "data": 1})
+
+    hint = record_hint(value, 90_500, "3f2a9c41d0e2aa77")
+
+    assert hint == f"user amira, created 2026-11-20T09:00:00, {len(value)} bytes, TTL 90 s, sha1 3f2a9c41d0e2"
+    assert TOKEN not in hint
+    assert record_hint(b"\x00not json", -1, None) == "9 bytes, no TTL"
+    assert record_hint([b"hash"], 5_000, None) == "a hash key, TTL 5 s"
+    assert record_hint(orjson.dumps({"user_id": True, "created_at": ["x"]}), -1, None).startswith("3")

@@ -342,7 +342,7 @@ def _print_summary(
             reasons.add_row(reason, f"{count:,}")
         stdout.print(reasons)
         for entry in report.invalid[:SHOWN_INVALID]:
-            stdout.print(f"  {entry.ref}: {entry.reason}", highlight=False)
+            stdout.print(f"  {entry.ref} ({entry.hint}): {entry.reason}", highlight=False)
         if len(report.invalid) > SHOWN_INVALID:
             stdout.print(f"  ... and {len(report.invalid) - SHOWN_INVALID:,} more (--json lists them all)")
     if verified is not None:

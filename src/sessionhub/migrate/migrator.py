@@ -36,7 +36,14 @@ from sessionhub.manager import SessionManager
 from sessionhub.migrate.checkpoint import Checkpoint, CheckpointState
 from sessionhub.migrate.ledger import ImportLedger
 from sessionhub.migrate.records import LegacyRecord, RecordError
-from sessionhub.migrate.report import DeleteReport, InvalidRecord, MigrationReport, VerifyReport, record_ref
+from sessionhub.migrate.report import (
+    DeleteReport,
+    InvalidRecord,
+    MigrationReport,
+    VerifyReport,
+    record_hint,
+    record_ref,
+)
 from sessionhub.migrate.sources.base import KeySpace, MigrationSource, lua
 
 DEFAULT_BATCH_SIZE = 500
@@ -429,7 +436,7 @@ class Migrator:
         def invalid(key: bytes, ref: str, reason: str) -> None:
             if key not in reported:
                 reported.add(key)
-                batch.invalid.append(InvalidRecord(ref, reason))
+                batch.invalid.append(InvalidRecord(ref, reason, record_hint(value, ttl, digest and digest.decode())))
 
         replies, read_at = fetched.replies, fetched.read_at
         for key, value, ttl, digest in zip(keys, replies[0::3], replies[1::3], replies[2::3], strict=True):

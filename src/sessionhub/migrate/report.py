@@ -1,7 +1,8 @@
 """What a migration, a verification and a source clean-up found, as numbers and as lists of named records.
 
 Records are named by a `ref`: the key prefix and the record's alias id, never the legacy id in its key, which is
-the user's cookie value. `sessionhub.legacy.legacy_alias_id(<id>)` finds the ref of a known key.
+the user's cookie value. `sessionhub.legacy.legacy_alias_id(<id>)` finds the ref of a known key; an invalid record
+also carries a `hint` (`record_hint`) to find it by.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import orjson
 
 
 def record_ref(prefix: str, alias_id: str | None) -> str:
@@ -21,6 +24,37 @@ class InvalidRecord:
 
     ref: str
     reason: str
+    hint: str = ""
+    """What an operator can find the record by, none of it secret (`record_hint`)."""
+
+
+_USER_FIELDS = ("user_id", "user", "uid", "userId", "_auth_user_id")
+_CREATED_FIELDS = ("created_at", "created", "createdAt")
+_HINT_TEXT = 64
+
+
+def record_hint(value: bytes | list[bytes] | None, ttl_ms: int, digest: str | None) -> str:
+    """A few facts about a legacy record that do not give its cookie away: the user and creation time a JSON record
+    names, its size, TTL and digest prefix (read_batch.lua's SHA-1 of the value). Never the key, whose id is the
+    cookie, and never a field that may hold it."""
+    facts = []
+    if isinstance(value, list):
+        facts.append(f"a {value[0].decode(errors='replace')} key")
+    elif value is not None:
+        try:
+            document = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            document = None
+        if isinstance(document, dict):
+            for label, names in (("user", _USER_FIELDS), ("created", _CREATED_FIELDS)):
+                found = next((document[name] for name in names if isinstance(document.get(name), str | int)), None)
+                if found is not None and not isinstance(found, bool):
+                    facts.append(f"{label} {str(found)[:_HINT_TEXT]}")
+        facts.append(f"{len(value):,} bytes")
+    facts.append(f"TTL {ttl_ms // 1000:,} s" if ttl_ms >= 0 else "no TTL")
+    if digest:
+        facts.append(f"sha1 {digest[:12]}")
+    return ", ".join(facts)
 
 
 @dataclass(slots=True)
