@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sessionhub.client import ClientInfo
 from sessionhub.tokens import bucket_for_user
@@ -76,3 +76,14 @@ class LegacySession:
     expires_at: int | None = None
     messages: list[LegacyMessage] = field(default_factory=list)
     source_digest: str = ""
+
+
+class LegacyFallback(Protocol):
+    """Where `SessionManager.adopt_legacy` looks for a legacy cookie's session that no migration has imported yet:
+    the legacy stores themselves, only read (`sessionhub.migrate.read_through`, the `legacy_stores` setting)."""
+
+    async def fetch(self, legacy_token: str, now: int) -> LegacySession | None:
+        """The live legacy session this cookie value reaches, its TTL counted from `now` (ms, the manager's clock),
+        or None; never raises for a store that is down."""
+
+    async def close(self) -> None: ...

@@ -39,12 +39,12 @@ from sessionhub.errors import (
     TokenThrottled,
 )
 from sessionhub.events import SecurityEvent
-from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
+from sessionhub.legacy import LegacyFallback, LegacySession, legacy_alias_id, migrated_session_id
 from sessionhub.model import DataChanges, Session, SessionData, SessionRecord, check_storable
 from sessionhub.observers import SessionObserver
 from sessionhub.risk import NO_RISK, Risk, assess, device_family
 from sessionhub.settings import KIND_PATTERN, Settings
-from sessionhub.stack import build_backend
+from sessionhub.stack import build_backend, build_legacy_fallback
 from sessionhub.tokens import (
     bucket_for_user,
     bucket_of,
@@ -97,9 +97,13 @@ class SessionManager(Conversations):
         *,
         clock: Callable[[], float] = time.time,
         codec: DataCodec | None = None,
+        legacy_fallback: LegacyFallback | None = None,
     ) -> None:
-        """`codec` stores session data (sessionhub.codecs); by default the one the `data_codec` setting names."""
+        """`codec` stores session data (sessionhub.codecs); by default the one the `data_codec` setting names.
+        `legacy_fallback` is where `adopt_legacy` reads a legacy session that no migration has imported yet (the
+        legacy stores themselves: `legacy_stores`); it is closed with the manager."""
         self.backend = backend
+        self.legacy_fallback = legacy_fallback
         self.settings = settings if settings is not None else Settings()
         self.codec = codec if codec is not None else codec_named(self.settings.data_codec)
         self._clock = clock
@@ -121,7 +125,7 @@ class SessionManager(Conversations):
         A Redis that cannot be reached at start-up fails `open` with BackendUnavailable, unless
         `redis_start_in_memory` allows starting on memory (with a warning)."""
         settings = settings if settings is not None else Settings()
-        manager = cls(build_backend(settings), settings)
+        manager = cls(build_backend(settings), settings, legacy_fallback=build_legacy_fallback(settings))
         manager._fall_back_to_memory_at_start = (
             not settings.uses_memory and not settings.redis_fallback and settings.redis_start_in_memory
         )
@@ -143,6 +147,8 @@ class SessionManager(Conversations):
 
     async def close(self) -> None:
         await self.backend.close()
+        if self.legacy_fallback is not None:
+            await self.legacy_fallback.close()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -509,6 +515,8 @@ class SessionManager(Conversations):
         now = self._now()
         legacy = self._legacy()
         session_id = await legacy.resolve_alias(alias_id, now)
+        if session_id is None and self.legacy_fallback is not None and isinstance(legacy_token, str):
+            session_id = await self._read_through(legacy_token, now)
         if session_id is None or not is_session_id(session_id):
             return None
         token = new_token(bucket_of(session_id))
@@ -516,6 +524,24 @@ class SessionManager(Conversations):
         assert new_session_id is not None
         record = await legacy.adopt(alias_id, session_id, new_session_id, now)
         return Session(record, token, self.codec) if record is not None else None
+
+    async def _read_through(self, legacy_token: str, now: int) -> str | None:
+        """Import the legacy session of this cookie straight from its legacy store, as a migration would: the id of
+        the migrated session to adopt, or None (none there, or one that cannot be stored, or one that a migration
+        imported and that was adopted or ended since)."""
+        assert self.legacy_fallback is not None
+        found = await self.legacy_fallback.fetch(legacy_token, now)
+        if found is None:
+            return None
+        try:
+            prepared = self.prepare_import(found)
+        except SessionDataError as exc:
+            logger.warning("a legacy session cannot be read through: %s", exc, extra={"event": "read_through_invalid"})
+            return None
+        if prepared is None:
+            return None
+        [outcome] = await self.import_sessions([prepared])
+        return prepared.record.id if outcome in ("new", "updated", "unchanged") else None
 
     def prepare_import(self, legacy: LegacySession) -> ImportedSession | None:
         """The record to store for a legacy session, checked and encoded like `create` would; None when the legacy

@@ -293,6 +293,22 @@ class Settings(BaseSettings):
                 raise ValueError("each name must be a cookie name (an RFC 6265 token of 1-64 characters)")
         return names
 
+    legacy_stores: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=_env("legacy_stores"),
+        description="Legacy session stores to read a legacy cookie's session from when no migration has imported it "
+        "yet (read-through, for a cut-over with no freeze), comma-separated, each `<source>+<redis url>` with the "
+        "`sessionhub migrate` options as query parameters: `starsessions+redis://old:6379/2?prefix=app.&user_key="
+        "uid` (docs/migration.md). Only read, never written.",
+    )
+
+    @field_validator("legacy_stores", mode="before")
+    @classmethod
+    def _split_legacy_stores(cls, stores: Any) -> Any:
+        if isinstance(stores, str):
+            stores = [store.strip() for store in stores.split(",") if store.strip()]
+        return stores
+
     # -- end of the legacy cookies block ------------------------------------------------------------------------
 
     # -- Redis deployments (docs/operations.md): redis_url also takes redis+cluster:// and redis+sentinel:// ------

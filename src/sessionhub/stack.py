@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sessionhub.backends.base import SessionBackend
 from sessionhub.backends.memory import MemoryBackend
+from sessionhub.legacy import LegacyFallback
 from sessionhub.settings import Settings
 
 QUEUE_WAIT = 2.0
@@ -63,3 +64,13 @@ def build_backend(settings: Settings, *, outage_fallback: bool | None = None) ->
         near_cache_size=settings.near_cache_size,
         start_without_primary=settings.redis_start_in_memory,
     )
+
+
+def build_legacy_fallback(settings: Settings) -> LegacyFallback | None:
+    """The legacy stores `legacy_stores` names, read through by `adopt_legacy` (sessionhub.migrate.read_through);
+    None when it names none."""
+    if not settings.legacy_stores:
+        return None
+    from sessionhub.migrate.read_through import LegacyReadThrough
+
+    return LegacyReadThrough.from_specs(settings.legacy_stores)

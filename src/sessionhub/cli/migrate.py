@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections import Counter
 from enum import StrEnum
@@ -30,20 +29,16 @@ from sessionhub.cli._common import (
 from sessionhub.migrate import (
     DEFAULT_BATCH_SIZE,
     DeleteReport,
-    FieldMap,
-    FlaskSessionSource,
-    JsonPrefixSource,
     MigrationReport,
     MigrationSource,
     Migrator,
     RedisCheckpoint,
     RedisImportLedger,
-    SeedsSource,
-    StarsessionsSource,
     VerifyReport,
 )
 from sessionhub.migrate.migrator import Progress as ProgressCallback
 from sessionhub.migrate.migrator import source_identity, source_key
+from sessionhub.migrate.sources import source_named
 
 SHOWN_INVALID = 10
 """Invalid records listed by name in the summary (all of them are in --json)."""
@@ -70,33 +65,16 @@ def build_source(
     session_kind: str,
     secret_key_env: str | None = None,
 ) -> MigrationSource:
-    if secret_key_env is not None and kind is not SourceKind.flask_session:
-        fail("--secret-key-env applies to flask-session only (its SESSION_USE_SIGNER cookies)", EXIT_USAGE)
-    if kind is SourceKind.seeds:
-        if prefix is not None or fields or session_kind != "user":
-            fail(
-                "the seeds layout has fixed key names and kinds: --prefix, --field and --kind do not apply", EXIT_USAGE
-            )
-        return SeedsSource()
-    if kind is SourceKind.starsessions:
-        return StarsessionsSource(prefix or "starsessions.", user_key=user_key, kind=session_kind)
-    if kind is SourceKind.flask_session:
-        secret_key = None
-        if secret_key_env is not None:
-            secret_key = os.environ.get(secret_key_env)
-            if not secret_key:
-                fail(f"the environment variable {secret_key_env} (--secret-key-env) is not set", EXIT_USAGE)
-        return FlaskSessionSource(
-            prefix or "session:",
+    try:
+        return source_named(
+            kind.value,
+            prefix=prefix,
             user_key=user_key,
             serialization=serialization.value,
+            fields=fields,
             kind=session_kind,
-            secret_key=secret_key,
+            secret_key_env=secret_key_env,
         )
-    if prefix is None:
-        fail("the json source needs --prefix", EXIT_USAGE)
-    try:
-        return JsonPrefixSource(prefix, fields=FieldMap.parse(fields), kind=session_kind)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
 

@@ -49,12 +49,22 @@ class MigrationSource(abc.ABC):
         library signs its cookies. The migrated session is reachable through exactly this value."""
         return legacy_id
 
+    def legacy_id(self, cookie: str) -> str | None:
+        """The id under which the session of this cookie is stored, the inverse of `cookie_value` (read-through);
+        None when the cookie cannot be one of this source's."""
+        return cookie
+
     async def prepare(self, client: Redis) -> None:
         """Read what decoding needs besides the records themselves (an index of users, say). Called before a pass."""
 
     @abc.abstractmethod
     def decode(self, record: LegacyRecord, keyspace: KeySpace) -> LegacySession:
         """The legacy session in `record`; RecordError saying why when it cannot be migrated."""
+
+    def decode_alone(self, record: LegacyRecord, keyspace: KeySpace) -> LegacySession | None:
+        """`decode` for one record read on its own (read-through), without `prepare`; None when the record cannot
+        be read right alone (then only the bulk migration brings it). RecordError as `decode` raises it."""
+        return self.decode(record, keyspace)
 
     def describe(self) -> str:
         """The settings that decide what is read: a checkpoint is only resumed by a source described alike."""

@@ -52,6 +52,17 @@ class FlaskSessionSource(MigrationSource):
         signed: bytes = self._signer.sign(legacy_id)
         return signed.decode("ascii")
 
+    def legacy_id(self, cookie: str) -> str | None:
+        if self._signer is None:
+            return cookie
+        from itsdangerous import BadSignature
+
+        try:
+            sid: bytes = self._signer.unsign(cookie)
+        except BadSignature:
+            return None  # not signed by the legacy app: no session of its
+        return sid.decode("ascii")
+
     def decode(self, record: LegacyRecord, keyspace: KeySpace) -> LegacySession:
         data = self._load(record.value)
         data.pop("_permanent", None)

@@ -88,6 +88,12 @@ class SeedsSource(MigrationSource):
             _as_demo_session(session, record)
         return session
 
+    def decode_alone(self, record: LegacyRecord, keyspace: KeySpace) -> LegacySession | None:
+        """Only a record that names its user: one that does not may belong to a user whose index alone says so, and
+        read through it would arrive signed out."""
+        session = self.decode(record, keyspace)
+        return session if session.user_id is not None else None
+
     async def forget(self, client: Redis, deleted: Sequence[LegacyRecord]) -> None:
         async with client.pipeline(transaction=False) as pipe:
             for record in deleted:
