@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> list[Contender]:
             f"{contender.median / floor:.2f}x",
             f"{statistics.median(contender.cpu_us):.1f}",
         )
-    console = Console()
+    console = Console(width=120)
     console.print(table)
     rate = results[1].median
     console.print(f"goal: migrate >= {GOAL:,} sessions/s: {rate:,.0f}/s, {'met' if rate >= GOAL else 'not met'}")

@@ -22,6 +22,7 @@ unknown-token threshold 429 (`token_abuse_throttle`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
@@ -61,6 +62,8 @@ class FlaskSession(SessionMixin):
         """Flask-Login's user id as the request found it."""
         self.refused: HTTPException | None = None
         """Set when the session could not be loaded: the request is answered with it before the view runs."""
+        self.legacy_to_clear: list[str] = []
+        """Legacy cookies (`legacy_cookie_names`) the request carried: adopted or dead, the response clears them."""
         self.modified = False
 
     def __getitem__(self, key: str) -> Any:
@@ -105,7 +108,14 @@ class SessionHubInterface(SessionInterface):
             refused = FlaskSession(None, token, SessionData(codec=codec))
             refused.refused = _refusal(503, 1, "The session store is unavailable; retry shortly.")
             return refused
-        return FlaskSession(hub, token, hub.data if hub is not None else SessionData(codec=codec))
+        legacy_to_clear: list[str] = []
+        if hub is None and self.sessions.manager.settings.legacy_cookie_names:
+            # Migrated sessions live in the primary store: while it is down the legacy cookie stays for later.
+            with contextlib.suppress(BackendUnavailable):
+                hub, legacy_to_clear = self.sessions.adopt_legacy_cookies(request.cookies)
+        session = FlaskSession(hub, token, hub.data if hub is not None else SessionData(codec=codec))
+        session.legacy_to_clear = legacy_to_clear
+        return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, FlaskSession), "the session was not opened by SessionHubInterface"
@@ -139,13 +149,22 @@ class SessionHubInterface(SessionInterface):
 
     def _set_cookie(self, session: FlaskSession, response: Response) -> None:
         hub = session.hub
-        if hub is not None and hub.token is not None and hub.token != session.sent_token:
-            response.headers.add("Set-Cookie", self.cookie.session_cookie(hub, persistent=session.permanent))
+        headers = []
+        setting = hub is not None and hub.token is not None and hub.token != session.sent_token
+        if hub is not None and setting:
+            headers.append(self.cookie.session_cookie(hub, persistent=session.permanent))
         elif hub is None and session_id_for(session.sent_token) is not None:
-            response.headers.add("Set-Cookie", self.cookie.clear_cookie())
-        else:
-            return
-        response.headers["Cache-Control"] = "no-store"
+            headers.append(self.cookie.clear_cookie())
+        # A legacy cookie under the session cookie's own name is replaced by the new cookie, not also cleared.
+        headers += [
+            self.cookie.clear_cookie(name)
+            for name in session.legacy_to_clear
+            if not (setting and name == self.cookie.name)
+        ]
+        for header in headers:
+            response.headers.add("Set-Cookie", header)
+        if headers:
+            response.headers["Cache-Control"] = "no-store"
 
 
 def _refusal(status: int, retry_after: float, message: str) -> HTTPException:

@@ -8,7 +8,7 @@ session, with a TTL equal to the session's remaining lifetime.
 On the browser's first request with its legacy cookie, `SessionManager.adopt_legacy` resolves the alias, moves the
 session to a fresh sessionhub token (as `rotate` does) and retires the alias: one use only, so a stolen copy of the
 legacy cookie is worthless once the owner has been back. The middleware then sets the new cookie and clears the
-legacy one (`sessionhub.asgi.state.adopt_legacy_cookie`).
+legacy one (`SessionManager.adopt_legacy_cookies`).
 
 The id of a migrated session is derived from its alias and user (`migrated_session_id`), so importing the same
 legacy record twice is recognised and never makes a second session: a migration can be interrupted and re-run.

@@ -525,6 +525,20 @@ class SessionManager(Conversations):
         record = await legacy.adopt(alias_id, session_id, new_session_id, now)
         return Session(record, token, self.codec) if record is not None else None
 
+    async def adopt_legacy_cookies(
+        self, cookies: Mapping[str, str], names: Sequence[str] | None = None
+    ) -> tuple[Session | None, list[str]]:
+        """For an integration, on a request with no live sessionhub session: the session adopted through the first of
+        its legacy cookies (`names`, by default `legacy_cookie_names`) that resolves, and the names of the legacy
+        cookies it carries, all of which the response should clear: one that resolves to nothing (never migrated,
+        expired, already adopted) cannot work again either."""
+        present = [name for name in (self.settings.legacy_cookie_names if names is None else names) if name in cookies]
+        for name in present:
+            session = await self.adopt_legacy(cookies[name])
+            if session is not None:
+                return session, present
+        return None, present
+
     async def _read_through(self, legacy_token: str, now: int) -> str | None:
         """Import the legacy session of this cookie straight from its legacy store, as a migration would: the id of
         the migrated session to adopt, or None (none there, or one that cannot be stored, or one that a migration

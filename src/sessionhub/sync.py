@@ -192,6 +192,7 @@ class SyncSessionManager:
     health = _blocking(SessionManager.health)
     peek = _blocking(SessionManager.peek)
     adopt_legacy = _blocking(SessionManager.adopt_legacy)
+    adopt_legacy_cookies = _blocking(SessionManager.adopt_legacy_cookies)
     import_sessions = _blocking(SessionManager.import_sessions)
     import_markers = _blocking(SessionManager.import_markers)
     create_demo_session = _blocking(SessionManager.create_demo_session)

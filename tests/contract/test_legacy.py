@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from sessionhub import ClientInfo, SessionDataError, SessionManager, Settings
-from sessionhub.asgi.state import adopt_legacy_cookie
 from sessionhub.backends import RedisBackend
 from sessionhub.backends.base import ImportOutcome
 from sessionhub.legacy import LegacySession, legacy_alias_id, migrated_session_id
@@ -194,17 +193,17 @@ async def test_peek_reads_without_sliding_the_idle_deadline(manager: SessionMana
     assert await manager.peek("not an id") is None
 
 
-async def test_adopt_legacy_cookie_for_the_middleware(manager: SessionManager, clock: FakeClock) -> None:
+async def test_adopt_legacy_cookies_for_the_integrations(manager: SessionManager, clock: FakeClock) -> None:
     cookie = secrets.token_hex(16)
     await migrate(manager, legacy(cookie, clock))
     cookies = {"flask_session": "never-migrated-value", "legacy_sid": cookie, "other": "x"}
 
-    session, to_clear = await adopt_legacy_cookie(manager, cookies, ["flask_session", "legacy_sid", "absent"])
+    session, to_clear = await manager.adopt_legacy_cookies(cookies, ["flask_session", "legacy_sid", "absent"])
 
     assert session is not None
     assert session.user_id == "alice"
     assert to_clear == ["flask_session", "legacy_sid"]
-    assert await adopt_legacy_cookie(manager, {"other": "x"}, ["legacy_sid"]) == (None, [])
+    assert await manager.adopt_legacy_cookies({"other": "x"}, ["legacy_sid"]) == (None, [])
 
 
 @pytest.mark.redis

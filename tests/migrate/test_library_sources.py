@@ -23,8 +23,11 @@ from starsessions.stores.redis import RedisStore
 
 from sessionhub import SessionManager
 from sessionhub.migrate import FieldMap, FlaskSessionSource, JsonPrefixSource, Migrator, StarsessionsSource
+from sessionhub.stack import build_legacy_fallback
 from tests.support.clock import FakeClock
+from tests.support.managers import MakeSync
 from tests.support.redis_servers import RedisServer
+from tests.wsgi.flask_app import build_flask_app
 
 
 def starsessions_app(legacy: Redis, *, lifetime: int) -> Starlette:
@@ -171,3 +174,43 @@ async def test_generic_json_source_with_a_field_mapping(
     assert (adopted.user_id, adopted.kind, adopted.client.ip) == ("7", "web", "203.0.113.1")
     assert adopted.data == {"theme": "sepia"}
     assert adopted.created_at.timestamp() == pytest.approx(clock() - 100)
+
+
+@pytest.mark.parametrize("reached_by", ["migration", "read-through"])
+def test_a_flask_session_app_moved_onto_sessionhub_flask_keeps_its_users_signed_in(
+    flask_legacy: redis.Redis, legacy_server: RedisServer, make_sync: MakeSync, reached_by: str
+) -> None:
+    """The same Flask app, Flask-Session swapped for sessionhub.flask: the browser's Flask-Session cookie signs it in
+    on its first request (migrated beforehand, or read through from the old store), then a sessionhub cookie."""
+    with flask_app(flask_legacy, "msgpack").test_client() as legacy_browser:
+        assert legacy_browser.post("/sign-in/fay").status_code == 200
+        legacy_cookie = legacy_browser.get_cookie("session")
+        assert legacy_cookie is not None
+    stores = [f"flask-session+{legacy_server.url}?user_key=uid"] if reached_by == "read-through" else []
+    sessions = make_sync(legacy_cookie_names="session", legacy_stores=stores)
+    if reached_by == "migration":
+
+        async def migrate() -> None:
+            async with Redis.from_url(legacy_server.url) as legacy:
+                await Migrator(FlaskSessionSource(user_key="uid"), legacy, sessions.manager).run()
+
+        sessions.call(migrate())
+    else:
+        sessions.manager.legacy_fallback = build_legacy_fallback(sessions.manager.settings)
+    app = build_flask_app(sessions)
+
+    with app.test_client() as browser:
+        browser.set_cookie("session", legacy_cookie.value)
+        first = browser.get("/")
+        replay = app.test_client()
+        replay.set_cookie("session", legacy_cookie.value)
+        second_browser = replay.get("/")
+
+    signed_in, again = first.get_json(), second_browser.get_json()
+    assert signed_in["user"] == "fay"
+    assert signed_in["data"] == {"uid": "fay", "prefs": {"lang": "el", "tz": "Europe/Athens"}}
+    set_cookies = first.headers.getlist("Set-Cookie")
+    assert any(header.startswith("session_token=") for header in set_cookies)
+    assert any(header.startswith("session=; Path=/; Max-Age=0") for header in set_cookies), "the legacy cookie goes"
+    assert first.headers["Cache-Control"] == "no-store"
+    assert again["user"] is None, "a legacy cookie works once"

@@ -9,7 +9,7 @@ belong to another application (say, a legacy session store being migrated).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from sessionhub.client import ClientInfo
 from sessionhub.cookies import CookiePolicy
@@ -81,9 +81,7 @@ class RequestSession:
             self.legacy_to_clear = (bare_name,)  # moved or dead: it cannot work again
         if self.session is None and self.legacy_cookies:
             try:
-                adopted, present = await adopt_legacy_cookie(
-                    self.manager, self.legacy_cookies, list(self.legacy_cookies)
-                )
+                adopted, present = await self.manager.adopt_legacy_cookies(self.legacy_cookies)
             except BackendUnavailable as exc:
                 # Migrated sessions live only in the primary store: serve this request without a session but keep
                 # the legacy cookie, so that the browser's session is adopted once the store is back.
@@ -219,20 +217,3 @@ def _extends_sign_in(previous: Session | None, session: Session) -> bool:
         return False
     before, after = previous.authenticated_at, session.authenticated_at
     return before is not None and after is not None and after > before
-
-
-async def adopt_legacy_cookie(
-    manager: SessionManager, cookies: Mapping[str, str], legacy_cookie_names: Sequence[str]
-) -> tuple[Session | None, list[str]]:
-    """For the middleware: the session adopted through the first legacy cookie that resolves, and the names of the
-    legacy cookies present in the request, all of which the response should clear.
-
-    Call it only when the request carries no sessionhub cookie. A legacy cookie that resolves to nothing (never
-    migrated, expired, already adopted) is cleared all the same: it cannot work again.
-    """
-    present = [name for name in legacy_cookie_names if name in cookies]
-    for name in present:
-        session = await manager.adopt_legacy(cookies[name])
-        if session is not None:
-            return session, present
-    return None, present
