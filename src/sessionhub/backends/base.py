@@ -150,8 +150,8 @@ class SessionStore(abc.ABC):
 
         The session's idle deadline slides (`SessionRecord.touched`) only when a touch is due
         (`SessionRecord.touch_due(now, touch_interval)`, `touch_interval` in ms; 0 slides on every read); otherwise
-        the record comes back as stored and nothing is written. Telling a rotated-away id from an unknown one costs
-        no extra round trip: the marker is looked up in the same step, only when there is no live session.
+        the record comes back as stored and nothing is written. The rotation marker is looked up only when there
+        is no live session.
         """
 
     @abc.abstractmethod

@@ -44,14 +44,16 @@ async def round_trips(call: Any) -> int:
     return CountingConnection.sent - before
 
 
-async def test_each_operation_is_one_round_trip(counted: SessionManager) -> None:
+async def test_each_operation_is_one_round_trip(counted: SessionManager, clock: FakeClock) -> None:
     manager = counted
     anonymous = await manager.create(data={"a": 1})
     assert await round_trips(manager.create(user_id="alice", data={"x": [1]})) == 1
-    assert await round_trips(manager.get(anonymous.token)) == 1
+    assert await round_trips(manager.get(anonymous.token)) == 1  # one plain HGETALL
+    clock.advance(manager.settings.touch_interval)
+    assert await round_trips(manager.get(anonymous.token)) == 2, "and the touch, once per touch interval"
     assert await round_trips(manager.get("malformed")) == 0
     unknown = anonymous.token[:2] + ("A" if anonymous.token[2] != "A" else "B") + anonymous.token[3:]  # type: ignore[index]
-    assert await round_trips(manager.get(unknown)) == 1  # a miss: the load also says it was not rotated away
+    assert await round_trips(manager.get(unknown)) == 2, "a miss: then whether it was rotated away"
     loaded = await manager.get(anonymous.token)
     assert loaded is not None
     assert await round_trips(manager.save(loaded)) == 0  # nothing changed: nothing sent
@@ -282,11 +284,12 @@ async def test_security_monitoring_adds_no_round_trip_to_a_read(counted: Session
     assert await round_trips(manager.get(session.token, client=other_device)) == 2
     assert await round_trips(manager.get(session.token, client=other_device)) == 1
     unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]  # type: ignore[index]
-    assert await round_trips(manager.get(unknown, client=laptop)) == 2
-    assert await round_trips(manager.get(unknown)) == 1  # no client address: nothing to count
+    assert await round_trips(manager.get(unknown, client=laptop)) == 3, "the miss, the rotation marker, the count"
+    assert await round_trips(manager.get(unknown)) == 2  # no client address: nothing to count
     rotated = await manager.rotate(session.token)
-    # Within the grace period a rotated-away token is a request in flight, then counted as unknown.
-    assert await round_trips(manager.get(session.token, client=laptop)) == 3
+    # Within the grace period a rotated-away token is a request in flight (the miss, the marker, the reuse check),
+    # then counted as unknown.
+    assert await round_trips(manager.get(session.token, client=laptop)) == 4
     assert await round_trips(manager.get(rotated.token, client=laptop)) == 1
     assert await round_trips(manager.security_events("alice")) == 1
 
@@ -334,18 +337,18 @@ async def test_a_read_within_the_touch_interval_runs_no_write_command(
     session = await counted.create(user_id="alice", data={"cart": [1]})
     assert counted.settings.touch_interval == 60
     clock.advance(59)
-    assert await commands_run(redis_client, counted.get(session.token)) == {"evalsha": 1, "hgetall": 1}
+    assert await commands_run(redis_client, counted.get(session.token)) == {"hgetall": 1}
 
-    clock.advance(1)  # due: the same script slides the deadline, as every read did before the interval
+    clock.advance(1)  # due: a script slides the deadline, as every read did before the interval
     ran = await commands_run(redis_client, counted.get(session.token))
-    assert ran == {"evalsha": 1, "hgetall": 1, "hset": 1, "pexpire": 2, "zadd": 1}
+    assert ran == {"evalsha": 1, "hgetall": 2, "hset": 1, "pexpire": 2, "zadd": 1}
 
 
-async def test_a_miss_probes_the_rotation_marker_inside_the_load(counted: SessionManager, redis_client: Redis) -> None:
+async def test_a_miss_then_probes_the_rotation_marker(counted: SessionManager, redis_client: Redis) -> None:
     session = await counted.create()
     assert session.token is not None
     unknown = session.token[:2] + ("A" if session.token[2] != "A" else "B") + session.token[3:]
-    assert await commands_run(redis_client, counted.get(unknown)) == {"evalsha": 1, "hgetall": 1, "exists": 1}
+    assert await commands_run(redis_client, counted.get(unknown)) == {"hgetall": 1, "exists": 1}
 
 
 async def _snapshot(client: Redis, prefix: str) -> dict[str, object]:

@@ -113,8 +113,8 @@ def test_a_malformed_header_is_refused() -> None:
 
 
 def test_flags_and_once_come_from_the_header() -> None:
-    assert script("load").source.startswith("#!lua flags=allow-oom\n")
-    assert not script("load").once
+    assert script("touch").source.startswith("#!lua flags=allow-oom\n")
+    assert not script("touch").once
     delete = script("delete")
     assert delete.once
     assert delete.keys[0] == "op"

@@ -44,7 +44,15 @@ from sessionhub.backends.base import (
     UserLimit,
 )
 from sessionhub.backends.redis.client_cache import tracked_cache_for
-from sessionhub.backends.redis.codec import audit_args, data_fields, event_of, limit_args, record_fields, record_of
+from sessionhub.backends.redis.codec import (
+    audit_args,
+    data_fields,
+    event_of,
+    limit_args,
+    record_fields,
+    record_from_hash,
+    record_of,
+)
 from sessionhub.backends.redis.connect import RedisClient, connect
 from sessionhub.backends.redis.failures import FAILURES, LIMIT_REFUSED, refused_now, unavailable
 from sessionhub.backends.redis.keys import KeyLayout
@@ -69,7 +77,7 @@ CACHE_START_WAIT = 2.0
 """How long `open` waits for the client cache's tracking connection before going on without it (it keeps trying)."""
 
 SCRIPTS = (
-    "load", "create", "update", "rotate", "login", "carry", "read_messages", "put_messages", "delete", "list_user",
+    "touch", "create", "update", "rotate", "login", "carry", "read_messages", "put_messages", "delete", "list_user",
     "delete_user", "report_reuse", "flag_risk", "append_message", "load_conversation", "restore", "import", "adopt",
     "count_unknown_token",
 )  # fmt: skip
@@ -355,22 +363,28 @@ class RedisBackend(SessionBackend, SharedAbuseCounter):
             if cached is not None:
                 return cached
             read = cache.begin(key)
-        bucket = bucket_of(session_id)
         stored = None
         try:
-            reply = await self._run(
-                "load",
-                {"session": key, "index": self.keys.index(bucket), "rotated_from": self.keys.rotated_from(session_id)},
+            # One plain command, the rules checked here: a script would cost Redis ten times the HGETALL it wraps.
+            fields = cast(dict[bytes, bytes], await self._call(lambda: self.client.hgetall(key)))
+            if not fields:  # no session: was it rotated away? (its marker is in the same bucket)
+                rotated = await self._call(lambda: self.client.exists(self.keys.rotated_from(session_id)))
+                return ROTATED_AWAY if rotated else None
+            record = record_from_hash(session_id, fields)
+            if record.is_live(now) and not record.touch_due(now, touch_interval):
+                stored = record
+                return record
+            # A touch is due, or the session is past a deadline by this caller's clock before Redis expired it: the
+            # script slides the deadline, or forgets the session (its messages and index entries with it).
+            bucket = bucket_of(session_id)
+            touched = await self._run(
+                "touch",
+                {"session": key, "index": self.keys.index(bucket)},
                 {"now": now, "id": session_id, "tag": self.keys.tag(bucket), "touch_interval": touch_interval},
                 writes=False,
             )
-            if isinstance(reply, int):  # no live session: was it rotated away?
-                return ROTATED_AWAY if reply else None
-            fields, touched = reply
-            record = record_of(session_id, fields)
-            if not touched:  # a read that wrote is not cached: its own invalidation would drop it
-                stored = record
-            return record
+            # A read that wrote is not cached: its own invalidation would drop it.
+            return record_of(session_id, touched) if touched is not None else None
         finally:
             if cache is not None and read is not None:
                 cache.complete(read, stored)

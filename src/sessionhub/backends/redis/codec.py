@@ -6,6 +6,8 @@ top-level data key holding that key's JSON document, so that a save writes only 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from sessionhub.backends.base import Audit, UserLimit
 from sessionhub.client import ClientInfo
 from sessionhub.events import SecurityEvent
@@ -37,10 +39,20 @@ def record_fields(record: SessionRecord) -> list[str | bytes | int]:
 
 
 def record_of(session_id: str, fields: list[bytes]) -> SessionRecord:
+    """The record in a script's HGETALL reply (a flat list: name, value, ...)."""
+    values = iter(fields)
+    return _record(session_id, zip(values, values, strict=True))
+
+
+def record_from_hash(session_id: str, fields: Mapping[bytes, bytes]) -> SessionRecord:
+    """The record in redis-py's HGETALL reply (a dict)."""
+    return _record(session_id, fields.items())
+
+
+def _record(session_id: str, pairs: Iterable[tuple[bytes, bytes]]) -> SessionRecord:
     meta: dict[bytes, bytes] = {}
     data: dict[str, bytes] = {}
-    values = iter(fields)
-    for name, value in zip(values, values, strict=True):
+    for name, value in pairs:
         if name[:2] == b"d:":
             data[name[2:].decode()] = value
         else:

@@ -1,4 +1,4 @@
--- A read like load.lua, and the session's newest messages.
+-- A read like RedisBackend.load (its touch in touch.lua), and the session's newest messages, in one script.
 --
 -- FLAGS: allow-oom
 -- KEYS: session index messages
