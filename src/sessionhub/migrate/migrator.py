@@ -177,6 +177,7 @@ class Migrator:
         # Up to IN_FLIGHT batches are being imported while the next one is read and decoded; they are counted and
         # checkpointed in order, so that a checkpoint never covers a batch whose import has not finished.
         in_flight: deque[tuple[asyncio.Task[None], _Batch, tuple[int, int] | None]] = deque()
+        stopped = False
         try:
             async with aclosing(self._batches(position, progress)) as batches:
                 async for batch, next_position in batches:
@@ -185,10 +186,8 @@ class Migrator:
                         break
                     limit_reached = max_batches is not None and len(in_flight) + report.batches >= max_batches
                     if limit_reached or (stop is not None and stop()):
-                        while in_flight:
-                            await self._finish(*in_flight.popleft(), report, checkpoint)
-                        report.elapsed = time.perf_counter() - started
-                        return report
+                        stopped = True
+                        break
                     while len(in_flight) >= IN_FLIGHT:
                         await self._finish(*in_flight.popleft(), report, checkpoint)
             while in_flight:
@@ -196,6 +195,9 @@ class Migrator:
         finally:
             for task, _, _ in in_flight:
                 task.cancel()
+        if stopped:
+            report.elapsed = time.perf_counter() - started
+            return report
         if seen is not None:
             report.ended_in_source = await self._end_deleted(seen)
         report.completed = True
