@@ -272,7 +272,7 @@ def test_the_flask_signer_key_comes_from_the_environment_only(
     assert "NO_SUCH_KEY (--secret-key-env) is not set" in " ".join(unset.stderr.split())
     wrong = cli("migrate", "starsessions", "--source-url", redis_server.url, "--secret-key-env", "FLASK_KEY")
     assert wrong.exit_code == 2
-    assert "applies to flask-session only" in wrong.stderr
+    assert "applies to flask-session (SESSION_USE_SIGNER) and django-db only" in " ".join(wrong.stderr.split())
     source = build_source(SourceKind.flask_session, None, None, Serialization.msgpack, [], "user", None)
     assert source.cookie_value("abcdefgh") == "abcdefgh"
     monkeypatch.setenv("FLASK_KEY", "s3cret")

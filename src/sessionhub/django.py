@@ -13,6 +13,11 @@ ends it in the store. The cookie lives until the session's absolute deadline (or
 `SESSION_COOKIE_AGE` and the rest of `set_expiry` do not apply. `clearsessions` has nothing to do: the store
 expires sessions itself.
 
+A Django project moving onto this engine from Django's own (its sessions migrated: `sessionhub migrate django-db` or
+`django-cache`) keeps its users signed in: list its `SESSION_COOKIE_NAME` in `legacy_cookie_names`
+(`SESSIONHUB = {"LEGACY_COOKIE_NAMES": ["sessionid"], ...}`), and a browser's old session key adopts its migrated
+session once, under a new key that Django's middleware sets in the same cookie.
+
 Django's middleware sets the cookie with its own settings (`SESSION_COOKIE_NAME`, `SESSION_COOKIE_SECURE`, ...);
 give them the values sessionhub's other services use for the cookie to be shared.
 """
@@ -78,12 +83,16 @@ class SessionStore(SessionBase):
     # -- the contract, sync and async ------------------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
-        return self._loaded(sessions().get(self.session_key))
+        hub = sessions()
+        found = hub.get(self.session_key)
+        return self._loaded(found if found is not None else hub.call(self._adopted(hub.manager)))
 
     async def aload(self) -> dict[str, Any]:
         hub = sessions()
         found = hub.manager.get_from_memory(self.session_key)  # as the sync `get` does: no trip for a cached one
-        return self._loaded(found if found is not None else await hub.run_async(hub.manager.get(self.session_key)))
+        if found is None:
+            found = await hub.run_async(hub.manager.get(self.session_key))
+        return self._loaded(found if found is not None else await hub.run_async(self._adopted(hub.manager)))
 
     def exists(self, session_key: str | None) -> bool:
         return sessions().call(_exists(sessions().manager, session_key))
@@ -141,11 +150,22 @@ class SessionStore(SessionBase):
 
     # -- the operations, once --------------------------------------------------------------------------------
 
+    async def _adopted(self, manager: SessionManager) -> Session | None:
+        """The migrated session of a legacy session key (Django's own engine's, same cookie), adopted under a new
+        key; None unless the cookie's name is one of `legacy_cookie_names`."""
+        if self.session_key is None or django_settings.SESSION_COOKIE_NAME not in manager.settings.legacy_cookie_names:
+            return None
+        adopted = await manager.adopt_legacy(self.session_key)
+        if adopted is not None:
+            self.modified = True  # Django's middleware then sets the new key in the cookie
+        return adopted
+
     def _loaded(self, hub: Session | None) -> dict[str, Any]:
         self._hub = hub
         if hub is None:
             self._session_key = None  # unknown or ended: the middleware clears the cookie
             return SessionData(codec=sessions().manager.codec)
+        self._session_key = hub.token  # another one than the cookie's when a legacy session was adopted
         return hub.data
 
     async def _create(self, manager: SessionManager) -> None:

@@ -297,8 +297,8 @@ class Settings(BaseSettings):
         default=(),
         validation_alias=_env("legacy_stores"),
         description="Legacy session stores to read a legacy cookie's session from when no migration has imported it "
-        "yet (read-through, for a cut-over with no freeze), comma-separated, each `<source>+<redis url>` with the "
-        "`sessionhub migrate` options as query parameters: `starsessions+redis://old:6379/2?prefix=app.&user_key="
+        "yet (read-through, for a cut-over with no freeze), comma-separated, each `<source>+<url>` (a Redis URL; "
+        "django-db: SQLite or PostgreSQL) with the `sessionhub migrate` options as query parameters: `starsessions+redis://old:6379/2?prefix=app.&user_key="
         "uid` (docs/migration.md). Only read, never written.",
     )
 

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from sessionhub import ConfigurationError, SessionManager, Settings
-from sessionhub.migrate import FlaskSessionSource, Migrator, SeedsSource, StarsessionsSource
+from sessionhub.migrate import FlaskSessionSource, Migrator, RedisReader, SeedsSource, StarsessionsSource
 from sessionhub.migrate.read_through import LegacyReadThrough, parse_spec
 from sessionhub.stack import build_legacy_fallback
 from tests.migrate.conftest import seed_session
@@ -79,7 +79,7 @@ async def test_a_signed_flask_session_cookie_is_read_through_only_with_a_valid_s
     sid = "flask-session-id-0123456789"
     await legacy.set(f"session:{sid}", b'{"_permanent": true, "uid": "cy"}', ex=600)
     manager = await make_manager()
-    manager.legacy_fallback = LegacyReadThrough([(source, Redis.from_url(legacy_server.url))])
+    manager.legacy_fallback = LegacyReadThrough([(source, RedisReader(Redis.from_url(legacy_server.url)))])
 
     forged = await manager.adopt_legacy(f"{sid}.forged-signature")
     bare = await manager.adopt_legacy(sid)
@@ -102,7 +102,8 @@ def test_legacy_stores_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_legacy_fallback(Settings(legacy_stores=())) is None
 
     for spec, message in [
-        ("redis://h", r"each legacy_stores entry is <source>\+<redis url>"),
+        ("redis://h", r"each legacy_stores entry is <source>\+<url>"),
+        ("django-db+sqlite:///db.sqlite3", "django-db needs the project's SECRET_KEY"),
         ("json+redis://h?prefix=p", "each legacy_stores entry"),
         ("seeds+redis://:hunter2@h?colour=red", "unknown option 'colour'"),
         ("seeds+redis://h?prefix=x", "--prefix, --field and --kind do not apply"),

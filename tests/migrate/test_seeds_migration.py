@@ -216,7 +216,7 @@ async def test_a_checkpoint_of_another_source_is_refused(
     legacy: Redis, manager: SessionManager, clock: FakeClock, other_source: str
 ) -> None:
     checkpoint = MemoryCheckpoint()
-    await checkpoint.save(CheckpointState(other_source, 0, 42), [], [])
+    await checkpoint.save(CheckpointState(other_source, 0, "42"), [], [])
 
     with pytest.raises(MigrationError, match="another source"):
         await migrator_for(legacy, manager, clock, checkpoint=checkpoint).run()

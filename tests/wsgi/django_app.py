@@ -9,25 +9,20 @@ from pathlib import Path
 import django
 from django.conf import settings
 
+from tests.support.django_project import PROJECT_SETTINGS
+
 COOKIE = "session_token"
 
 if not settings.configured:
     settings.configure(
         DEBUG=False,
         SECRET_KEY="only-for-the-tests",
-        ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"],
-        MIDDLEWARE=[
-            "django.contrib.sessions.middleware.SessionMiddleware",
-            "django.contrib.auth.middleware.AuthenticationMiddleware",
-        ],
         # A file, not :memory:, so that every thread of the WSGI server sees the same users.
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": Path(tempfile.mkdtemp()) / "db"}},
         SESSION_ENGINE="sessionhub.django",
         SESSION_COOKIE_NAME=COOKIE,
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],  # fast, for test users only
-        USE_TZ=True,
+        **PROJECT_SETTINGS,
     )
     django.setup()
 

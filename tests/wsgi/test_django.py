@@ -8,10 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from django.test import Client
+from django.conf import settings
+from django.test import Client, override_settings
 
 from sessionhub.django import SessionStore, sessions, use_sessions
+from sessionhub.migrate import DjangoDatabaseSource, Migrator, SqliteReader
 from sessionhub.sync import SyncSessionManager
+from tests.migrate.test_django_sources import legacy_django
 from tests.support.managers import MakeSync
 from tests.wsgi.django_app import COOKIE, wsgi_app
 from tests.wsgi.servers import waitress_server
@@ -201,3 +204,42 @@ def test_under_waitress_with_threads(engine: SyncSessionManager) -> None:
         answer = browser.get("/").json()
     assert answer["auth"] is True
     assert answer["data"]["cart"] == "ink"
+
+
+# -- a Django project moving onto this engine from Django's own ----------------------------------------------------
+
+
+def test_a_project_moved_onto_this_engine_keeps_its_users_signed_in(make_sync: MakeSync) -> None:
+    """The same project (its users, its SECRET_KEY), first on Django's database engine, its sessions migrated, then
+    on sessionhub's with its cookie name listed in legacy_cookie_names: the old `sessionid` signs the user in, once,
+    under a new key in the same cookie."""
+    database = str(settings.DATABASES["default"]["NAME"])
+    legacy = {"ENGINE": "django.db.backends.sqlite3", "NAME": database}
+    cookies = legacy_django(
+        {"engine": "db", "database": legacy, "secret_key": settings.SECRET_KEY}, [["sign_in", "dan"]]
+    )
+    hub = make_sync(legacy_cookie_names=["sessionid"])
+    use_sessions(hub)
+    reader = SqliteReader(database)
+    try:
+        report = hub.call(Migrator(DjangoDatabaseSource(settings.SECRET_KEY), reader, hub.manager).run())
+    finally:
+        hub.call(reader.aclose())
+    assert report.migrated >= 1
+
+    with override_settings(SESSION_COOKIE_NAME="sessionid"):
+        client = Client()
+        client.cookies["sessionid"] = cookies["dan"]
+        first = client.get("/").json()
+        adopted = client.cookies["sessionid"].value
+        second = client.get("/").json()
+        replay = Client()
+        replay.cookies["sessionid"] = cookies["dan"]
+        replayed = replay.get("/").json()
+
+    assert first["auth"] is True, "django.contrib.auth finds its user in the migrated session"
+    assert first["user"] == first["data"]["_auth_user_id"]
+    assert first["data"]["cart"] == ["lamp", "oil"]
+    assert adopted != cookies["dan"]
+    assert second["auth"] is True
+    assert replayed["auth"] is False, "a legacy session key works once"

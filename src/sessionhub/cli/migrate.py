@@ -10,7 +10,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from redis.asyncio import Redis
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -26,6 +25,7 @@ from sessionhub.cli._common import (
     stderr,
     stdout,
 )
+from sessionhub.errors import ConfigurationError
 from sessionhub.migrate import (
     DEFAULT_BATCH_SIZE,
     DeleteReport,
@@ -35,6 +35,7 @@ from sessionhub.migrate import (
     RedisCheckpoint,
     RedisImportLedger,
     VerifyReport,
+    open_reader,
 )
 from sessionhub.migrate.migrator import Progress as ProgressCallback
 from sessionhub.migrate.migrator import source_identity, source_key
@@ -48,6 +49,8 @@ class SourceKind(StrEnum):
     seeds = "seeds"
     starsessions = "starsessions"
     flask_session = "flask-session"
+    django_db = "django-db"
+    django_cache = "django-cache"
     json = "json"
 
 
@@ -82,18 +85,26 @@ def build_source(
 @command
 async def migrate(
     source_kind: Annotated[
-        SourceKind, typer.Argument(metavar="SOURCE", help="seeds, starsessions, flask-session or json.")
+        SourceKind,
+        typer.Argument(metavar="SOURCE", help="seeds, starsessions, flask-session, django-db, django-cache or json."),
     ],
     source_url: Annotated[
         str | None,
-        typer.Option("--source-url", help="The legacy Redis (another server or database); default: REDIS_URL."),
+        typer.Option(
+            "--source-url",
+            help="The legacy Redis (another server or database; default: REDIS_URL), or for django-db the "
+            "database: sqlite:///path or postgresql://user@host/name.",
+        ),
     ] = None,
     prefix: Annotated[
         str | None, typer.Option(help="Key prefix of the legacy sessions (default: the library's).")
     ] = None,
     user_key: Annotated[
         str | None,
-        typer.Option("--user-key", help="Session data key holding the user id (starsessions, flask-session)."),
+        typer.Option(
+            "--user-key",
+            help="Session data key holding the user id (starsessions, flask-session; Django: _auth_user_id).",
+        ),
     ] = None,
     serialization: Annotated[
         Serialization, typer.Option(help="Flask-Session's SESSION_SERIALIZATION_FORMAT.")
@@ -102,8 +113,8 @@ async def migrate(
         str | None,
         typer.Option(
             "--secret-key-env",
-            help="flask-session with SESSION_USE_SIGNER: the environment variable holding the Flask app's SECRET_KEY "
-            "(an option's value would show in the process list).",
+            help="The environment variable holding the legacy app's SECRET_KEY (an option's value would show in the "
+            "process list): flask-session with SESSION_USE_SIGNER, and django-db, whose data is signed.",
         ),
     ] = None,
     field: Annotated[
@@ -153,14 +164,17 @@ async def migrate(
         fail("--delete-source needs the verification (drop --no-verify)", EXIT_USAGE)
     source = build_source(source_kind, prefix, user_key, serialization, field or [], kind, secret_key_env)
     config = settings()
-    url = source_url or config.redis_url
+    url = source_url or (config.redis_url if source.store == "redis" else None)
     if url is None:
-        fail("no legacy Redis: give --source-url (or REDIS_URL)", EXIT_USAGE)
+        fail(f"no legacy {source.store} store: give --source-url", EXIT_USAGE)
     if config.uses_memory:  # even with --memory: a migration into a process's memory would vanish with it
         fail("migrating needs sessionhub's Redis: set REDIS_URL (and not TESTING)", EXIT_USAGE)
     manager = manager_for(config)
     assert isinstance(manager.backend, RedisBackend)
-    legacy = Redis.from_url(url, decode_responses=False, socket_connect_timeout=5.0, socket_timeout=30.0)
+    try:
+        legacy = open_reader(source.store, url, timeout=30.0)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_USAGE)
     result: dict[str, Any] = {}
     try:
         async with manager:
@@ -171,8 +185,8 @@ async def migrate(
             if restart:
                 await checkpoint.clear()
             migrator = Migrator(source, legacy, manager, checkpoint=checkpoint, ledger=ledger, batch_size=batch_size)
-            # Every key of the legacy database, whatever its prefix: an estimate (an upper bound) for the ETA.
-            estimate = int(await legacy.dbsize())
+            # For a legacy Redis, every key of the database, whatever its prefix: an upper bound, for the ETA.
+            estimate = await legacy.estimate()
             with _progress(as_json or follow, estimate) as bar:
                 if follow:
                     report = await _follow(migrator, interval, as_json)
@@ -247,7 +261,7 @@ class _progress:
     """A rich progress bar on stderr (stdout stays clean for --json), one task per pass, out of `estimate` keys (the
     legacy database's DBSIZE: every key, whatever its prefix), with the time left at the pass's rate."""
 
-    def __init__(self, quiet: bool, estimate: int) -> None:
+    def __init__(self, quiet: bool, estimate: int | None) -> None:
         self._estimate = estimate or None
         self._progress = Progress(
             SpinnerColumn(),

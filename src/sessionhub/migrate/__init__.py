@@ -13,9 +13,12 @@ await migrator.delete_source(verified)      # refused unless the verification pa
 from sessionhub.migrate.checkpoint import Checkpoint, CheckpointState, MemoryCheckpoint, RedisCheckpoint
 from sessionhub.migrate.ledger import ImportLedger, MemoryImportLedger, RedisImportLedger
 from sessionhub.migrate.migrator import DEFAULT_BATCH_SIZE, MigrationError, Migrator
+from sessionhub.migrate.readers import LegacyReader, PostgresReader, RedisReader, SqliteReader, open_reader
 from sessionhub.migrate.records import FieldMap, LegacyRecord, RecordError
 from sessionhub.migrate.report import DeleteReport, InvalidRecord, MigrationReport, VerifyReport
 from sessionhub.migrate.sources import (
+    DjangoCacheSource,
+    DjangoDatabaseSource,
     FlaskSessionSource,
     JsonPrefixSource,
     KeySpace,
@@ -29,12 +32,15 @@ __all__ = [
     "Checkpoint",
     "CheckpointState",
     "DeleteReport",
+    "DjangoCacheSource",
+    "DjangoDatabaseSource",
     "FieldMap",
     "FlaskSessionSource",
     "ImportLedger",
     "InvalidRecord",
     "JsonPrefixSource",
     "KeySpace",
+    "LegacyReader",
     "LegacyRecord",
     "MemoryCheckpoint",
     "MemoryImportLedger",
@@ -42,10 +48,14 @@ __all__ = [
     "MigrationReport",
     "MigrationSource",
     "Migrator",
+    "PostgresReader",
     "RecordError",
     "RedisCheckpoint",
     "RedisImportLedger",
+    "RedisReader",
     "SeedsSource",
+    "SqliteReader",
     "StarsessionsSource",
     "VerifyReport",
+    "open_reader",
 ]

@@ -1,9 +1,9 @@
-"""Where an interrupted migration resumes: the key space and SCAN cursor after the last finished batch, the counts so
+"""Where an interrupted migration resumes: the key space and cursor after the last finished batch, the counts so
 far, and the invalid records and conflicts found so far.
 
 A checkpoint is written after each batch has been imported. A migration stopped between an import and its
 checkpoint imports that batch again when resumed, which the import markers turn into "already migrated": nothing is
-duplicated, and SCAN's guarantee (every key present for the whole scan is returned) means nothing is skipped.
+duplicated, and a reader's guarantee (every record present for the whole walk is returned) means nothing is skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class CheckpointState:
     source: str
     """`MigrationSource.describe()` of the migration that wrote it; another source must not resume it."""
     keyspace: int
-    cursor: int
+    cursor: str
+    """The reader's cursor in that key space ("" its start)."""
     counts: dict[str, int] = field(default_factory=dict)
     kinds: dict[str, int] = field(default_factory=dict)
 

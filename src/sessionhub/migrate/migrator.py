@@ -1,8 +1,8 @@
-"""Move the sessions of a legacy Redis store into sessionhub, keep them in step while the legacy application still
+"""Move the sessions of a legacy store into sessionhub, keep them in step while the legacy application still
 serves, check that they arrived, and only then clean up.
 
-Each pass walks the source's key spaces with SCAN, a batch at a time: one script call reads the batch (value, TTL
-and digest of each key: lua/read_batch.lua), the source decodes it, the manager checks and encodes it, and one
+Each pass walks the source's key spaces a page at a time (`sessionhub.migrate.readers`: one SCAN and one script call
+on a legacy Redis, one query on a database), the source decodes it, the manager checks and encodes it, and one
 pipelined round trip imports it. Imports are idempotent and re-sync (`LegacyStore.import_sessions`): a session
 whose source record changed since its import is brought up to date while it waits for its browser, and reported as
 a conflict once its browser adopted it (sessionhub's copy is kept). A complete pass also ends, in sessionhub, the
@@ -11,7 +11,7 @@ waiting sessions whose legacy record is gone (a legacy logout), found through th
 A migration can be stopped anywhere and run again; with a checkpoint it resumes after the last finished batch. The
 source may be another Redis server or database than sessionhub's: it is only ever read, except by
 `delete_source`, which refuses to run without a verification that passed and deletes a record only if it still
-holds what was imported (lua/delete_if_imported.lua).
+holds what was imported (`LegacyReader.delete_unchanged`, atomic on the source).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -35,6 +34,7 @@ from sessionhub.legacy import legacy_alias_id
 from sessionhub.manager import SessionManager
 from sessionhub.migrate.checkpoint import Checkpoint, CheckpointState
 from sessionhub.migrate.ledger import ImportLedger
+from sessionhub.migrate.readers import KeySpace, LegacyReader, Page, RedisReader
 from sessionhub.migrate.records import LegacyRecord, RecordError
 from sessionhub.migrate.report import (
     DeleteReport,
@@ -44,7 +44,7 @@ from sessionhub.migrate.report import (
     record_hint,
     record_ref,
 )
-from sessionhub.migrate.sources.base import KeySpace, MigrationSource, lua
+from sessionhub.migrate.sources.base import MigrationSource
 
 DEFAULT_BATCH_SIZE = 500
 IN_FLIGHT = 4
@@ -69,12 +69,10 @@ _KEPT = {
 }
 
 
-def source_identity(source: MigrationSource, client: Redis) -> str:
-    """The source's settings and where it is (no credentials): a SCAN cursor means nothing on another server, and
-    two sources must not share a ledger."""
-    where = client.connection_pool.connection_kwargs
-    location = where.get("path") or f"{where.get('host', 'localhost')}:{where.get('port', 6379)}"
-    return f"{source.describe()}@{location}/{where.get('db', 0)}"
+def source_identity(source: MigrationSource, reader: LegacyReader) -> str:
+    """The source's settings and where it is (no credentials): a cursor means nothing in another store, and two
+    sources must not share a ledger."""
+    return f"{source.describe()}@{reader.location}"
 
 
 def source_key(identity: str) -> str:
@@ -107,13 +105,15 @@ class _Batch:
 
 @dataclass(frozen=True, slots=True)
 class _Fetched:
-    """One SCAN batch of the source, as read: the cursor after it, its keys, read_batch.lua's replies, and the
-    migration clock (ms) when they were read."""
+    """One page of the source, as read, and the migration clock (ms) when it was read."""
 
-    cursor: int
-    keys: list[bytes]
-    replies: list[Any]
+    page: Page
     read_at: int
+
+
+Position = tuple[int, str]
+"""Where a pass is: the index of a key space and a reader's cursor in it."""
+_START: Position = (0, "")
 
 
 _COUNTS = ("scanned", "migrated", "updated", "already_migrated", "expired", "batches")
@@ -124,7 +124,7 @@ class Migrator:
     def __init__(
         self,
         source: MigrationSource,
-        source_client: Redis,
+        source_client: Redis | LegacyReader,
         manager: SessionManager,
         *,
         checkpoint: Checkpoint | None = None,
@@ -132,21 +132,21 @@ class Migrator:
         batch_size: int = DEFAULT_BATCH_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`ledger` (one per source: `source_identity`) lets a complete pass end the sessions whose legacy record
+        """`source_client`: the legacy Redis, or a reader of the source's store (`sessionhub.migrate.readers`).
+        `ledger` (one per source: `source_identity`) lets a complete pass end the sessions whose legacy record
         was deleted; without one, a legacy logout after the import is not followed."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if source_client.connection_pool.connection_kwargs.get("decode_responses"):
-            raise ConfigurationError("the source Redis client needs decode_responses=False (values are bytes)")
+        reader = source_client if isinstance(source_client, LegacyReader) else RedisReader(source_client)
+        if reader.store != source.store:
+            raise ConfigurationError(f"the {source.name} source reads a {source.store} store, not a {reader.store} one")
         self.source = source
-        self.source_client = source_client
+        self.reader = reader
         self.manager = manager
         self.checkpoint = checkpoint
         self.ledger = ledger
         self.batch_size = batch_size
         self._clock = clock
-        self._delete_if_imported = source_client.register_script(lua("delete_if_imported.lua"))
-        self._read_batch = source_client.register_script(lua("read_batch.lua"))
 
     # -- migrate ------------------------------------------------------------------------------------------------
 
@@ -167,16 +167,16 @@ class Migrator:
         waiting for their browser whose legacy record is gone (`ended_in_source`).
         """
         started = time.perf_counter()
-        report = MigrationReport(source=source_identity(self.source, self.source_client), dry_run=dry_run)
-        position = (0, 0)
+        report = MigrationReport(source=source_identity(self.source, self.reader), dry_run=dry_run)
+        position = _START
         checkpoint = None if dry_run else self.checkpoint
         if checkpoint is not None and (saved := await checkpoint.load()) is not None:
             position = self._resume(report, saved)
         # Which sessions the source still holds, for the ledger: only a pass that reads all of it can tell.
-        seen: set[str] | None = set() if self.ledger is not None and not dry_run and position == (0, 0) else None
+        seen: set[str] | None = set() if self.ledger is not None and not dry_run and position == _START else None
         # Up to IN_FLIGHT batches are being imported while the next one is read and decoded; they are counted and
         # checkpointed in order, so that a checkpoint never covers a batch whose import has not finished.
-        in_flight: deque[tuple[asyncio.Task[None], _Batch, tuple[int, int] | None]] = deque()
+        in_flight: deque[tuple[asyncio.Task[None], _Batch, Position | None]] = deque()
         stopped = False
         try:
             async with aclosing(self._batches(position, progress)) as batches:
@@ -208,7 +208,7 @@ class Migrator:
 
     def _resume(
         self, report: MigrationReport, saved: tuple[CheckpointState, list[InvalidRecord], list[InvalidRecord]]
-    ) -> tuple[int, int]:
+    ) -> Position:
         state, invalid, conflicts = saved
         if state.source != report.source:
             raise MigrationError(
@@ -224,7 +224,7 @@ class Migrator:
         return state.keyspace, state.cursor
 
     @staticmethod
-    def _state(report: MigrationReport, position: tuple[int, int]) -> CheckpointState:
+    def _state(report: MigrationReport, position: Position) -> CheckpointState:
         keyspace, cursor = position
         counts = {name: getattr(report, name) for name in _COUNTS}
         return CheckpointState(report.source, keyspace, cursor, counts, dict(report.kinds))
@@ -247,7 +247,7 @@ class Migrator:
         self,
         task: asyncio.Task[None],
         batch: _Batch,
-        next_position: tuple[int, int] | None,
+        next_position: Position | None,
         report: MigrationReport,
         checkpoint: Checkpoint | None,
     ) -> None:
@@ -299,7 +299,7 @@ class Migrator:
         report = VerifyReport()
         sample: list[_Prepared] = []
         seen_pending = 0
-        async for batch, _ in self._batches((0, 0), progress):
+        async for batch, _ in self._batches(_START, progress):
             report.invalid += len(batch.invalid)
             report.source_sessions += len(batch.prepared)
             markers = await self.manager.import_markers([item.session.record.id for item in batch.prepared])
@@ -359,7 +359,7 @@ class Migrator:
         if not verified.ok:
             raise MigrationError("the verification did not pass; the legacy store was left untouched")
         report = DeleteReport()
-        async for batch, _ in self._batches((0, 0), progress):
+        async for batch, _ in self._batches(_START, progress):
             report.kept_invalid += len(batch.invalid)
             markers = await self.manager.import_markers([item.session.record.id for item in batch.prepared])
             migrated: list[tuple[_Prepared, ImportMarker]] = []
@@ -370,10 +370,9 @@ class Migrator:
                     report.kept.append(InvalidRecord(item.ref, _KEPT[marker.status]))
                 else:
                     migrated.append((item, marker))
-            async with self.source_client.pipeline(transaction=False) as pipe:
-                for item, marker in migrated:
-                    await self._delete_if_imported(keys=[item.record.key], args=[marker.source_digest], client=pipe)
-                deleted_flags = await pipe.execute() if migrated else []
+            deleted_flags = await self.reader.delete_unchanged(
+                [(item.record.key, marker.source_digest) for item, marker in migrated]
+            )
             deleted = [item for (item, _), flag in zip(migrated, deleted_flags, strict=True) if flag]
             for (item, _), flag in zip(migrated, deleted_flags, strict=True):
                 if not flag:
@@ -382,36 +381,36 @@ class Migrator:
             if deleted:
                 if self.ledger is not None:
                     await self.ledger.remove(item.session.record.id for item in deleted)
-                await self.source.forget(self.source_client, [item.record for item in deleted])
+                await self.source.forget(self.reader, [item.record for item in deleted])
         report.kept_changed = len(report.kept)
         return report
 
     # -- reading the source -------------------------------------------------------------------------------------
 
     async def _batches(
-        self, position: tuple[int, int], progress: Progress | None
-    ) -> AsyncGenerator[tuple[_Batch, tuple[int, int] | None]]:
-        """Each batch from `position` (key space, SCAN cursor) on, with the position after it (None at the end).
+        self, position: Position, progress: Progress | None
+    ) -> AsyncGenerator[tuple[_Batch, Position | None]]:
+        """Each batch from `position` (key space, cursor) on, with the position after it (None at the end).
 
         The source prepares (`MigrationSource.prepare`) while the first batch is read, and each batch is read while
         the one before it is decoded and imported: the legacy Redis and this process work at the same time."""
         keyspaces = self.source.keyspaces
         scanned = 0
-        # SCAN may return a key twice when the keyspace is resized meanwhile (deleting the source does that); an
-        # invalid record is reported once. Valid ones need no such memory: importing and deleting are idempotent.
+        # A key may come twice (SCAN repeats one when the keyspace is resized meanwhile, as deleting the source does);
+        # an invalid record is reported once. Valid ones need no such memory: importing and deleting are idempotent.
         reported: set[bytes] = set()
-        preparing = asyncio.create_task(self.source.prepare(self.source_client))
+        preparing = asyncio.create_task(self.source.prepare(self.reader))
         fetching: asyncio.Task[_Fetched] | None = asyncio.create_task(self._fetch(keyspaces[position[0]], position[1]))
         try:
             await preparing
             index = position[0]
             while fetching is not None:
                 fetched = await fetching
-                after: tuple[int, int] | None
-                if fetched.cursor != 0:
-                    after = (index, fetched.cursor)
+                after: Position | None
+                if fetched.page.cursor is not None:
+                    after = (index, fetched.page.cursor)
                 else:
-                    after = (index + 1, 0) if index + 1 < len(keyspaces) else None
+                    after = (index + 1, "") if index + 1 < len(keyspaces) else None
                 fetching = asyncio.create_task(self._fetch(keyspaces[after[0]], after[1])) if after else None
                 batch = self._read(keyspaces[index], fetched, reported)
                 scanned += batch.scanned
@@ -424,32 +423,30 @@ class Migrator:
                 if task is not None:
                     task.cancel()
 
-    async def _fetch(self, keyspace: KeySpace, cursor: int) -> _Fetched:
-        cursor, keys = await self.source_client.scan(cursor, match=keyspace.pattern(), count=self.batch_size)
-        replies = await self._read_batch(keys=keys) if keys else []
-        return _Fetched(cursor, cast(list[bytes], keys), replies, int(self._clock() * 1000))
+    async def _fetch(self, keyspace: KeySpace, cursor: str) -> _Fetched:
+        read_at = int(self._clock() * 1000)
+        return _Fetched(await self.reader.page(keyspace, cursor, self.batch_size, read_at), read_at)
 
     def _read(self, keyspace: KeySpace, fetched: _Fetched, reported: set[bytes]) -> _Batch:
-        keys = fetched.keys
-        batch = _Batch([], [], 0, len(keys))
-        if not keys:
-            return batch
+        rows, read_at = fetched.page.rows, fetched.read_at
+        batch = _Batch([], [], 0, len(rows))
 
         def invalid(key: bytes, ref: str, reason: str) -> None:
             if key not in reported:
                 reported.add(key)
-                batch.invalid.append(InvalidRecord(ref, reason, record_hint(value, ttl, digest and digest.decode())))
+                batch.invalid.append(
+                    InvalidRecord(ref, reason, record_hint(value, ttl, digest.decode() if digest else None))
+                )
 
-        replies, read_at = fetched.replies, fetched.read_at
-        for key, value, ttl, digest in zip(keys, replies[0::3], replies[1::3], replies[2::3], strict=True):
+        for key, value, ttl, digest in rows:
             token = self.source.cookie_value(key[len(keyspace.prefix.encode()) :].decode("ascii", errors="replace"))
             alias_id = legacy_alias_id(token)
             ref = record_ref(keyspace.prefix, alias_id)
             if isinstance(value, list):
                 invalid(key, ref, f"it is a {value[0].decode()} key, not a string")
                 continue
-            if value is None or ttl == -2:
-                batch.expired += 1  # gone between SCAN and GET: it expired or was deleted
+            if value is None or ttl == -2 or digest is None:
+                batch.expired += 1  # expired, or deleted between listing and reading
                 continue
             if alias_id is None:
                 invalid(key, ref, "its id cannot be a cookie value (8-512 printable ASCII characters)")

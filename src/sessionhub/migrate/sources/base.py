@@ -3,45 +3,22 @@
 from __future__ import annotations
 
 import abc
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from importlib import resources
 from typing import ClassVar
 
-from redis.asyncio import Redis
-
 from sessionhub.legacy import LegacySession
+from sessionhub.migrate.readers.base import KeySpace, LegacyReader
 from sessionhub.migrate.records import LegacyRecord
 
-_GLOB_SPECIALS = re.compile(r"([*?\[\]\\])")
-
-
-def lua(name: str) -> str:
-    """The source of sessionhub/migrate/lua/<name>: the scripts run on a legacy store."""
-    return resources.files("sessionhub.migrate").joinpath("lua", name).read_text(encoding="utf-8")
-
-
-@dataclass(frozen=True, slots=True)
-class KeySpace:
-    """Keys `<prefix><legacy session id>`, whose sessions are of `kind` unless a record says otherwise."""
-
-    prefix: str
-    kind: str = "user"
-
-    def __post_init__(self) -> None:
-        if not self.prefix:
-            raise ValueError("a key prefix is required: an empty one would read every key of the database")
-
-    def pattern(self) -> str:
-        """The SCAN MATCH pattern for this prefix, its glob characters escaped."""
-        return _GLOB_SPECIALS.sub(r"\\\1", self.prefix) + "*"
+__all__ = ["KeySpace", "MigrationSource"]
 
 
 class MigrationSource(abc.ABC):
-    """A legacy session store in Redis. Subclasses say where its sessions are and how to read one."""
+    """A legacy session store. Subclasses say where its sessions are and how to read one."""
 
     name: ClassVar[str]
+    store: ClassVar[str] = "redis"
+    """The kind of store its records are in (`LegacyReader.store`)."""
     keyspaces: tuple[KeySpace, ...]
 
     def cookie_value(self, legacy_id: str) -> str:
@@ -54,7 +31,7 @@ class MigrationSource(abc.ABC):
         None when the cookie cannot be one of this source's."""
         return cookie
 
-    async def prepare(self, client: Redis) -> None:
+    async def prepare(self, reader: LegacyReader) -> None:
         """Read what decoding needs besides the records themselves (an index of users, say). Called before a pass."""
 
     @abc.abstractmethod
@@ -70,5 +47,5 @@ class MigrationSource(abc.ABC):
         """The settings that decide what is read: a checkpoint is only resumed by a source described alike."""
         return f"{self.name}:" + ",".join(f"{space.prefix}={space.kind}" for space in self.keyspaces)
 
-    async def forget(self, client: Redis, deleted: Sequence[LegacyRecord]) -> None:
+    async def forget(self, reader: LegacyReader, deleted: Sequence[LegacyRecord]) -> None:
         """After records were deleted from the source, remove them from the source's own indexes."""

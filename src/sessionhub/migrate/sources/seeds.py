@@ -26,6 +26,8 @@ from sessionhub.conversation import (
 )
 from sessionhub.errors import SessionDataError
 from sessionhub.legacy import LegacyMessage, LegacySession
+from sessionhub.migrate.readers.base import LegacyReader
+from sessionhub.migrate.readers.redis import RedisReader, lua
 from sessionhub.migrate.records import (
     FieldMap,
     LegacyRecord,
@@ -34,7 +36,7 @@ from sessionhub.migrate.records import (
     parse_time,
     session_from_document,
 )
-from sessionhub.migrate.sources.base import KeySpace, MigrationSource, lua
+from sessionhub.migrate.sources.base import KeySpace, MigrationSource
 from sessionhub.settings import DEMO_KIND
 
 SEED_FIELDS = FieldMap(
@@ -54,7 +56,8 @@ class SeedsSource(MigrationSource):
         # Tuples, not sets: the collector stops tracking tuples of str, and there is one per legacy session.
         self._users_of: dict[str, tuple[str, ...]] = {}
 
-    async def prepare(self, client: Redis) -> None:
+    async def prepare(self, reader: LegacyReader) -> None:
+        client = _redis(reader)
         users_of: dict[str, tuple[str, ...]] = {}
         read_sets = client.register_script(lua("read_sets.lua"))
         cursor = None
@@ -94,12 +97,17 @@ class SeedsSource(MigrationSource):
         session = self.decode(record, keyspace)
         return session if session.user_id is not None else None
 
-    async def forget(self, client: Redis, deleted: Sequence[LegacyRecord]) -> None:
-        async with client.pipeline(transaction=False) as pipe:
+    async def forget(self, reader: LegacyReader, deleted: Sequence[LegacyRecord]) -> None:
+        async with _redis(reader).pipeline(transaction=False) as pipe:
             for record in deleted:
                 for user in self._users_of.get(record.token, ()):
                     pipe.srem(USER_INDEX_PREFIX + user, record.token)
             await pipe.execute()
+
+
+def _redis(reader: LegacyReader) -> Redis:
+    assert isinstance(reader, RedisReader), "the migrator gives a source a reader of its store"
+    return reader.client
 
 
 def _kind(document: dict[str, Any], keyspace: KeySpace) -> str:
