@@ -5,7 +5,6 @@ read-through, and through a Django project that moved onto sessionhub's engine."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import subprocess
@@ -21,10 +20,8 @@ import psycopg
 import pytest
 from redis.asyncio import Redis
 
-from sessionhub import SessionManager, Settings
-from sessionhub.backends.redis import RedisBackend
 from sessionhub.migrate import DjangoCacheSource, DjangoDatabaseSource, Migrator, RedisReader, open_reader
-from tests.migrate.test_middleware_adoption import browser, cookie_header, sessionhub_app
+from tests.migrate.test_middleware_adoption import SessionhubApp
 from tests.support.clock import FakeClock
 from tests.support.managers import MakeManager
 from tests.support.postgres import PostgresServer
@@ -99,27 +96,6 @@ def legacy_db(request: pytest.FixtureRequest, tmp_path: Path) -> LegacyDatabase:
     return LegacyDatabase({"ENGINE": engine, "NAME": name, "USER": "postgres", "HOST": HOST, "PORT": server.port}, url)
 
 
-@dataclass
-class SessionhubApp:
-    """sessionhub's middleware on the Redis the CLI migrates into, adopting Django's `sessionid` cookies."""
-
-    redis_url: str
-    key_prefix: str
-
-    def whoami(self, cookie: str) -> dict[str, Any]:
-        """What the app sees on a request with this legacy cookie (asyncio.run: the CLI tests are sync)."""
-
-        async def request() -> dict[str, Any]:
-            settings = Settings(key_prefix=self.key_prefix, legacy_cookie_names=["sessionid"])
-            backend = RedisBackend.from_url(self.redis_url, key_prefix=self.key_prefix)
-            async with SessionManager(backend, settings) as manager, browser(sessionhub_app(manager)) as client:
-                response = await client.get("/whoami", headers=cookie_header(sessionid=cookie))
-            found: dict[str, Any] = response.json()
-            return found
-
-        return asyncio.run(request())
-
-
 @pytest.fixture
 def now(clock: FakeClock) -> FakeClock:
     """The suite's clock at the real time: Django writes real expiry dates."""
@@ -129,7 +105,7 @@ def now(clock: FakeClock) -> FakeClock:
 
 @pytest.fixture
 def sessionhub(redis_server: RedisServer, key_prefix: str) -> SessionhubApp:
-    return SessionhubApp(redis_server.url, key_prefix)
+    return SessionhubApp(redis_server.url, key_prefix, "sessionid")
 
 
 SIGN_INS: list[list[Any]] = [["sign_in", "ana"], ["sign_in", "ben"], ["anonymous", "guest", {"theme": "dark"}]]

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import orjson
 import pytest
+import redis
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,13 +20,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from sessionhub import SessionManager
+from sessionhub import SessionManager, Settings
 from sessionhub.asgi import SessionMiddleware, get_session
+from sessionhub.backends.redis import RedisBackend
 from sessionhub.migrate import Migrator, SeedsSource, StarsessionsSource
 from tests.migrate.conftest import seed_session
-from tests.migrate.test_library_sources import sign_in_with_starsessions, starsessions_app
+from tests.migrate.test_library_sources import flask_app, sign_in_with_starsessions, starsessions_app
+from tests.migrate.test_library_sources import flask_legacy as flask_legacy  # the fixture
 from tests.support.clock import FakeClock
 from tests.support.managers import MakeManager
+from tests.support.redis_servers import RedisServer
+from tests.test_cli import cli as cli  # the fixture, for the CLI tests here
 
 
 def sessionhub_app(manager: SessionManager) -> Starlette:
@@ -79,6 +88,28 @@ async def websocket_session(app: Starlette, cookie: str) -> object:
 def set_cookies(response: httpx.Response) -> dict[str, str]:
     """Set-Cookie headers by cookie name."""
     return {value.split("=", 1)[0]: value for value in response.headers.get_list("set-cookie")}
+
+
+@dataclass
+class SessionhubApp:
+    """sessionhub's middleware on the Redis the CLI migrates into, adopting the legacy cookie `legacy_cookie`."""
+
+    redis_url: str
+    key_prefix: str
+    legacy_cookie: str
+
+    def whoami(self, cookie: str) -> dict[str, Any]:
+        """What the app sees on a request with this legacy cookie (asyncio.run: the CLI tests are sync)."""
+
+        async def request() -> dict[str, Any]:
+            settings = Settings(key_prefix=self.key_prefix, legacy_cookie_names=[self.legacy_cookie])
+            backend = RedisBackend.from_url(self.redis_url, key_prefix=self.key_prefix)
+            async with SessionManager(backend, settings) as manager, browser(sessionhub_app(manager)) as client:
+                response = await client.get("/whoami", headers=cookie_header(**{self.legacy_cookie: cookie}))
+            found: dict[str, Any] = response.json()
+            return found
+
+        return asyncio.run(request())
 
 
 async def test_starsessions_users_stay_signed_in_through_the_middleware(
@@ -167,3 +198,49 @@ async def test_a_live_sessionhub_session_wins_over_a_legacy_cookie(
     assert response.json()["user"] == expected
     legacy_left = await manager.adopt_legacy(legacy_cookie)
     assert (legacy_left is not None) == (sessionhub_cookie == "valid")
+
+
+# -- with the CLI, then the browser's old cookie through sessionhub's middleware -----------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:The 'use_signer' option is deprecated:DeprecationWarning")  # the legacy setup
+@pytest.mark.parametrize("signed", [False, True], ids=["plain", "signed"])
+def test_a_flask_session_store_migrated_with_the_cli_keeps_its_browsers_signed_in(
+    signed: bool, flask_legacy: redis.Redis, legacy_server: RedisServer, cli: Any, redis_server: RedisServer,
+    key_prefix: str,
+) -> None:  # fmt: skip
+    secret = secrets.token_urlsafe(24) if signed else None
+    app = flask_app(flask_legacy, "msgpack", secret_key=secret)
+    with app.test_client() as legacy_browser:
+        assert legacy_browser.post("/sign-in/gus").status_code == 200
+        cookie = legacy_browser.get_cookie("session")
+    assert cookie is not None
+    signer = ["--secret-key-env", "FLASK_KEY"] if signed else []
+
+    migrated = cli("migrate", "flask-session", "--source-url", legacy_server.url, "--user-key", "uid", *signer,
+                   "--json", env={"FLASK_KEY": secret or ""})  # fmt: skip
+
+    assert migrated.exit_code == 0, migrated.output
+    assert orjson.loads(migrated.stdout)["migration"]["migrated"] == 1
+    sessionhub = SessionhubApp(redis_server.url, key_prefix, "session")
+    prefs = {"lang": "el", "tz": "Europe/Athens"}
+    assert sessionhub.whoami(cookie.value) == {"user": "gus", "data": {"uid": "gus", "prefs": prefs}}
+    assert sessionhub.whoami(cookie.value)["user"] is None, "once"
+
+
+@pytest.mark.usefixtures("legacy")  # empty at the start
+def test_a_starsessions_store_migrated_with_the_cli_keeps_its_browsers_signed_in(
+    legacy_server: RedisServer, cli: Any, redis_server: RedisServer, key_prefix: str
+) -> None:
+    async def sign_in() -> str:
+        async with Redis.from_url(legacy_server.url) as client:
+            return await sign_in_with_starsessions(starsessions_app(client, lifetime=1800), "hal")
+
+    cookie = asyncio.run(sign_in())
+
+    migrated = cli("migrate", "starsessions", "--source-url", legacy_server.url, "--user-key", "user_id", "--json")
+
+    assert migrated.exit_code == 0, migrated.output
+    assert orjson.loads(migrated.stdout)["migration"]["migrated"] == 1
+    seen = SessionhubApp(redis_server.url, key_prefix, "session").whoami(cookie)
+    assert seen == {"user": "hal", "data": {"user_id": "hal", "cart": ["lamp", "oil"]}}
